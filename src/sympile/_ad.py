@@ -1,0 +1,215 @@
+"""Automatic differentiation on the graph: reverse mode, forward mode and what they compose.
+
+Each op's derivative rule builds graph nodes, so a derivative graph is hash-consed and
+simplified as it is built and stays linear in the size of the original (the cheap-gradient
+principle); no `sympy.diff` is involved. The result of every transform is again a `Graph`.
+
+Branches never poison a gradient. The partial derivatives of a choice (``where``,
+``min``, ``max``) are selects, and a select is pushed through the chain rule instead of
+multiplied in: ``where(c, t, 0) * p`` becomes ``where(c, t * p, 0)``. So the derivative
+of the untaken branch, even where it is NaN or infinite (``sqrt`` at -1), is never
+multiplied by zero; it is not selected.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import sympy as sp
+
+from ._errors import DifferentiationError
+from ._graph import Builder, Graph
+from ._ops import NOT_DIFFERENTIABLE, OPS
+
+
+def _is_zero(b: Builder, i: int | None) -> bool:
+    return i is None or b.is_const(i, 0)
+
+
+def _masked(b: Builder, i: int):
+    """``(c, u, taken)`` if node ``i`` is ``where(c, u, 0)`` (taken) or ``where(c, 0, u)``."""
+    n = b.nodes[i]
+    if n.op == "where":
+        c, u, v = n.args
+        if b.is_const(v, 0):
+            return c, u, True
+        if b.is_const(u, 0):
+            return c, v, False
+    return None
+
+
+def chain(b: Builder, t: int | None, p: int | None) -> int | None:
+    """``t * p`` for the chain rule; None stands for an exact zero."""
+    if _is_zero(b, t) or _is_zero(b, p):
+        return None
+    if b.is_const(p, 1):
+        return t
+    if b.is_const(p, -1):
+        return b.neg(t)
+    for x, y in ((p, t), (t, p)):
+        m = _masked(b, x)
+        if m is not None:
+            c, u, taken = m
+            inner = y if b.is_const(u, 1) else chain(b, u, y)
+            if inner is None:
+                return None
+            zero = b.const(0)
+            return b.where(c, inner, zero) if taken else b.where(c, zero, inner)
+    return b.mul(t, p)
+
+
+def accumulate(b: Builder, acc: int | None, x: int | None) -> int | None:
+    """``acc + x``; two selects on the same condition add branch by branch."""
+    if _is_zero(b, acc):
+        return x
+    if _is_zero(b, x):
+        return acc
+    na, nx = b.nodes[acc], b.nodes[x]
+    if na.op == "where" and nx.op == "where" and na.args[0] == nx.args[0]:
+        c = na.args[0]
+        return b.where(c, b.add(na.args[1], nx.args[1]), b.add(na.args[2], nx.args[2]))
+    return b.add(acc, x)
+
+
+def _partials(b: Builder, i: int) -> tuple:
+    n = b.nodes[i]
+    rule = OPS[n.op].deriv
+    if rule is None:
+        what = n.attr[0] if n.op == "call" else n.op
+        raise DifferentiationError(
+            f"sympile has no derivative rule for {what}; a function from extra_funcs cannot be "
+            "differentiated on the graph (write it in SymPy terms instead)"
+        )
+    return rule(b, i, n.attr, *n.args)
+
+
+def _check(p, b: Builder, i: int, k: int):
+    if p is NOT_DIFFERENTIABLE:
+        raise DifferentiationError(
+            f"the derivative of {b.nodes[i].op} with respect to its argument {k + 1} is not supported"
+        )
+    return p
+
+
+def _depends(b: Builder, sources: Sequence[int], upto: int) -> list[bool]:
+    dep = [False] * upto
+    for s in sources:
+        if s < upto:
+            dep[s] = True
+    for i in range(upto):
+        if not dep[i]:
+            dep[i] = any(dep[a] for a in b.nodes[i].args)
+    return dep
+
+
+def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: Sequence[int]) -> list[int]:
+    """Adjoints of the leaves ``wrt`` for the given output cotangents (reverse mode)."""
+    top = max(outputs, default=-1) + 1
+    dep = _depends(b, wrt, top)
+    targets = set(wrt)
+    adj: dict[int, int | None] = {}
+    found: dict[int, int | None] = {}
+    for o, c in zip(outputs, cotangents):
+        if dep[o]:
+            adj[o] = accumulate(b, adj.get(o), c)
+    for i in range(top - 1, -1, -1):
+        a = adj.pop(i, None)
+        if i in targets:
+            found[i] = a
+        if a is None or not b.nodes[i].args:
+            continue
+        for k, (arg, p) in enumerate(zip(b.nodes[i].args, _partials(b, i))):
+            if p is None or not dep[arg]:
+                continue
+            adj[arg] = accumulate(b, adj.get(arg), chain(b, a, _check(p, b, i, k)))
+    zero = b.const(0)
+    return [zero if found.get(w) is None else found[w] for w in wrt]
+
+
+def forward(b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int]) -> list[int]:
+    """Tangents of ``outputs`` for the given tangents of the leaves ``wrt`` (forward mode)."""
+    top = max(outputs, default=-1) + 1
+    tan: dict[int, int | None] = {}
+    for w, t in zip(wrt, tangents):
+        tan[w] = accumulate(b, tan.get(w), t)
+    for i in range(top):
+        n = b.nodes[i]
+        if i in tan or not any(tan.get(a) is not None for a in n.args):
+            continue
+        t = None
+        for k, (arg, p) in enumerate(zip(n.args, _partials(b, i))):
+            ta = tan.get(arg)
+            if ta is None or p is None:
+                continue
+            t = accumulate(b, t, chain(b, ta, _check(p, b, i, k)))
+        tan[i] = t
+    zero = b.const(0)
+    return [zero if tan.get(o) is None else tan[o] for o in outputs]
+
+
+# -- transforms on whole graphs ---------------------------------------------------------
+
+
+def leaf_nodes(b: Builder, kind: str, slots: Sequence[int]) -> list[int]:
+    """The nodes of ``kind`` leaves (``input``/``param``) at ``slots``, made if absent."""
+    return [b.node(kind, (), s) for s in slots]
+
+
+def _slots(graph: Graph, wrt) -> list[int]:
+    return list(range(len(graph.inputs))) if wrt is None else list(wrt)
+
+
+def jacobian_graph(graph: Graph, wrt: Sequence[int] | None = None, kind: str = "input") -> Graph:
+    """Outputs ``d out_i / d x_j``, row-major, for the leaves ``x`` of ``kind`` at slots ``wrt``.
+
+    Reverse mode, one sweep per output (they share everything they can).
+    """
+    b = Builder(graph)
+    xs = leaf_nodes(b, kind, _slots(graph, wrt))
+    one = b.const(1)
+    outs = []
+    for o in graph.outputs:
+        outs += reverse(b, [o], [one], xs)
+    return b.graph(outs, graph.inputs, graph.params, graph.buffers).pruned()
+
+
+def grad_graph(graph: Graph, wrt: Sequence[int] | None = None, kind: str = "input") -> Graph:
+    """The gradient of the graph's single output with respect to the chosen leaves."""
+    if len(graph.outputs) != 1:
+        raise DifferentiationError(f"a gradient needs one output, the graph has {len(graph.outputs)}")
+    return jacobian_graph(graph, wrt, kind)
+
+
+def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
+    """A graph of ``(inputs..., v)`` whose outputs are ``v^T J`` (one cotangent per output)."""
+    slots = _slots(graph, wrt)
+    vs = [sp.Dummy(f"v{k}") for k in range(len(graph.outputs))]
+    inputs = graph.inputs + tuple(vs)
+    b = Builder(graph)
+    cot = leaf_nodes(b, "input", range(len(graph.inputs), len(inputs)))
+    outs = reverse(b, graph.outputs, cot, leaf_nodes(b, "input", slots))
+    return b.graph(outs, inputs, graph.params, graph.buffers).pruned()
+
+
+def jvp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
+    """A graph of ``(inputs..., t)`` whose outputs are ``J t`` (one tangent per chosen input)."""
+    slots = _slots(graph, wrt)
+    ts = [sp.Dummy(f"t{k}") for k in range(len(slots))]
+    inputs = graph.inputs + tuple(ts)
+    b = Builder(graph)
+    tan = leaf_nodes(b, "input", range(len(graph.inputs), len(inputs)))
+    outs = forward(b, leaf_nodes(b, "input", slots), tan, graph.outputs)
+    return b.graph(outs, inputs, graph.params, graph.buffers).pruned()
+
+
+def hessian_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
+    """Outputs ``d^2 f / dx_i dx_j`` (row-major) of the single output: forward over reverse."""
+    slots = _slots(graph, wrt)
+    g = grad_graph(graph, slots)
+    b = Builder(g)
+    xs = leaf_nodes(b, "input", slots)
+    one = b.const(1)
+    outs = []
+    for x in xs:
+        outs += forward(b, [x], [one], g.outputs)
+    return b.graph(outs, g.inputs, g.params, g.buffers).pruned()

@@ -1,0 +1,249 @@
+"""The NumPy backend: its spelling tables (NumPy, and ``math`` for scalars) and its wrapper.
+
+NumPy pays about a microsecond per operation even on a scalar, so every function is
+emitted twice: over ``numpy`` and over ``math``. The generated entry point takes the
+``math`` variant when every argument is a Python ``float`` or ``int`` and falls back to
+the NumPy one for arrays, for anything else, and wherever ``math`` objects to a value
+(``math.sqrt(-1)``, an overflow): the fast path never changes a result.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._emit import ARRAY_FORMS, INFIX, Emitted, Spelling, compile_source, emit
+from ._fold import fold_constants
+from ._graph import Graph
+from ._special import scipy_special
+from ._structure import arg_targets, spell
+
+NUMPY = {
+    **ARRAY_FORMS,
+    "erf": "_sp.erf({0})",
+    "erfc": "_sp.erfc({0})",
+    "erfinv": "_sp.erfinv({0})",
+    "gamma": "_sp.gamma({0})",
+    "loggamma": "_sp.gammaln({0})",
+    "polygamma": "_sp.polygamma({a}, {0})",
+    "factorial": "_sp.gamma({0} + 1)",
+    "binomial": "_sp.binom({0}, {1})",
+    "besselj": "_sp.jv({0}, {1})",
+    "bessely": "_sp.yv({0}, {1})",
+    "lambertw": "_lambertw({0}, {a})",
+    "heaviside": "np.heaviside({0}, {1})",
+    "where": "_where({0}, {1}, {2})",
+}
+
+
+def _where(c, a, b):
+    return np.where(c, a, b)[()]  # a scalar, not a 0-d array, for scalar arguments
+
+
+def _lambertw(x, k):
+    w = _SPECIAL.lambertw(x, k)
+    if np.iscomplexobj(x):
+        return w
+    # Real arguments get real values, and NaN where the branch is complex.
+    dtype = np.asarray(x).dtype if np.asarray(x).dtype.kind == "f" else np.dtype(np.float64)
+    return np.where(w.imag == 0, w.real, np.nan).astype(dtype)[()]
+
+
+def _broadcast(value, args):
+    """``value`` broadcast to the shape (and dtype) of the arguments together."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+    if np.shape(value) == shape:
+        return value
+    return np.broadcast_to(value, shape).astype(np.result_type(value, *args))
+
+
+def _array(shape, entries):
+    """A Matrix/Array output: entries in row-major order, batch dimensions last."""
+    if not entries:
+        return np.zeros(shape)
+    a = np.array(entries)
+    return a.reshape(tuple(shape) + a.shape[1:])
+
+
+_SPECIAL = None
+
+
+def _namespace() -> dict:
+    global _SPECIAL
+    if _SPECIAL is None:
+        _SPECIAL = scipy_special()
+    return {"np": np, "_sp": _SPECIAL, "_lambertw": _lambertw, "_where": _where, "_broadcast": _broadcast, "_array": _array}
+
+
+def _minimum(a, b):
+    return a if a <= b else b if b < a else a + b  # NaN propagates, as in NumPy
+
+
+def _maximum(a, b):
+    return a if a >= b else b if b > a else a + b
+
+
+def _sign(x):
+    return 1.0 if x > 0 else -1.0 if x < 0 else x * 0.0
+
+
+def _heaviside(x, h):
+    return 1.0 if x > 0 else 0.0 if x < 0 else h if x == 0 else x
+
+
+def _sinc(x):
+    return math.sin(x) / x if x else 1.0
+
+
+def _floor(x):
+    return float(math.floor(x))
+
+
+def _ceil(x):
+    return float(math.ceil(x))
+
+
+_cbrt = getattr(math, "cbrt", lambda x: math.copysign(abs(x) ** (1 / 3), x))
+
+MATH = {
+    **INFIX,
+    "pow": "_pow({0}, {1})",
+    "sqrt": "_m.sqrt({0})",
+    "rsqrt": "1 / _m.sqrt({0})",
+    "cbrt": "_cbrt({0})",
+    "exp": "_m.exp({0})",
+    "expm1": "_m.expm1({0})",
+    "log": "_m.log({0})",
+    "log1p": "_m.log1p({0})",
+    "sin": "_m.sin({0})",
+    "cos": "_m.cos({0})",
+    "tan": "_m.tan({0})",
+    "cot": "1 / _m.tan({0})",
+    "sec": "1 / _m.cos({0})",
+    "csc": "1 / _m.sin({0})",
+    "asin": "_m.asin({0})",
+    "acos": "_m.acos({0})",
+    "atan": "_m.atan({0})",
+    "acot": "_m.atan(1 / {0})",
+    "asec": "_m.acos(1 / {0})",
+    "acsc": "_m.asin(1 / {0})",
+    "atan2": "_m.atan2({0}, {1})",
+    "sinh": "_m.sinh({0})",
+    "cosh": "_m.cosh({0})",
+    "tanh": "_m.tanh({0})",
+    "coth": "1 / _m.tanh({0})",
+    "sech": "1 / _m.cosh({0})",
+    "csch": "1 / _m.sinh({0})",
+    "asinh": "_m.asinh({0})",
+    "acosh": "_m.acosh({0})",
+    "atanh": "_m.atanh({0})",
+    "acoth": "_m.atanh(1 / {0})",
+    "asech": "_m.acosh(1 / {0})",
+    "acsch": "_m.asinh(1 / {0})",
+    "abs": "abs({0})",
+    "sign": "_sign({0})",
+    "floor": "_floor({0})",
+    "ceiling": "_ceil({0})",
+    "frac": "{0} % 1.0",
+    "mod": "{0} % {1}",
+    "min": "_minimum({0}, {1})",
+    "max": "_maximum({0}, {1})",
+    "heaviside": "_heaviside({0}, {1})",
+    "where": "({1} if {0} else {2})",
+    "and": "({0} and {1})",
+    "or": "({0} or {1})",
+    "xor": "(bool({0}) != bool({1}))",
+    "not": "(not {0})",
+    "erf": "_m.erf({0})",
+    "erfc": "_m.erfc({0})",
+    "gamma": "_m.gamma({0})",
+    "loggamma": "_m.lgamma({0})",
+    "factorial": "_m.gamma({0} + 1)",
+    "sinc": "_sinc({0})",
+    "re": "{0}",
+    "conjugate": "{0}",
+}
+
+MATH_NAMESPACE = {
+    "_m": math,
+    "_pow": math.pow,
+    "_cbrt": _cbrt,
+    "_sign": _sign,
+    "_floor": _floor,
+    "_ceil": _ceil,
+    "_minimum": _minimum,
+    "_maximum": _maximum,
+    "_heaviside": _heaviside,
+    "_sinc": _sinc,
+}
+
+#: What the ``math`` variant may raise where NumPy would return inf or NaN instead.
+_FALLBACK = (ArithmeticError, ValueError, TypeError)
+
+
+def _scalar_path_possible(graph: Graph) -> bool:
+    for n in graph.nodes:
+        if n.op in ("input", "param", "buffer", "call"):
+            continue
+        if n.op == "const":
+            if type(n.attr) is complex or n.attr in ("I", "zoo"):
+                return False
+        elif n.op not in MATH:
+            return False
+    return True
+
+
+def _spell_array(shape, items):
+    return f"_array({tuple(shape)!r}, [{', '.join(items)}])"
+
+
+def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tuple:
+    """Compile ``graph`` into a Python function with the given argument and output structure.
+
+    Returns ``(function, source)``.
+    """
+    graph = fold_constants(graph)
+    params, unpack = arg_targets(arg_tree)
+    n_in = len(graph.inputs)
+    deps = graph.input_dependence()
+    full = (1 << n_in) - 1
+    partial = n_in > 0 and any(deps[o] != full for o in graph.outputs)
+    args_tuple = "(" + "".join(f"a{k}, " for k in range(n_in)) + ")"
+
+    def returns_np(outs):
+        if partial:
+            outs = [t if deps[o] == full else f"_broadcast({t}, {args_tuple})" for t, o in zip(outs, graph.outputs)]
+        return spell(out_tree, outs, _spell_array)
+
+    np_variant = emit(
+        graph, Spelling("numpy", "np", NUMPY, _namespace()), name="_f_numpy", signature=params,
+        prologue=unpack, returns=returns_np,
+    )
+    parts = [np_variant.source]
+    namespace = dict(np_variant.namespace)
+    if _scalar_path_possible(graph) and all(p.startswith("a") for p in params):
+        math_variant = emit(
+            graph, Spelling("math", None, MATH, MATH_NAMESPACE), name="_f_math", signature=params,
+            returns=lambda outs: spell(out_tree, outs, _spell_array),
+        )
+        namespace.update(math_variant.namespace)
+        checks = " and ".join(f"type({p}) in _SCALAR" for p in params) or "True"
+        call = ", ".join(params)
+        dispatch = (
+            f"def _f({call}):\n"
+            f"    if {checks}:\n"
+            f"        try:\n"
+            f"            return _f_math({call})\n"
+            f"        except _FALLBACK:\n"
+            f"            pass\n"
+            f"    return _f_numpy({call})\n"
+        )
+        parts += [math_variant.source, dispatch]
+        namespace.update(_SCALAR=frozenset({float, int}), _FALLBACK=_FALLBACK)
+        entry = "_f"
+    else:
+        entry = "_f_numpy"
+    source = "\n".join(parts)
+    fn = compile_source(Emitted(source, namespace, entry), "numpy")
+    return fn, source

@@ -1,0 +1,69 @@
+"""Constant folding: every subgraph that depends on no input becomes one literal.
+
+Values come from SymPy at 30 digits and are rounded once, so ``log(3)`` or
+``2/sqrt(pi)`` is the correctly rounded float64, and a constant never costs an operation
+at run time. A literal is a Python number, so it takes the dtype of the arrays it meets
+(NumPy's and PyTorch's weak scalars): float32 inputs stay float32.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import sympy as sp
+
+from ._graph import Builder, Graph
+from ._ops import NAMED_CONSTANTS
+
+_VARIABLE = frozenset({"input", "param", "buffer", "call"})
+
+
+def fold_constants(graph: Graph) -> Graph:
+    """The same graph with each input-free subgraph replaced by a literal."""
+    nodes = graph.nodes
+    variable = [False] * len(nodes)
+    for i, n in enumerate(nodes):
+        variable[i] = n.op in _VARIABLE or any(variable[a] for a in n.args)
+    points = set()
+    for i, n in enumerate(nodes):
+        if variable[i]:
+            points.update(a for a in n.args if not variable[a] and nodes[a].args)
+    points.update(o for o in graph.outputs if not variable[o] and nodes[o].args)
+    if not points:
+        return graph
+    from ._raise import to_sympy
+
+    order = sorted(points)
+    values = {i: _literal(e) for i, e in zip(order, to_sympy(graph.with_outputs(order)))}
+    b = Builder()
+    new = [0] * len(nodes)
+    for i, n in enumerate(nodes):
+        v = values.get(i)
+        if v is not None:
+            new[i] = b.const(v)
+        else:
+            new[i] = b.node(n.op, tuple(new[a] for a in n.args), n.attr)
+    return b.graph([new[o] for o in graph.outputs], graph.inputs, graph.params, graph.buffers).pruned()
+
+
+def _literal(e):
+    """The literal attr for a constant SymPy value, or None to keep the subgraph."""
+    if e is sp.true or e is sp.false:
+        return bool(e)
+    if e.is_Integer:
+        return int(e)
+    if e.is_Rational:
+        return Fraction(int(e.p), int(e.q))
+    name = NAMED_CONSTANTS.get(e)
+    if name is not None:
+        return name
+    try:
+        v = sp.N(e, 30)
+    except Exception:
+        return None
+    if not v.is_number or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        return None
+    re, im = v.as_real_imag()
+    if not (re.is_Number and im.is_Number):
+        return None
+    return float(re) if im == 0 else complex(float(re), float(im))
