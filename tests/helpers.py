@@ -28,6 +28,7 @@ def require(module: str):
 
 def reference(expr, point: dict, digits: int = 30):
     """SymPy's value at ``point`` with ``digits`` significant digits, as a Python complex, or None."""
+
     # sp.Float of a Python float is its exact binary value, not its shortest decimal.
     def exact(val):
         val = complex(val)
@@ -56,8 +57,21 @@ def _graph_function(graph, outputs) -> LambdifiedFunction:
 
 #: Relative accuracy assumed of each op's float64 implementation, in units of EPS.
 _ULPS = {"add": 0.5, "sub": 0.5, "mul": 0.5, "div": 0.5, "neg": 0, "sqrt": 0.5}
-_SPECIAL_ULPS = {"besselj": 1e3, "bessely": 1e3, "polygamma": 1e3, "gamma": 50, "loggamma": 50, "factorial": 50,
-                 "binomial": 1e3, "erfinv": 50, "lambertw": 50, "erf": 10, "erfc": 50, "pow": 4, "powi": 4}
+_SPECIAL_ULPS = {
+    "besselj": 1e3,
+    "bessely": 1e3,
+    "polygamma": 1e3,
+    "gamma": 50,
+    "loggamma": 50,
+    "factorial": 50,
+    "binomial": 1e3,
+    "erfinv": 50,
+    "lambertw": 50,
+    "erf": 10,
+    "erfc": 50,
+    "pow": 4,
+    "powi": 4,
+}
 
 
 _ABSOLUTE = {"loggamma", "polygamma", "lambertw", "besselj", "bessely"}

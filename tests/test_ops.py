@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from helpers import assert_close_to_reference, reference, rounding_bound
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sympile import lambdify, lower, to_sympy
@@ -72,7 +72,14 @@ CASES = [
     ("max", sp.Max(x, y, x * y), R, R),
     ("heaviside", sp.Heaviside(x) * y + sp.Heaviside(y, 0.25), R, R),
     ("where", sp.Piecewise((x**2, x < y), (sp.sin(x), x > 1), (y, True)), R, R),
-    ("compare", sp.Piecewise((x, sp.Eq(x, y) | sp.Ne(x, 1) & (x >= y)), (y, sp.Not(sp.And(x > 0, y > 0), evaluate=False)), (0, True)), R, R),
+    (
+        "compare",
+        sp.Piecewise(
+            (x, sp.Eq(x, y) | sp.Ne(x, 1) & (x >= y)), (y, sp.Not(sp.And(x > 0, y > 0), evaluate=False)), (0, True)
+        ),
+        R,
+        R,
+    ),
     ("logic", sp.Piecewise((x, sp.And(x > 0, y > 0) | sp.Xor(x > 1, y < -1)), (y, sp.Not(x > y)), (0, True)), R, R),
     ("ite", sp.Piecewise((x, sp.ITE(x > 0, y > 0, y < -1)), (-y, True)), R, R),
     ("erf", sp.erf(x), R, R),

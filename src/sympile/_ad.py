@@ -13,7 +13,7 @@ multiplied by zero; it is not selected.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import sympy as sp
 

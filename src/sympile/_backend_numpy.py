@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ._emit import ARRAY_FORMS, INFIX, Emitted, Spelling, compile_source, emit
+from ._emit import ARRAY_FORMS, INFIX, Emitted, Spelling, compile_source, emit, schedule
 from ._fold import fold_constants
 from ._graph import Graph
 from ._special import scipy_special
@@ -73,7 +73,14 @@ def _namespace() -> dict:
     global _SPECIAL
     if _SPECIAL is None:
         _SPECIAL = scipy_special()
-    return {"np": np, "_sp": _SPECIAL, "_lambertw": _lambertw, "_where": _where, "_broadcast": _broadcast, "_array": _array}
+    return {
+        "np": np,
+        "_sp": _SPECIAL,
+        "_lambertw": _lambertw,
+        "_where": _where,
+        "_broadcast": _broadcast,
+        "_array": _array,
+    }
 
 
 def _minimum(a, b):
@@ -165,8 +172,11 @@ MATH = {
     "conjugate": "{0}",
 }
 
+# ``_m.sin`` -> ``_m_sin``: a global lookup instead of a global and an attribute.
+MATH = {op: t.replace("_m.", "_m_") for op, t in MATH.items()}
+
 MATH_NAMESPACE = {
-    "_m": math,
+    **{f"_m_{name}": getattr(math, name) for name in dir(math) if not name.startswith("_")},
     "_pow": math.pow,
     "_cbrt": _cbrt,
     "_sign": _sign,
@@ -198,52 +208,126 @@ def _spell_array(shape, items):
     return f"_array({tuple(shape)!r}, [{', '.join(items)}])"
 
 
+#: Large inputs are evaluated in blocks of this many elements, so that the intermediates
+#: of a many-op function stay in cache instead of streaming through memory.
+CHUNK = 8192
+#: Graphs with fewer ops than this are memory-light already: no blocks.
+CHUNK_MIN_OPS = 12
+
+
+def _chunked(flat, args):
+    """``flat(*args)``, by blocks of `CHUNK` elements along the leading axis when that pays."""
+    for a in args:
+        if type(a) is np.ndarray and a.size >= 2 * CHUNK:
+            break
+    else:
+        return flat(*args)
+    shapes = [np.shape(a) for a in args]
+    shape = np.broadcast_shapes(*shapes)
+    lead, ndim = shape[0], len(shape)
+    rows = max(1, CHUNK // max(1, math.prod(shape[1:])))
+    if lead < 2 * rows:
+        return flat(*args)
+    cut = [len(sh) == ndim and sh[0] == lead for sh in shapes]
+    outs = None
+    for start in range(0, lead, rows):
+        part = flat(*[a[start : start + rows] if c else a for a, c in zip(args, cut)])
+        if outs is None:
+            outs = [np.empty(shape, np.result_type(v)) for v in part]
+        for o, v in zip(outs, part):
+            o[start : start + rows] = v
+    return outs
+
+
 def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tuple:
     """Compile ``graph`` into a Python function with the given argument and output structure.
 
-    Returns ``(function, source)``.
+    Returns ``(function, source)``. The source holds ``_f_numpy`` (arrays; through
+    ``_f_flat`` and `_chunked` for a large graph) and ``_f``, which runs the same
+    computation spelt with ``math`` when every argument is a Python number.
     """
     graph = fold_constants(graph)
     params, unpack = arg_targets(arg_tree)
     n_in = len(graph.inputs)
     deps = graph.input_dependence()
     full = (1 << n_in) - 1
-    partial = n_in > 0 and any(deps[o] != full for o in graph.outputs)
-    args_tuple = "(" + "".join(f"a{k}, " for k in range(n_in)) + ")"
+    flat_args = ", ".join(f"a{k}" for k in range(n_in))
+    n_ops = sum(1 for n in graph.nodes if n.args)
+    blocks = n_in > 0 and n_ops >= CHUNK_MIN_OPS
 
-    def returns_np(outs):
-        if partial:
-            outs = [t if deps[o] == full else f"_broadcast({t}, {args_tuple})" for t, o in zip(outs, graph.outputs)]
-        return spell(out_tree, outs, _spell_array)
+    def broadcast(outs):
+        if n_in == 0:
+            return outs
+        return [t if deps[o] == full else f"_broadcast({t}, ({flat_args},))" for t, o in zip(outs, graph.outputs)]
 
-    np_variant = emit(
-        graph, Spelling("numpy", "np", NUMPY, _namespace()), name="_f_numpy", signature=params,
-        prologue=unpack, returns=returns_np,
-    )
-    parts = [np_variant.source]
-    namespace = dict(np_variant.namespace)
-    if _scalar_path_possible(graph) and all(p.startswith("a") for p in params):
-        math_variant = emit(
-            graph, Spelling("math", None, MATH, MATH_NAMESPACE), name="_f_math", signature=params,
-            returns=lambda outs: spell(out_tree, outs, _spell_array),
+    numpy = Spelling("numpy", "np", NUMPY, _namespace())
+    order = schedule(graph)
+    if blocks:
+        flat = emit(
+            graph,
+            numpy,
+            name="_f_flat",
+            signature=[f"a{k}" for k in range(n_in)],
+            order=order,
+            returns=lambda outs: "(" + "".join(f"{t}, " for t in broadcast(outs)) + ")",
         )
-        namespace.update(math_variant.namespace)
-        checks = " and ".join(f"type({p}) in _SCALAR" for p in params) or "True"
-        call = ", ".join(params)
-        dispatch = (
-            f"def _f({call}):\n"
-            f"    if {checks}:\n"
-            f"        try:\n"
-            f"            return _f_math({call})\n"
-            f"        except _FALLBACK:\n"
-            f"            pass\n"
-            f"    return _f_numpy({call})\n"
+        namespace = dict(flat.namespace, _chunked=_chunked)
+        ret = spell(out_tree, [f"_o[{k}]" for k in range(len(graph.outputs))], _spell_array)
+        top = (
+            f"def _f_numpy({', '.join(params)}):\n"
+            + "".join(f"    {line}\n" for line in unpack)
+            + f"    _o = _chunked(_f_flat, ({flat_args},))\n    return {ret}\n"
         )
-        parts += [math_variant.source, dispatch]
-        namespace.update(_SCALAR=frozenset({float, int}), _FALLBACK=_FALLBACK)
-        entry = "_f"
+        parts = [flat.source, top]
     else:
-        entry = "_f_numpy"
+        variant = emit(
+            graph,
+            numpy,
+            name="_f_numpy",
+            signature=params,
+            prologue=unpack,
+            order=order,
+            returns=lambda outs: spell(out_tree, broadcast(outs), _spell_array),
+        )
+        namespace = dict(variant.namespace)
+        parts = [variant.source]
+    entry, lazy = "_f_numpy", None
+    if _scalar_path_possible(graph) and all(p.startswith("a") for p in params):
+        body = emit(
+            graph,
+            Spelling("math", None, MATH, MATH_NAMESPACE),
+            name="_f_math",
+            signature=params,
+            returns=lambda outs: spell(out_tree, outs, _spell_array),
+            order=order,
+        )
+        namespace.update(body.namespace, _FALLBACK=_FALLBACK)
+        checks = " and ".join(f"(type({p}) is float or type({p}) is int)" for p in params) or "True"
+        call = ", ".join(params)
+        if len(graph.nodes) <= LAZY_NODES:  # inline the math body: one call fewer
+            lines = "".join(f"        {line}\n" for line in body.source.splitlines()[1:])
+        else:  # compiled on the first scalar call: most large functions never see one
+            lines, lazy = f"            return _f_math({call})\n", body
+        parts.append(
+            f"def _f({call}):\n    if {checks}:\n        try:\n{lines}"
+            f"        except _FALLBACK:\n            pass\n    return _f_numpy({call})\n"
+        )
+        entry = "_f"
     source = "\n".join(parts)
     fn = compile_source(Emitted(source, namespace, entry), "numpy")
-    return fn, source
+    if lazy is not None:
+        fn.__globals__["_f_math"] = _compile_later(lazy, fn.__globals__)
+    return fn, source if lazy is None else source + "\n" + lazy.source
+
+
+#: Above this many nodes the ``math`` variant is compiled on first use.
+LAZY_NODES = 5000
+
+
+def _compile_later(emitted: Emitted, namespace: dict):
+    def first_call(*args):
+        fn = compile_source(Emitted(emitted.source, {**namespace, **emitted.namespace}, emitted.name), "math")
+        namespace[emitted.name] = fn
+        return fn(*args)
+
+    return first_call

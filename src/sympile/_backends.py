@@ -35,7 +35,6 @@ def get_backend(name: str) -> ModuleType:
     except ImportError as e:
         if package is not None and getattr(e, "name", None) and e.name.split(".")[0] == package:
             raise BackendNotAvailableError(
-                f"the {name} backend needs {package}, which is not installed: "
-                f"pip install 'sympile[{extra}]'"
+                f"the {name} backend needs {package}, which is not installed: pip install 'sympile[{extra}]'"
             ) from e
         raise

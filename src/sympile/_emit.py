@@ -12,8 +12,9 @@ from __future__ import annotations
 import itertools
 import linecache
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ._errors import UnsupportedFunctionError
 from ._graph import Graph
@@ -24,9 +25,10 @@ from ._ops import OPS, const_value
 class Spelling:
     """How one backend writes ops: its spelling table plus the namespace the code runs in.
 
-    ``table`` maps an op name to a format template (``"{0} + {1}"``; ``{a}`` is the
-    node's attr, ``{ns}`` the backend's module prefix) or to a function ``(args, attr) -> str``; an op missing from the table is
-    spelt ``{prefix}.{OpSpec.array}(...)`` when the op has an array name.
+    ``table`` maps an op name to a format template (``"{0} + {1}"``; ``{a}`` is
+    the node's attr, ``{ns}`` the backend's module prefix) or to a function
+    ``(args, attr) -> str``; an op missing from the table is spelt
+    ``{prefix}.{OpSpec.array}(...)`` when the op has an array name.
     """
 
     name: str
@@ -39,13 +41,21 @@ class Spelling:
         if t is None:
             array = OPS[op].array
             if array is None or self.prefix is None:
-                raise UnsupportedFunctionError(
-                    f"the {self.name} backend has no spelling for the op {op!r}"
-                )
+                raise UnsupportedFunctionError(f"the {self.name} backend has no spelling for the op {op!r}")
             return f"{self.prefix}.{array}({', '.join(args)})"
         if callable(t):
             return t(args, attr)
         return t.format(*args, a=attr, ns=self.prefix)
+
+    def repeated(self) -> dict[str, tuple[int, ...]]:
+        """For each op whose spelling writes an argument twice, the positions of those arguments."""
+        found = {}
+        for op, t in self.table.items():
+            if isinstance(t, str):
+                twice = tuple(k for k in range(4) if t.count("{" + str(k) + "}") > 1)
+                if twice:
+                    found[op] = twice
+        return found
 
     def supports(self, op: str) -> bool:
         return op in self.table or (OPS[op].array is not None and self.prefix is not None)
@@ -78,6 +88,37 @@ class Emitted:
     name: str
 
 
+#: How deep single-use subexpressions may nest in one statement (Python's parser
+#: allows 200 levels of parentheses).
+MAX_INLINE_DEPTH = 24
+#: How many ops one statement may hold: long enough to read, short enough for a traceback.
+MAX_INLINE_OPS = 48
+
+
+def schedule(graph: Graph) -> list[int]:
+    """A topological order that finishes one output subtree before starting the next.
+
+    Depth-first post-order from the outputs: a sum of many terms computes term, term, add,
+    term, term, add, add... so few intermediates are alive at once (they stay in cache).
+    """
+    nodes = graph.nodes
+    done = [False] * len(nodes)
+    order: list[int] = []
+    for root in graph.outputs:
+        stack = [(root, False)]
+        while stack:
+            i, expanded = stack.pop()
+            if done[i]:
+                continue
+            if expanded:
+                done[i] = True
+                order.append(i)
+                continue
+            stack.append((i, True))
+            stack.extend((a, False) for a in reversed(nodes[i].args) if not done[a])
+    return order
+
+
 def emit(
     graph: Graph,
     spelling: Spelling,
@@ -87,8 +128,13 @@ def emit(
     prologue: list[str] = (),
     returns: Callable[[list[str]], str] | None = None,
     const: Callable[[Any], str] | None = None,
+    order: list[int] | None = None,
 ) -> Emitted:
     """Straight-line source for ``graph``.
+
+    A node used by several others gets a local; a node used once is written inline into
+    its user (up to `MAX_INLINE_DEPTH`), as a person would write it: fewer statements
+    run faster, and a temporary array is freed as soon as its user is done.
 
     Args:
         signature: the parameter list (default ``a0, a1, ...``, one per input slot).
@@ -96,6 +142,7 @@ def emit(
         returns: builds the return expression from the outputs' source texts
             (default: one value, or a tuple of them).
         const: spells a literal's attr (default: its Python value, see `literal`).
+        order: the order of evaluation (default: `schedule`).
     """
     ns = dict(spelling.namespace)
     hoisted: dict[Any, str] = {}
@@ -109,19 +156,31 @@ def emit(
         return got
 
     nodes = graph.nodes
-    last_use = [-1] * len(nodes)
-    for i, n in enumerate(nodes):
-        for a in n.args:
-            last_use[a] = i
-    for o in graph.outputs:
-        last_use[o] = len(nodes)
+    uses = graph.use_counts()
+    shared = [u > 1 for u in uses]
+    repeated = spelling.repeated()
+    for n in nodes:  # an argument that a template writes twice must be computed once
+        for k in repeated.get(n.op, ()):
+            shared[n.args[k]] = True
 
-    text: list[str | None] = [None] * len(nodes)
-    body: list[str] = []
+    text: list[str] = [""] * len(nodes)
+    depth = [0] * len(nodes)
+    size = [0] * len(nodes)
+    refs: list[tuple] = [()] * len(nodes)  # the locals an inline text reads
+    remaining = [0] * len(nodes)  # reads of a local not yet emitted
+    slot_of: dict[int, int] = {}
     free: list[int] = []
     counter = itertools.count()
-    slot_of: dict[int, int] = {}
-    for i, n in enumerate(nodes):
+    body: list[str] = []
+
+    def consume(read: tuple) -> None:
+        for r in read:
+            remaining[r] -= 1
+            if remaining[r] == 0:
+                free.append(slot_of.pop(r))
+
+    for i in schedule(graph) if order is None else order:
+        n = nodes[i]
         op = n.op
         if op == "input":
             text[i] = f"a{n.attr}"
@@ -129,18 +188,21 @@ def emit(
         if op == "const":
             text[i] = const(n.attr) if const is not None else literal(const_value(n.attr), hoist)
             continue
+        args = [text[a] for a in n.args]
         if op == "call":
-            expr = f"{hoist(n.attr[1])}({', '.join(text[a] for a in n.args)})"
+            expr = f"{hoist(n.attr[1])}({', '.join(args)})"
         else:
-            expr = spelling.spell(op, [text[a] for a in n.args], n.attr)
-        # Free the locals whose last use is this statement; the result may reuse one.
-        for a in set(n.args):
-            if last_use[a] == i and a in slot_of:
-                free.append(slot_of.pop(a))
-        if last_use[i] < 0:
-            continue  # dead: no output needs it (a pruned graph has none)
+            expr = spelling.spell(op, args, n.attr)
+        read = tuple(r for a in n.args for r in (refs[a] if a not in slot_of else (a,)))
+        d = 1 + max((depth[a] for a in n.args), default=0)
+        k = 1 + sum(size[a] for a in n.args)
+        if not shared[i] and d < MAX_INLINE_DEPTH and k < MAX_INLINE_OPS and n.args:
+            text[i], depth[i], size[i], refs[i] = f"({expr})", d, k, read
+            continue
+        consume(read)
         s = free.pop() if free else next(counter)
         slot_of[i] = s
+        remaining[i] = uses[i]
         text[i] = f"_{s}"
         body.append(f"    _{s} = {expr}")
 

@@ -8,11 +8,26 @@ topological order, so every walk over a graph is a plain loop over a list.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+from contextlib import contextmanager
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ._ops import OPS
+
+
+@contextmanager
+def paused_gc():
+    """Pause the cyclic garbage collector: building 100,000 nodes would trigger it often,
+    and nothing built here forms cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Node(NamedTuple):
@@ -94,7 +109,10 @@ class Graph:
         for i, n in enumerate(self.nodes):
             if live[i]:
                 new_index[i] = len(nodes)
-                nodes.append(Node(n.op, tuple(new_index[a] for a in n.args), n.attr))
+                args = n.args
+                if args:
+                    n = Node(n.op, tuple([new_index[a] for a in args]), n.attr)
+                nodes.append(n)
         outputs = [new_index[o] for o in self.outputs]
         return Graph(nodes, outputs, self.inputs, self.params, self.buffers)
 
@@ -125,6 +143,7 @@ class Graph:
 
 
 _EXACT = (int, Fraction)
+_NODE_RULES = {name: (spec.commutative and spec.arity == 2, spec.simplify) for name, spec in OPS.items()}
 
 
 def _exact(attr) -> bool:
@@ -152,14 +171,14 @@ class Builder:
 
     # -- the one way in ------------------------------------------------------------
     def node(self, op: str, args: tuple[int, ...] = (), attr: Any = None) -> int:
-        spec = OPS[op]
-        if spec.commutative and len(args) == 2 and args[0] > args[1]:
+        commutative, simplify = _NODE_RULES[op]
+        if commutative and args[0] > args[1]:
             args = (args[1], args[0])
-        if spec.simplify is not None:
-            found = spec.simplify(self, args, attr)
+        if simplify is not None:
+            found = simplify(self, args, attr)
             if found is not None:
                 return found
-        key = _key(op, args, attr)
+        key = (op, args, type(attr), attr)
         i = self._index.get(key)
         if i is None:
             i = len(self.nodes)
@@ -213,6 +232,12 @@ class Builder:
     def where(self, c: int, a: int, b: int) -> int:
         return self.node("where", (c, a, b))
 
+    def find(self, op: str, args: tuple[int, ...], attr: Any = None) -> int | None:
+        """The node ``(op, args, attr)`` if it exists already (commutative args sorted)."""
+        if OPS[op].commutative and len(args) == 2 and args[0] > args[1]:
+            args = (args[1], args[0])
+        return self._index.get(_key(op, args, attr))
+
     def sum(self, terms: list[int]) -> int:
         """A balanced sum (pairwise: short dependency chains, small rounding error)."""
         return self.reduce("add", terms, 0)
@@ -220,12 +245,30 @@ class Builder:
     def product(self, factors: list[int]) -> int:
         return self.reduce("mul", factors, 1)
 
+    def _pair_existing(self, op: str, items: list[int]) -> list[int]:
+        """Operands whose pairing exists already are paired first (n-ary subexpression sharing)."""
+        if len(items) < 3 or len(items) > 12:
+            return items
+        found = True
+        while found and len(items) > 2:
+            found = False
+            for i in range(len(items)):
+                for j in range(i + 1, len(items)):
+                    hit = self.find(op, (items[i], items[j]))
+                    if hit is not None:
+                        items = [hit] + [t for k, t in enumerate(items) if k not in (i, j)]
+                        found = True
+                        break
+                if found:
+                    break
+        return items
+
     def reduce(self, op: str, items: list[int], empty=None) -> int:
         if not items:
             if empty is None:
                 raise ValueError(f"cannot reduce an empty list with {op}")
             return self.const(empty)
-        items = list(items)
+        items = self._pair_existing(op, list(items))
         while len(items) > 1:
             paired = [self.node(op, (items[k], items[k + 1])) for k in range(0, len(items) - 1, 2)]
             if len(items) % 2:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from ._backends import MODULE_ALIASES, get_backend
 from ._errors import ArgumentError, ShapeError, SympileError
-from ._graph import Graph
+from ._graph import Graph, paused_gc
 from ._lower import lower
 from ._raise import to_sympy
 from ._structure import flatten, top_level_count
@@ -59,16 +60,15 @@ def lambdify(
     """
     backend, extra_funcs = _merge_modules(backend, modules, extra_funcs)
     if isinstance(args, str) or isinstance(expr, str):
-        raise SympileError(
-            "lambdify takes SymPy objects, not strings: sympile never evaluates text as code"
-        )
+        raise SympileError("lambdify takes SymPy objects, not strings: sympile never evaluates text as code")
     inputs, arg_tree = flatten(args)
     for s in inputs:
         if not isinstance(s, sp.Basic):
             raise SympileError(f"every argument must be a SymPy symbol; got {s!r}")
     exprs, out_tree = flatten(expr)
-    graph = lower(exprs, inputs, extra_funcs=extra_funcs)
-    return LambdifiedFunction(graph, backend, {}, arg_tree, out_tree, args=args, expr=expr)
+    with paused_gc():
+        graph = lower(exprs, inputs, extra_funcs=extra_funcs)
+        return LambdifiedFunction(graph, backend, {}, arg_tree, out_tree, args=args, expr=expr)
 
 
 def _merge_modules(backend, modules, extra_funcs):
@@ -112,11 +112,6 @@ class LambdifiedFunction:
         self._fn, self.source = hit
 
     def __call__(self, *args):
-        if len(args) != self._nargs:
-            raise ArgumentError(
-                f"this function takes {self._nargs} argument(s) ({_describe(self.args)}), "
-                f"but {len(args)} were given"
-            )
         try:
             return self._fn(*args)
         except (ValueError, TypeError) as e:
@@ -127,6 +122,10 @@ class LambdifiedFunction:
 
     def _diagnose(self, args) -> SympileError | None:
         """Say which argument was wrong, when the error came from the arguments."""
+        if len(args) != self._nargs:
+            return ArgumentError(
+                f"this function takes {self._nargs} argument(s) ({_describe(self.args)}), but {len(args)} were given"
+            )
         tree = self._arg_tree
         tops = tree[1] if tree[0] in ("list", "tuple") else [tree]
         leaves: list = []
@@ -165,7 +164,8 @@ class LambdifiedFunction:
 
 
 def _rebuild(graph, backend, options, arg_tree, out_tree):
-    return LambdifiedFunction(graph, backend, options, arg_tree, out_tree)
+    with paused_gc():
+        return LambdifiedFunction(graph, backend, options, arg_tree, out_tree)
 
 
 def _describe(args) -> str:

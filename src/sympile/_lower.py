@@ -13,8 +13,9 @@ order), and a Float wrapped in ``UnevaluatedExpr`` becomes a buffer slot instead
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -243,9 +244,7 @@ def unsupported(e) -> UnsupportedFunctionError:
             f"sympile has no translation for the function {name} (in {_short(e)}); "
             f"pass extra_funcs={{{key}: <callable>}} to supply one.{hint}"
         )
-    return UnsupportedFunctionError(
-        f"sympile cannot translate {name} (in {_short(e)}).{hint}"
-    )
+    return UnsupportedFunctionError(f"sympile cannot translate {name} (in {_short(e)}).{hint}")
 
 
 def _short(e, limit: int = 80) -> str:
@@ -266,26 +265,52 @@ def _lower_add(lw: _Lowerer, e, args: list[int]) -> int:
             k = ops.index("exp")
             u = b.nodes[args[k]].args[0]
             args = [a for i, a in enumerate(args) if i not in (k, m1[0])] + [b.op("expm1", u)]
-    pos, neg = [], []
+    # Terms split by sign, literals apart: the sums that differ only in their constant
+    # (as derivatives of one expression do) then share everything but the last add.
+    terms: dict[tuple[bool, bool], list[int]] = {(c, s): [] for c in (False, True) for s in (False, True)}
     for a in args:
         n = b.nodes[a]
         if n.op == "neg":
-            neg.append(n.args[0])
+            terms[b.nodes[n.args[0]].op == "const", True].append(n.args[0])
         elif n.op == "const" and type(n.attr) in (int, float, Fraction) and n.attr < 0:
-            neg.append(b.const(-n.attr))
+            terms[True, True].append(b.const(-n.attr))
         else:
-            pos.append(a)
-    if not pos:
-        return b.neg(b.sum(neg))
+            terms[n.op == "const", False].append(a)
+    pos, neg = terms[False, False], terms[False, True]
+    c = _signed_sum(b, terms[True, False], terms[True, True])
+    if not pos and not neg:
+        return c
+    # One orientation for x - y and y - x (the side with the oldest term is positive),
+    # so that a sum and its negation share their nodes.
+    flip = bool(neg) and (not pos or min(neg) < min(pos))
+    if flip:
+        pos, neg = neg, pos
+    r = _signed_sum(b, pos, neg)
+    if c is None:
+        return b.neg(r) if flip else r
+    if flip:
+        return b.sub(c, r)
+    cn = b.nodes[c]
+    return b.sub(r, cn.args[0]) if cn.op == "neg" else b.add(r, c)
+
+
+_TRANSCENDENTAL = frozenset({"exp", "sin", "cos", "tan", "sinh", "cosh", "tanh", "log", "sqrt", "pow", "erf", "atan"})
+
+
+def _signed_sum(b: Builder, pos: list[int], neg: list[int]) -> int | None:
+    if not pos and not neg:
+        return None
     if not neg:
         return b.sum(pos)
+    if not pos:
+        return b.neg(b.sum(neg))
     return b.sub(b.sum(pos), b.sum(neg))
 
 
 def _lower_mul(lw: _Lowerer, e, args: list[int]) -> int:
     b = lw.b
     coeff: Any = 1
-    num, den = [], []
+    num, den, literals = [], [], []
     for a in args:
         n = b.nodes[a]
         v = b.exact_value(a)
@@ -298,20 +323,32 @@ def _lower_mul(lw: _Lowerer, e, args: list[int]) -> int:
         elif n.op == "neg":
             coeff = -coeff
             num.append(n.args[0])
-        elif n.op == "const" and type(n.attr) is float and n.attr < 0:
-            coeff = -coeff
-            num.append(b.const(-n.attr))
+        elif n.op == "const":
+            if type(n.attr) is float and n.attr < 0:
+                coeff = -coeff
+                a = b.const(-n.attr)
+            literals.append(a)
         else:
             num.append(a)
-    coeff = Fraction(coeff)
-    p, q = abs(coeff.numerator), coeff.denominator
-    if p != 1:
-        num.insert(0, b.const(p))
-    if q != 1:
-        den.insert(0, b.const(q))
+    # The product of the variable factors first, literals last (as in _lower_add), but a
+    # lone literal goes with a function's value (w * exp(u) recurs in derivatives of sums).
+    calls = [k for k, a in enumerate(num) if b.nodes[a].op in _TRANSCENDENTAL]
+    if len(literals) == 1 and calls and len(num) > 1 and coeff in (1, -1):
+        k = calls[-1]
+        num[k] = b.mul(num[k], literals.pop())
     r = b.product(num)
     if den:
         r = b.div(r, b.product(den))
+    coeff = Fraction(coeff)
+    p, q = abs(coeff.numerator), coeff.denominator
+    if q & (q - 1) == 0:  # p/q is exact in binary: one multiplication
+        literals.insert(0, b.const(Fraction(p, q)))
+    elif p != 1:
+        literals.insert(0, b.const(p))
+    if literals:
+        r = b.mul(r, b.product(literals))
+    if q & (q - 1):
+        r = b.div(r, b.const(q))  # x/3 is correctly rounded; x*(1/3) is not
     return b.neg(r) if coeff < 0 else r
 
 

@@ -14,9 +14,10 @@ sympile cannot build it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 import sympy as sp
 
@@ -87,7 +88,6 @@ def fold_exact(op: str, values) -> Any:
     return r
 
 
-
 def _fold(op):
     def rule(b, args, attr):
         values = [b.exact_value(a) for a in args]
@@ -154,9 +154,29 @@ def _simplify_div(b, args, attr):
 
 def _simplify_neg(b, args, attr):
     (x,) = args
-    if b.nodes[x].op == "neg":
-        return b.nodes[x].args[0]
+    n = b.nodes[x]
+    if n.op == "neg":
+        return n.args[0]
+    if n.op == "sub":
+        return b.sub(n.args[1], n.args[0])
+    if n.op == "add":  # -(c*u + v) -> (-c)*u - v: the sign goes into a literal for free
+        for u, v in (n.args, n.args[::-1]):
+            m = _negated_scaled(b, u)
+            if m is not None:
+                return b.sub(m, v)
     return _fold_neg(b, args, attr)
+
+
+def _negated_scaled(b, i):
+    """``u * (-c)`` if node ``i`` is ``u * c`` for a literal number ``c``, else None."""
+    n = b.nodes[i]
+    if n.op != "mul":
+        return None
+    for u, c in (n.args, n.args[::-1]):
+        v = b.const_value(c)
+        if type(v) in (int, float, Fraction):
+            return b.mul(u, b.const(-v))
+    return None
 
 
 def _simplify_where(b, args, attr):
@@ -309,33 +329,93 @@ for _leaf in ("input", "param", "buffer", "const"):
     _def(_leaf, 0)
 
 # Arithmetic.
-_def("add", 2, array="add", commutative=True, simplify=_simplify_add,
-     deriv=lambda b, y, _, u, v: (b.const(1), b.const(1)), to_sympy=lambda u, v, attr=None: u + v)
-_def("sub", 2, array="subtract", simplify=_simplify_sub,
-     deriv=lambda b, y, _, u, v: (b.const(1), b.const(-1)), to_sympy=lambda u, v, attr=None: u - v)
-_def("mul", 2, array="multiply", commutative=True, simplify=_simplify_mul,
-     deriv=lambda b, y, _, u, v: (v, u), to_sympy=lambda u, v, attr=None: u * v)
-_def("div", 2, array="divide", simplify=_simplify_div, safe=(None, 1),
-     deriv=lambda b, y, _, u, v: (b.recip(v), b.neg(b.div(y, v))),
-     to_sympy=lambda u, v, attr=None: u / v)
-_def("neg", 1, array="negative", simplify=_simplify_neg,
-     deriv=lambda b, y, _, u: (b.const(-1),), to_sympy=lambda u, attr=None: -u)
+_def(
+    "add",
+    2,
+    array="add",
+    commutative=True,
+    simplify=_simplify_add,
+    deriv=lambda b, y, _, u, v: (b.const(1), b.const(1)),
+    to_sympy=lambda u, v, attr=None: u + v,
+)
+_def(
+    "sub",
+    2,
+    array="subtract",
+    simplify=_simplify_sub,
+    deriv=lambda b, y, _, u, v: (b.const(1), b.const(-1)),
+    to_sympy=lambda u, v, attr=None: u - v,
+)
+_def(
+    "mul",
+    2,
+    array="multiply",
+    commutative=True,
+    simplify=_simplify_mul,
+    deriv=lambda b, y, _, u, v: (v, u),
+    to_sympy=lambda u, v, attr=None: u * v,
+)
+_def(
+    "div",
+    2,
+    array="divide",
+    simplify=_simplify_div,
+    safe=(None, 1),
+    deriv=lambda b, y, _, u, v: (b.recip(v), b.neg(b.div(y, v))),
+    to_sympy=lambda u, v, attr=None: u / v,
+)
+_def(
+    "neg",
+    1,
+    array="negative",
+    simplify=_simplify_neg,
+    deriv=lambda b, y, _, u: (b.const(-1),),
+    to_sympy=lambda u, attr=None: -u,
+)
 _def("powi", 1, deriv=_d_powi, simplify=_simplify_powi, to_sympy=_to_powi, safe=(1,))
-_def("pow", 2, array="power", deriv=_d_pow, simplify=_simplify_pow, safe=(1, None),
-     to_sympy=lambda u, v, attr=None: u**v)
-_def("sqrt", 1, array="sqrt", safe=(1,), deriv=lambda b, y, _, x: (b.div(b.const(HALF), y),),
-     to_sympy=lambda x, attr=None: sp.sqrt(x))
-_def("rsqrt", 1, safe=(1,), deriv=lambda b, y, _, x: (b.neg(b.div(b.mul(b.const(HALF), y), x)),),
-     to_sympy=lambda x, attr=None: 1 / sp.sqrt(x))
-_def("cbrt", 1, array="cbrt", safe=(1,),
-     deriv=lambda b, y, _, x: (b.recip(b.mul(b.const(3), _sq(b, y))),),
-     to_sympy=lambda x, attr=None: sp.cbrt(x))
+_def(
+    "pow", 2, array="power", deriv=_d_pow, simplify=_simplify_pow, safe=(1, None), to_sympy=lambda u, v, attr=None: u**v
+)
+_def(
+    "sqrt",
+    1,
+    array="sqrt",
+    safe=(1,),
+    deriv=lambda b, y, _, x: (b.div(b.const(HALF), y),),
+    to_sympy=lambda x, attr=None: sp.sqrt(x),
+)
+_def(
+    "rsqrt",
+    1,
+    safe=(1,),
+    deriv=lambda b, y, _, x: (b.neg(b.div(b.mul(b.const(HALF), y), x)),),
+    to_sympy=lambda x, attr=None: 1 / sp.sqrt(x),
+)
+_def(
+    "cbrt",
+    1,
+    array="cbrt",
+    safe=(1,),
+    deriv=lambda b, y, _, x: (b.recip(b.mul(b.const(3), _sq(b, y))),),
+    to_sympy=lambda x, attr=None: sp.cbrt(x),
+)
 _def("exp", 1, sp.exp, array="exp", deriv=lambda b, y, _, x: (y,))
-_def("expm1", 1, array="expm1", deriv=lambda b, y, _, x: (b.add(y, b.const(1)),),
-     to_sympy=lambda x, attr=None: sp.exp(x) - 1)
+_def(
+    "expm1",
+    1,
+    array="expm1",
+    deriv=lambda b, y, _, x: (b.add(y, b.const(1)),),
+    to_sympy=lambda x, attr=None: sp.exp(x) - 1,
+)
 _def("log", 1, sp.log, array="log", safe=(1,), deriv=lambda b, y, _, x: (b.recip(x),))
-_def("log1p", 1, array="log1p", safe=(0,), deriv=lambda b, y, _, x: (b.recip(b.add(b.const(1), x)),),
-     to_sympy=lambda x, attr=None: sp.log(1 + x))
+_def(
+    "log1p",
+    1,
+    array="log1p",
+    safe=(0,),
+    deriv=lambda b, y, _, x: (b.recip(b.add(b.const(1), x)),),
+    to_sympy=lambda x, attr=None: sp.log(1 + x),
+)
 
 # Trigonometric.
 _def("sin", 1, sp.sin, array="sin", deriv=lambda b, y, _, x: (b.op("cos", x),))
@@ -344,16 +424,26 @@ _def("tan", 1, sp.tan, array="tan", deriv=lambda b, y, _, x: (_one_plus_sq(b, y)
 _def("cot", 1, sp.cot, safe=(1,), deriv=lambda b, y, _, x: (b.neg(_one_plus_sq(b, y)),))
 _def("sec", 1, sp.sec, deriv=lambda b, y, _, x: (b.mul(y, b.op("tan", x)),))
 _def("csc", 1, sp.csc, safe=(1,), deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("cot", x))),))
-_def("asin", 1, sp.asin, array="arcsin", safe=(0,),
-     deriv=lambda b, y, _, x: (b.op("rsqrt", _one_minus_sq(b, x)),))
-_def("acos", 1, sp.acos, array="arccos", safe=(0,),
-     deriv=lambda b, y, _, x: (b.neg(b.op("rsqrt", _one_minus_sq(b, x))),))
+_def("asin", 1, sp.asin, array="arcsin", safe=(0,), deriv=lambda b, y, _, x: (b.op("rsqrt", _one_minus_sq(b, x)),))
+_def(
+    "acos", 1, sp.acos, array="arccos", safe=(0,), deriv=lambda b, y, _, x: (b.neg(b.op("rsqrt", _one_minus_sq(b, x))),)
+)
 _def("atan", 1, sp.atan, array="arctan", deriv=lambda b, y, _, x: (b.recip(_one_plus_sq(b, x)),))
 _def("acot", 1, sp.acot, safe=(1,), deriv=lambda b, y, _, x: (b.neg(b.recip(_one_plus_sq(b, x))),))
-_def("asec", 1, sp.asec, safe=(2,),
-     deriv=lambda b, y, _, x: (b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_minus_sq(b, b.recip(x))))),))
-_def("acsc", 1, sp.acsc, safe=(2,),
-     deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_minus_sq(b, b.recip(x)))))),))
+_def(
+    "asec",
+    1,
+    sp.asec,
+    safe=(2,),
+    deriv=lambda b, y, _, x: (b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_minus_sq(b, b.recip(x))))),),
+)
+_def(
+    "acsc",
+    1,
+    sp.acsc,
+    safe=(2,),
+    deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_minus_sq(b, b.recip(x)))))),),
+)
 _def("atan2", 2, sp.atan2, array="arctan2", deriv=_d_atan2, safe=(1, 1))
 
 # Hyperbolic.
@@ -364,15 +454,30 @@ _def("coth", 1, sp.coth, safe=(1,), deriv=lambda b, y, _, x: (_one_minus_sq(b, y
 _def("sech", 1, sp.sech, deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("tanh", x))),))
 _def("csch", 1, sp.csch, safe=(1,), deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("coth", x))),))
 _def("asinh", 1, sp.asinh, array="arcsinh", deriv=lambda b, y, _, x: (b.op("rsqrt", _one_plus_sq(b, x)),))
-_def("acosh", 1, sp.acosh, array="arccosh", safe=(2,),
-     deriv=lambda b, y, _, x: (b.op("rsqrt", b.sub(_sq(b, x), b.const(1))),))
-_def("atanh", 1, sp.atanh, array="arctanh", safe=(0,),
-     deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),))
+_def(
+    "acosh",
+    1,
+    sp.acosh,
+    array="arccosh",
+    safe=(2,),
+    deriv=lambda b, y, _, x: (b.op("rsqrt", b.sub(_sq(b, x), b.const(1))),),
+)
+_def("atanh", 1, sp.atanh, array="arctanh", safe=(0,), deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),))
 _def("acoth", 1, sp.acoth, safe=(2,), deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),))
-_def("asech", 1, sp.asech, safe=(HALF,),
-     deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(x, b.op("sqrt", _one_minus_sq(b, x))))),))
-_def("acsch", 1, sp.acsch, safe=(1,),
-     deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_plus_sq(b, b.recip(x)))))),))
+_def(
+    "asech",
+    1,
+    sp.asech,
+    safe=(HALF,),
+    deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(x, b.op("sqrt", _one_minus_sq(b, x))))),),
+)
+_def(
+    "acsch",
+    1,
+    sp.acsch,
+    safe=(1,),
+    deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_plus_sq(b, b.recip(x)))))),),
+)
 
 # Pieces, steps and choices.
 _def("abs", 1, sp.Abs, array="abs", deriv=lambda b, y, _, x: (b.op("sign", x),))
@@ -383,10 +488,22 @@ _def("frac", 1, sp.frac, deriv=lambda b, y, _, x: (b.const(1),), discontinuous=T
 _def("mod", 2, sp.Mod, array="mod", deriv=_d_mod, discontinuous=True, safe=(None, 1))
 _def("min", 2, array="minimum", commutative=True, deriv=_d_min, to_sympy=lambda u, v, attr=None: sp.Min(u, v))
 _def("max", 2, array="maximum", commutative=True, deriv=_d_max, to_sympy=lambda u, v, attr=None: sp.Max(u, v))
-_def("heaviside", 2, array="heaviside", deriv=lambda b, y, _, x, h: (b.const(0), None),
-     discontinuous=True, to_sympy=lambda x, h, attr=None: sp.Heaviside(x, h))
-_def("where", 3, array="where", deriv=_d_where, simplify=_simplify_where,
-     to_sympy=lambda c, u, v, attr=None: sp.Piecewise((u, c), (v, True)))
+_def(
+    "heaviside",
+    2,
+    array="heaviside",
+    deriv=lambda b, y, _, x, h: (b.const(0), None),
+    discontinuous=True,
+    to_sympy=lambda x, h, attr=None: sp.Heaviside(x, h),
+)
+_def(
+    "where",
+    3,
+    array="where",
+    deriv=_d_where,
+    simplify=_simplify_where,
+    to_sympy=lambda c, u, v, attr=None: sp.Piecewise((u, c), (v, True)),
+)
 
 # Comparisons and logic (boolean results, no gradient).
 _def("lt", 2, sp.StrictLessThan, array="less", **_REL)
@@ -403,20 +520,34 @@ _def("not", 1, sp.Not, array="logical_not", **_REL)
 # Special functions.
 _def("erf", 1, sp.erf, deriv=_d_erf)
 _def("erfc", 1, sp.erfc, deriv=lambda b, y, _, x: (b.neg(_d_erf(b, y, _, x)[0]),))
-_def("erfinv", 1, sp.erfinv, safe=(0,),
-     deriv=lambda b, y, _, x: (b.mul(b.div(b.op("sqrt", b.const("pi")), b.const(2)), b.op("exp", _sq(b, y))),))
+_def(
+    "erfinv",
+    1,
+    sp.erfinv,
+    safe=(0,),
+    deriv=lambda b, y, _, x: (b.mul(b.div(b.op("sqrt", b.const("pi")), b.const(2)), b.op("exp", _sq(b, y))),),
+)
 _def("gamma", 1, sp.gamma, safe=(1,), deriv=lambda b, y, _, x: (b.mul(y, _digamma(b, x)),))
 _def("loggamma", 1, sp.loggamma, safe=(1,), deriv=lambda b, y, _, x: (_digamma(b, x),))
-_def("polygamma", 1, safe=(1,), deriv=lambda b, y, n, x: (b.node("polygamma", (x,), n + 1),),
-     to_sympy=lambda x, attr=None: sp.polygamma(attr, x))
-_def("factorial", 1, sp.factorial, safe=(1,),
-     deriv=lambda b, y, _, x: (b.mul(y, _digamma(b, b.add(x, b.const(1)))),))
+_def(
+    "polygamma",
+    1,
+    safe=(1,),
+    deriv=lambda b, y, n, x: (b.node("polygamma", (x,), n + 1),),
+    to_sympy=lambda x, attr=None: sp.polygamma(attr, x),
+)
+_def("factorial", 1, sp.factorial, safe=(1,), deriv=lambda b, y, _, x: (b.mul(y, _digamma(b, b.add(x, b.const(1)))),))
 _def("binomial", 2, sp.binomial, deriv=_d_binomial, safe=(1, 1))
 _def("sinc", 1, sp.sinc, deriv=_d_sinc)
 _def("besselj", 2, sp.besselj, deriv=_d_bessel("besselj"))
 _def("bessely", 2, sp.bessely, deriv=_d_bessel("bessely"), safe=(None, 1))
-_def("lambertw", 1, deriv=_d_lambertw, safe=(1,),
-     to_sympy=lambda x, attr=None: sp.LambertW(x) if attr == 0 else sp.LambertW(x, attr))
+_def(
+    "lambertw",
+    1,
+    deriv=_d_lambertw,
+    safe=(1,),
+    to_sympy=lambda x, attr=None: sp.LambertW(x) if attr == 0 else sp.LambertW(x, attr),
+)
 
 # Complex parts. Their derivatives are those for real arguments (re, im and conjugate
 # are not holomorphic): d re(x)/dx = 1, d im(x)/dx = 0, ...

@@ -6,7 +6,7 @@ Sums and products are gathered into one n-ary ``Add``/``Mul`` each, so raising a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import sympy as sp
 

@@ -8,7 +8,8 @@ A structure is a tree whose leaves are numbered in depth-first order. Nodes are
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import sympy as sp
 from sympy.tensor.array import NDimArray

@@ -1,0 +1,63 @@
+"""Timing helpers shared by the benchmarks: medians of repeated runs, one thread, ratios."""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+
+def median_time(fn, *, repeat: int = 7, min_time: float = 0.2, max_number: int = 100000) -> float:
+    """Median seconds per call of ``fn()`` over ``repeat`` runs of an auto-sized loop."""
+    fn()  # warm up
+    number = 1
+    while number < max_number:
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        if time.perf_counter() - t >= min_time / repeat:
+            break
+        number *= 4
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        runs.append((time.perf_counter() - t) / number)
+    return statistics.median(runs)
+
+
+def once(fn) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def median_once(make, repeat: int = 3) -> tuple[float, object]:
+    """Median wall time of ``make()`` over a few fresh runs (for build times)."""
+    runs, out = [], None
+    for _ in range(repeat):
+        t, out = once(make)
+        runs.append(t)
+    return statistics.median(runs), out
+
+
+def fmt(seconds: float) -> str:
+    if seconds != seconds:
+        return "n/a"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    out = [f"\n### {title}\n", line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
