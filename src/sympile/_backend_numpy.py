@@ -16,6 +16,7 @@ import numpy as np
 from ._emit import ARRAY_FORMS, INFIX, Emitted, Spelling, compile_source, emit, schedule
 from ._fold import fold_constants
 from ._graph import Graph
+from ._mask import mask_branches
 from ._special import scipy_special
 from ._structure import arg_targets, spell
 
@@ -246,7 +247,8 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
     ``_f_flat`` and `_chunked` for a large graph) and ``_f``, which runs the same
     computation spelt with ``math`` when every argument is a Python number.
     """
-    graph = fold_constants(graph)
+    # Masking untaken branches also spares the user NaN warnings from values never selected.
+    graph = mask_branches(fold_constants(graph))
     params, unpack = arg_targets(arg_tree)
     n_in = len(graph.inputs)
     deps = graph.input_dependence()
