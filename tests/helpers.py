@@ -78,7 +78,8 @@ _ABSOLUTE = {"loggamma", "polygamma", "lambertw", "besselj", "bessely"}
 
 
 def node_values(graph, point: list[float]) -> list:
-    return _graph_function(graph, list(range(len(graph.nodes))))(*point)
+    with np.errstate(all="ignore"):
+        return _graph_function(graph, list(range(len(graph.nodes))))(*point)
 
 
 def rounding_bound(graph, point: list[float]) -> float | None:
@@ -101,7 +102,8 @@ def rounding_bound(graph, point: list[float]) -> float | None:
         adj_nodes = reverse(b, [graph.outputs[0]], [b.const(1)], targets)
     except Exception:
         return None
-    adj = _graph_function(b.graph([0], graph.inputs, graph.params, graph.buffers), adj_nodes)(*point)
+    with np.errstate(all="ignore"):
+        adj = _graph_function(b.graph([0], graph.inputs, graph.params, graph.buffers), adj_nodes)(*point)
     total = 0.0
     for i, a in zip(targets, adj):
         n = graph.nodes[i]

@@ -59,6 +59,31 @@ def _broadcast(value, args):
     return np.broadcast_to(value, shape).astype(np.result_type(value, *args))
 
 
+_PYNUM = frozenset({float, int, complex, bool})
+
+
+def _as_numpy(*args):
+    """Python numbers as NumPy scalars, typed as NumPy would treat them beside the arrays.
+
+    Beside a float32 array a Python float is a float32 (NumPy's weak scalars); alone, a
+    float64. Arithmetic on NumPy scalars gives inf and NaN where Python's raises.
+    """
+    arrays = [a for a in args if type(a) not in _PYNUM]
+    out = []
+    for a in args:
+        if type(a) not in _PYNUM or type(a) is bool:
+            out.append(a)
+            continue
+        v = np.asarray(a)
+        if v.dtype.kind == "O":  # an int beyond int64: leave it to Python
+            out.append(a)
+            continue
+        if arrays:
+            v = np.asarray(a, dtype=np.result_type(*arrays, a))
+        out.append(v[()])
+    return out
+
+
 def _array(shape, entries):
     """A Matrix/Array output: entries in row-major order, batch dimensions last."""
     if not entries:
@@ -81,6 +106,8 @@ def _namespace() -> dict:
         "_where": _where,
         "_broadcast": _broadcast,
         "_array": _array,
+        "_PYNUM": _PYNUM,
+        "_as_numpy": _as_numpy,
     }
 
 
@@ -251,6 +278,13 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
     graph = mask_branches(fold_constants(graph))
     params, unpack = arg_targets(arg_tree)
     n_in = len(graph.inputs)
+    if n_in:  # Python numbers become NumPy scalars: 1/0.0 must be inf, not ZeroDivisionError
+        flat_names = [f"a{k}" for k in range(n_in)]
+        unpack = [
+            *unpack,
+            f"if {' or '.join(f'type({a}) in _PYNUM' for a in flat_names)}:",
+            f"    {', '.join(flat_names)}, = _as_numpy({', '.join(flat_names)})",
+        ]
     deps = graph.input_dependence()
     full = (1 << n_in) - 1
     flat_args = ", ".join(f"a{k}" for k in range(n_in))

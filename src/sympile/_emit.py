@@ -86,6 +86,12 @@ class Emitted:
     source: str
     namespace: dict[str, Any]
     name: str
+    #: The pieces of ``source``, for backends that frame them in another language (C):
+    #: the statements (``_3 = <expr>``, one per line, indented), the outputs' texts, and
+    #: how many locals ``_0 .. _{n-1}`` the statements use.
+    body: list[str] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)
+    slots: int = 0
 
 
 #: How deep single-use subexpressions may nest in one statement (Python's parser
@@ -93,6 +99,9 @@ class Emitted:
 MAX_INLINE_DEPTH = 24
 #: How many ops one statement may hold: long enough to read, short enough for a traceback.
 MAX_INLINE_OPS = 48
+#: How many locals one inline expression may read: a local is freed only when the statement
+#: reading it runs, so this bounds how many wait, alive, for a long expression to finish.
+MAX_INLINE_READS = 8
 
 
 def schedule(graph: Graph) -> list[int]:
@@ -189,14 +198,14 @@ def emit(
             text[i] = const(n.attr) if const is not None else literal(const_value(n.attr), hoist)
             continue
         args = [text[a] for a in n.args]
-        if op == "call":
+        if op == "call" and "call" not in spelling.table:  # a table may spell calls itself
             expr = f"{hoist(n.attr[1])}({', '.join(args)})"
         else:
             expr = spelling.spell(op, args, n.attr)
         read = tuple(r for a in n.args for r in (refs[a] if a not in slot_of else (a,)))
         d = 1 + max((depth[a] for a in n.args), default=0)
         k = 1 + sum(size[a] for a in n.args)
-        if not shared[i] and d < MAX_INLINE_DEPTH and k < MAX_INLINE_OPS and n.args:
+        if not shared[i] and d < MAX_INLINE_DEPTH and k < MAX_INLINE_OPS and len(read) <= MAX_INLINE_READS and n.args:
             text[i], depth[i], size[i], refs[i] = f"({expr})", d, k, read
             continue
         consume(read)
@@ -210,7 +219,7 @@ def emit(
     ret = returns(outs) if returns is not None else (outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ",)")
     params = signature if signature is not None else [f"a{k}" for k in range(len(graph.inputs))]
     lines = [f"def {name}({', '.join(params)}):", *(f"    {p}" for p in prologue), *body, f"    return {ret}"]
-    return Emitted("\n".join(lines) + "\n", ns, name)
+    return Emitted("\n".join(lines) + "\n", ns, name, body, outs, next(counter))
 
 
 _serial = itertools.count()

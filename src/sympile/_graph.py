@@ -143,6 +143,7 @@ class Graph:
 
 
 _EXACT = (int, Fraction)
+_VARIABLE = frozenset({"input", "param", "buffer", "call"})
 _NODE_RULES = {name: (spec.commutative and spec.arity == 2, spec.simplify) for name, spec in OPS.items()}
 
 
@@ -160,11 +161,14 @@ class Builder:
 
     def __init__(self, graph: Graph | None = None):
         self.nodes: list[Node] = []
+        #: Whether each node depends on an input, parameter or buffer (else it is a constant).
+        self.variable: list[bool] = []
         self._index: dict[tuple, int] = {}
         if graph is not None:
             for n in graph.nodes:
                 self._index.setdefault(_key(*n), len(self.nodes))
                 self.nodes.append(n)
+                self.variable.append(n.op in _VARIABLE or any(self.variable[a] for a in n.args))
 
     def graph(self, outputs, inputs=(), params=(), buffers=()) -> Graph:
         return Graph(self.nodes, outputs, inputs, params, buffers)
@@ -183,6 +187,7 @@ class Builder:
         if i is None:
             i = len(self.nodes)
             self.nodes.append(Node(op, args, attr))
+            self.variable.append(op in _VARIABLE or any(self.variable[a] for a in args))
             self._index[key] = i
         return i
 

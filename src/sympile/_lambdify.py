@@ -92,6 +92,7 @@ class LambdifiedFunction:
     """A compiled function: callable, with its ``.source``, ``.args``, ``.expr`` and ``.graph``."""
 
     __slots__ = ("_fn", "source", "graph", "backend", "_options", "_arg_tree", "_out_tree", "_args", "_expr", "_nargs")
+    __slots__ += ("__weakref__",)  # jax.jit(f) keeps a weak reference to f
 
     def __init__(self, graph: Graph, backend: str, options: dict, arg_tree, out_tree, *, args=None, expr=None):
         self.graph = graph
@@ -111,9 +112,10 @@ class LambdifiedFunction:
                 _CACHE.popitem(last=False)
         self._fn, self.source = hit
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        # keywords go to the backend's function (the C backend's ``out=`` and ``threads=``)
         try:
-            return self._fn(*args)
+            return self._fn(*args, **kwargs)
         except (ValueError, TypeError) as e:
             problem = self._diagnose(args)
             if problem is None:

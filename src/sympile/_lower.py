@@ -271,11 +271,11 @@ def _lower_add(lw: _Lowerer, e, args: list[int]) -> int:
     for a in args:
         n = b.nodes[a]
         if n.op == "neg":
-            terms[b.nodes[n.args[0]].op == "const", True].append(n.args[0])
+            terms[not b.variable[a], True].append(n.args[0])
         elif n.op == "const" and type(n.attr) in (int, float, Fraction) and n.attr < 0:
             terms[True, True].append(b.const(-n.attr))
         else:
-            terms[n.op == "const", False].append(a)
+            terms[not b.variable[a], False].append(a)
     pos, neg = terms[False, False], terms[False, True]
     c = _signed_sum(b, terms[True, False], terms[True, True])
     if not pos and not neg:
@@ -323,8 +323,8 @@ def _lower_mul(lw: _Lowerer, e, args: list[int]) -> int:
         elif n.op == "neg":
             coeff = -coeff
             num.append(n.args[0])
-        elif n.op == "const":
-            if type(n.attr) is float and n.attr < 0:
+        elif not b.variable[a]:
+            if n.op == "const" and type(n.attr) is float and n.attr < 0:
                 coeff = -coeff
                 a = b.const(-n.attr)
             literals.append(a)
@@ -342,7 +342,7 @@ def _lower_mul(lw: _Lowerer, e, args: list[int]) -> int:
     coeff = Fraction(coeff)
     p, q = abs(coeff.numerator), coeff.denominator
     if q & (q - 1) == 0:  # p/q is exact in binary: one multiplication
-        literals.insert(0, b.const(Fraction(p, q)))
+        literals.insert(0, b.const(Fraction(p, q) if q > 1 else p))
     elif p != 1:
         literals.insert(0, b.const(p))
     if literals:
