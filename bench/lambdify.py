@@ -9,6 +9,7 @@ time per call on one point given as Python floats. Prints Markdown tables with r
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 import sympy as sp
@@ -64,22 +65,49 @@ def count_nodes(expr):
     return sum(sum(1 for _ in sp.preorder_traversal(e)) for e in exprs)
 
 
+def deep(fn):
+    """Run ``fn`` with a deep stack: SymPy's printer and Python's compiler recurse on the
+    nesting of what lambdify generates, and fail on (c) with the default limits."""
+    out = {}
+
+    def target():
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(1_000_000)
+        try:
+            out["value"] = fn()
+        except Exception as e:  # report, do not crash the benchmark
+            out["error"] = e
+        finally:
+            sys.setrecursionlimit(limit)
+
+    threading.stack_size(1 << 30)
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    threading.stack_size(0)
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def builders(args, expr, skip_slow: bool):
     out = {
         "sympile": lambda: sympile.lambdify(args, expr),
-        "sympy cse=True": lambda: sp.lambdify(args, expr, "numpy", cse=True),
+        "sympy cse=True": lambda: deep(lambda: sp.lambdify(args, expr, "numpy", cse=True)),
     }
     if not skip_slow:
-        out["sympy cse=False"] = lambda: sp.lambdify(args, expr, "numpy", cse=False)
+        out["sympy cse=False"] = lambda: deep(lambda: sp.lambdify(args, expr, "numpy", cse=False))
     try:
         import symengine as se
 
-        out["symengine Lambdify"] = lambda: se.Lambdify(args, expr if isinstance(expr, list) else [expr], cse=True)
+        out["symengine Lambdify"] = lambda: deep(
+            lambda: se.Lambdify(args, expr if isinstance(expr, list) else [expr], cse=True)
+        )
     except ImportError:
         pass
     scalar = {
         "sympile": None,  # same function: its math fast path
-        "sympy math cse=True": lambda: sp.lambdify(args, expr, "math", cse=True),
+        "sympy math cse=True": lambda: deep(lambda: sp.lambdify(args, expr, "math", cse=True)),
     }
     return out, scalar
 
