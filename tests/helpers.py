@@ -27,18 +27,22 @@ def require(module: str):
 
 
 def reference(expr, point: dict, digits: int = 30):
-    """SymPy's value at ``point`` with ``digits`` significant digits, as a Python complex, or None."""
+    """SymPy's value at ``point`` with ``digits`` significant digits, as a Python complex, or None.
 
-    # sp.Float of a Python float is its exact binary value, not its shortest decimal.
+    The point's values go in as exact rationals (a float's exact binary value) through
+    ``evalf(subs=...)``, which evaluates adaptively without building the substituted
+    expression: ``exp(1e-200) - 1`` comes out right, and ``x**y`` at rationals with 2**52
+    denominators does not send SymPy into exact root extraction.
+    """
+
     def exact(val):
         val = complex(val)
-        re = sp.Float(val.real, digits + 10)
-        return re if val.imag == 0 else re + sp.I * sp.Float(val.imag, digits + 10)
+        re = sp.Rational(val.real)
+        return re if val.imag == 0 else re + sp.I * sp.Rational(val.imag)
 
-    exact = {k: exact(val) for k, val in point.items()}
     try:
-        v = sp.N(expr.xreplace(exact), digits)
-    except (sp.core.evalf.PrecisionExhausted, ValueError, TypeError, ZeroDivisionError):
+        v = sp.sympify(expr).evalf(digits, subs={k: exact(val) for k, val in point.items()}, maxn=400)
+    except (sp.core.evalf.PrecisionExhausted, ValueError, TypeError, ZeroDivisionError, RecursionError, OverflowError):
         return None
     if v.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or not v.is_number:
         return None

@@ -45,7 +45,7 @@ def test_nary_sums_are_balanced():
         (sp.sqrt(x), ["input", "sqrt"]),
         (1 / sp.sqrt(x), ["input", "rsqrt"]),
         (x**5, ["input", "powi"]),
-        (x ** sp.Rational(3, 2), ["input", "sqrt", "powi"]),
+        (x ** sp.Rational(3, 2), ["input", "const", "pow"]),
         (sp.exp(x) - 1, ["input", "expm1"]),
         (sp.log(1 + x), ["input", "log1p"]),
         (x - y, ["input", "input", "sub"]),

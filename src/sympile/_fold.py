@@ -34,7 +34,8 @@ def fold_constants(graph: Graph) -> Graph:
     from ._raise import to_sympy
 
     order = sorted(points)
-    values = {i: _literal(e) for i, e in zip(order, to_sympy(graph.with_outputs(order)))}
+    # pruned: raise only the constant subgraphs, not the whole graph around them
+    values = {i: _literal(e) for i, e in zip(order, to_sympy(graph.with_outputs(order).pruned()))}
     b = Builder()
     new = [0] * len(nodes)
     for i, n in enumerate(nodes):

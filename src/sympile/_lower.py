@@ -356,13 +356,11 @@ def _lower_pow(lw: _Lowerer, e, args: list[int]) -> int:
     b = lw.b
     base, exp = args
     ex = e.args[1]
-    if ex.is_Rational and not ex.is_Integer and ex.q in (2, 3):
-        if ex.q == 3 and not e.args[0].is_nonnegative:
-            return b.op("pow", base, exp)  # the principal root, as SymPy means it
-        root = b.op("sqrt" if ex.q == 2 else "cbrt", base)
-        if ex.p == -1 and ex.q == 2:
-            return b.op("rsqrt", base)
-        return b.node("powi", (root,), int(ex.p))
+    # x**(1/3) is cbrt only where x >= 0 (SymPy means the principal root); x**(±1/2) become
+    # sqrt and 1/sqrt by the pow rule. Other fractional powers stay pow: sqrt(x)**3 would
+    # differentiate to 0*inf at 0, where pow's own rule gives 1.5*sqrt(x) = 0.
+    if ex == sp.Rational(1, 3) and e.args[0].is_nonnegative:
+        return b.op("cbrt", base)
     return b.op("pow", base, exp)
 
 
