@@ -1,0 +1,169 @@
+"""sympile.jax.SymbolicModule against sympy2jax and hand-written JAX.
+
+(a) The 50-term sum(a_i*sin(b_i*x + c_i)) with its 150 floats trainable: value and gradient of
+``.sum()`` with respect to the parameters, jitted, float32, one thread, at 100 and 10,000 points.
+sympile runs both as a module under ``eqx.filter_jit`` (as sympy2jax must) and in its functional
+form under ``jax.jit``. The candidates run interleaved, round after round, so that the machine's
+load falls on all of them alike; medians.
+(b) The first call: build the module, then trace and compile the jitted value-and-grad (JAX's
+caches and sympile's emitted-source cache cleared before each run); medians of fresh runs.
+
+    python bench/jax_module.py [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import equinox as eqx  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import sympy as sp  # noqa: E402
+from _common import fmt, table  # noqa: E402
+
+from sympile import _backend_jax  # noqa: E402
+from sympile.jax import SymbolicModule  # noqa: E402
+
+QUICK = "--quick" in sys.argv
+rng = np.random.default_rng(0)
+x = sp.Symbol("x")
+OURS = "sympile SymbolicModule + eqx.filter_jit"
+
+
+def sine_sum(n=50):
+    a, b, c = rng.uniform(0.5, 2, (3, n))
+    expr = sp.Add(*[sp.Float(a[i]) * sp.sin(sp.Float(b[i]) * x + sp.Float(c[i])) for i in range(n)])
+    return expr, (a, b, c)
+
+
+def hand_loss(params, X):
+    """What a person writes: the 50 terms as one (N, 50) broadcast."""
+    a, b, c = params
+    return jnp.sum(a * jnp.sin(b * X[:, None] + c))
+
+
+def interleaved(fns: dict, rounds: int, min_time: float) -> dict:
+    """Median seconds per call of each function, timed in turn, round after round."""
+    numbers = {}
+    for name, fn in fns.items():
+        fn()
+        number = 1
+        while True:
+            t = time.perf_counter()
+            for _ in range(number):
+                fn()
+            if time.perf_counter() - t >= min_time or number >= 10_000:
+                break
+            number *= 2
+        numbers[name] = number
+    runs: dict = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            for _ in range(numbers[name]):
+                fn()
+            runs[name].append((time.perf_counter() - t) / numbers[name])
+    return {name: statistics.median(r) for name, r in runs.items()}
+
+
+def candidates(expr, abc):
+    """name -> (make the model, make the jitted value-and-grad, its argument from the model)."""
+    import sympy2jax
+
+    def module_loss(m, X):
+        return m(x=X).sum()
+
+    def s2j_loss(m, X):
+        return m(x=X)[0].sum()
+
+    def functional():
+        params, fn = SymbolicModule(expr).functional()
+        return params, jax.jit(jax.value_and_grad(lambda p, X: fn(p, x=X).sum()))
+
+    return {
+        OURS: lambda: (SymbolicModule(expr), eqx.filter_jit(eqx.filter_value_and_grad(module_loss))),
+        "sympile functional + jax.jit": functional,
+        "sympy2jax + eqx.filter_jit": lambda: (
+            sympy2jax.SymbolicModule([expr]),
+            eqx.filter_jit(eqx.filter_value_and_grad(s2j_loss)),
+        ),
+        "hand-written jax + jax.jit": lambda: (
+            tuple(jnp.asarray(v, jnp.float32) for v in abc),
+            jax.jit(jax.value_and_grad(hand_loss)),
+        ),
+    }
+
+
+def gradient_vector(name, grads) -> np.ndarray:
+    """The gradient as one vector in a common order (a_i, b_i, c_i by term), for the cross-check."""
+    if name.startswith("hand"):
+        return np.concatenate([np.asarray(g) for g in grads])
+    if name.startswith("sympy2jax"):
+        return np.sort(np.asarray(jax.tree_util.tree_leaves(grads), dtype=np.float64))
+    g = grads.params if hasattr(grads, "params") else grads
+    return np.asarray(g)
+
+
+def case_sine_sum():
+    expr, abc = sine_sum()
+    made = {name: make() for name, make in candidates(expr, abc).items()}
+    out = []
+    for n in (100, 10_000):
+        X = jnp.asarray(rng.uniform(-2, 2, n), jnp.float32)
+        values = {name: f(model, X) for name, (model, f) in made.items()}
+        ref = float(values["hand-written jax + jax.jit"][0])
+        for name, (v, _) in values.items():
+            assert abs(float(v) - ref) <= 1e-4 * max(1.0, abs(ref)) * np.sqrt(n), (name, float(v), ref)
+        ours, theirs = (np.sort(gradient_vector(k, values[k][1])) for k in (OURS, "hand-written jax + jax.jit"))
+        np.testing.assert_allclose(ours, theirs, rtol=2e-3, atol=1e-2 * np.sqrt(n))
+        fns = {name: (lambda f=f, m=model: jax.block_until_ready(f(m, X))) for name, (model, f) in made.items()}
+        times = interleaved(fns, rounds=5 if QUICK else 15, min_time=0.02 if QUICK else 0.1)
+        base = times[OURS]
+        rows = [[name, fmt(t), f"{t / base:.2f}x"] for name, t in times.items()]
+        out.append(
+            table(
+                f"(a) 50-term sum a_i*sin(b_i*x + c_i), 150 trainable floats: jitted value and gradient of .sum(), "
+                f"{n:,} points, float32",
+                ["library", "time per step", "vs sympile"],
+                rows,
+            )
+        )
+    return "\n".join(out)
+
+
+def case_first_call():
+    expr, abc = sine_sum()
+    X = jnp.asarray(rng.uniform(-2, 2, 100), jnp.float32)
+    runs: dict = {}
+    for _ in range(1 if QUICK else 3):
+        for name, make in candidates(expr, abc).items():
+            jax.clear_caches()
+            _backend_jax._MODULE_CACHE.clear()
+            t0 = time.perf_counter()
+            model, f = make()
+            t1 = time.perf_counter()
+            jax.block_until_ready(f(model, X))
+            t2 = time.perf_counter()
+            runs.setdefault(name, []).append((t1 - t0, t2 - t1))
+    med = {name: [statistics.median(r[k] for r in rs) for k in (0, 1)] for name, rs in runs.items()}
+    base_build, base_first = med[OURS]
+    return table(
+        "(b) first call: build the model, then trace and compile the jitted value-and-grad (100 points)",
+        ["library", "build", "vs sympile", "trace + compile + first run", "vs sympile"],
+        [[name, fmt(b), f"{b / base_build:.2f}x", fmt(c), f"{c / base_first:.2f}x"] for name, (b, c) in med.items()],
+    )
+
+
+if __name__ == "__main__":
+    print(f"jax {jax.__version__}, equinox {eqx.__version__}, device {jax.devices()[0].device_kind}, one thread.")
+    print("Ratios are the other library's time over sympile's (module + eqx.filter_jit): above 1x, sympile is faster.")
+    print(case_sine_sum(), flush=True)
+    print(case_first_call(), flush=True)
