@@ -1,5 +1,21 @@
 """sympile: SymPy expressions to fast numerical code, trainable models and exact derivatives."""
 
+from ._diffops import ProductFunction as ProductFunction
+from ._diffops import ProductOperator as ProductOperator
+from ._diffops import grad as grad
+from ._diffops import grad_and_value as grad_and_value
+from ._diffops import gradient as gradient
+from ._diffops import hessian as hessian
+from ._diffops import hessian_vector_product as hessian_vector_product
+from ._diffops import jacobian as jacobian
+from ._diffops import jacobian_vector_product as jacobian_vector_product
+from ._diffops import matrix_hessian_product as matrix_hessian_product
+from ._diffops import matrix_tressian_product as matrix_tressian_product
+from ._diffops import value_and_grad as value_and_grad
+from ._diffops import vector_jacobian_product as vector_jacobian_product
+from ._discover import Candidate as Candidate
+from ._discover import Discovery as Discovery
+from ._discover import discover as discover
 from ._errors import ArgumentError as ArgumentError
 from ._errors import BackendNotAvailableError as BackendNotAvailableError
 from ._errors import DifferentiationError as DifferentiationError
@@ -7,11 +23,29 @@ from ._errors import MissingInputError as MissingInputError
 from ._errors import ShapeError as ShapeError
 from ._errors import SympileError as SympileError
 from ._errors import UnsupportedFunctionError as UnsupportedFunctionError
+from ._fit import FitResult as FitResult
+from ._fit import FitWarning as FitWarning
+from ._fit import fit as fit
+from ._floats import hide_floats as hide_floats
 from ._graph import Graph as Graph
 from ._graph import Node as Node
+from ._io import LoadError as LoadError
+from ._io import load as load
+from ._io import save as save
 from ._lambdify import LambdifiedFunction as LambdifiedFunction
 from ._lambdify import lambdify as lambdify
 from ._lower import lower as lower
+from ._numpify import NumpifiedFunction as NumpifiedFunction
+from ._numpify import numpify as numpify
+from ._numpify import numpify_func as numpify_func
+from ._parse import ParseError as ParseError
+from ._parse import parse_expr as parse_expr
+from ._quantise import quantise as quantise
+from ._quantise import quantize as quantize
 from ._raise import to_sympy as to_sympy
+from ._symbolic_array import SymbolicArray as SymbolicArray
+from ._symbolic_array import named_array as named_array
+from ._ufuncify import Ufunc as Ufunc
+from ._ufuncify import ufuncify as ufuncify
 
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ._batch import BATCH_FORMS, vector_literal
 from ._emit import ARRAY_FORMS, INFIX, Emitted, Spelling, compile_source, emit, schedule
 from ._fold import fold_constants
 from ._graph import Graph
@@ -35,6 +36,9 @@ NUMPY = {
     "lambertw": "_lambertw({0}, {a})",
     "heaviside": "np.heaviside({0}, {1})",
     "where": "_where({0}, {1}, {2})",
+    # batched graphs (_batch.py), for backends and tools that emit them over NumPy
+    **BATCH_FORMS,
+    "vconst": lambda args, attr: vector_literal(attr, "np"),
 }
 
 
@@ -291,10 +295,14 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
     n_ops = sum(1 for n in graph.nodes if n.args)
     blocks = n_in > 0 and n_ops >= CHUNK_MIN_OPS
 
+    # The arguments' tuple is built once: spelt out per output, a gradient of n inputs would
+    # make n*n source text.
+    args_line = [f"_args = ({flat_args},)"] if n_in and any(deps[o] != full for o in graph.outputs) else []
+
     def broadcast(outs):
         if n_in == 0:
             return outs
-        return [t if deps[o] == full else f"_broadcast({t}, ({flat_args},))" for t, o in zip(outs, graph.outputs)]
+        return [t if deps[o] == full else f"_broadcast({t}, _args)" for t, o in zip(outs, graph.outputs)]
 
     numpy = Spelling("numpy", "np", NUMPY, _namespace())
     order = schedule(graph)
@@ -304,6 +312,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
             numpy,
             name="_f_flat",
             signature=[f"a{k}" for k in range(n_in)],
+            prologue=args_line,
             order=order,
             returns=lambda outs: "(" + "".join(f"{t}, " for t in broadcast(outs)) + ")",
         )
@@ -321,7 +330,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
             numpy,
             name="_f_numpy",
             signature=params,
-            prologue=unpack,
+            prologue=unpack + args_line,
             order=order,
             returns=lambda outs: spell(out_tree, broadcast(outs), _spell_array),
         )

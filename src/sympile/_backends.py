@@ -14,6 +14,10 @@ from ._errors import BackendNotAvailableError, SympileError
 #: backend name -> (module, the package it needs, the extra that installs it)
 BACKENDS: dict[str, tuple[str, str | None, str | None]] = {
     "numpy": ("sympile._backend_numpy", None, None),
+    "torch": ("sympile._backend_torch", "torch", "torch"),
+    "jax": ("sympile._backend_jax", "jax", "jax"),
+    "c": ("sympile._backend_c", None, None),
+    "pytensor": ("sympile._backend_pytensor", "pytensor", "pytensor"),
 }
 
 #: ``sympy.lambdify``'s ``modules`` names, for drop-in use.
