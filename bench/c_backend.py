@@ -28,8 +28,7 @@ import time
 
 import numpy as np
 import sympy as sp
-from _common import fmt, median_time, table
-from diffops import interleaved
+from _common import fmt, interleaved, median_time, table
 from lambdify import gmm_gradient
 
 import sympile

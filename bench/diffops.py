@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import sympy
-from _common import fmt, table
+from _common import fmt, interleaved, table
 
 import sympile
 import sympile.numpy as snp
@@ -161,30 +161,6 @@ def warm_up():
         for op in ("grad", "matrix_hessian_product"):
             make = rosenbrock if op == "grad" else readme
             caller(library, op, build(make, op, 2), np.array([0.1, 0.2]), np.ones((2, 2)))()
-
-
-def interleaved(fns: dict, rounds: int, min_time: float) -> dict:
-    """Median seconds per call of each function, timed in turn, round after round, so that the
-    machine's load falls on all of them alike."""
-    numbers = {}
-    for name, fn in fns.items():
-        number = 1
-        while True:
-            start = time.perf_counter()
-            for _ in range(number):
-                fn()
-            if time.perf_counter() - start >= min_time or number >= 100_000:
-                break
-            number *= 2
-        numbers[name] = number
-    runs: dict = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(numbers[name]):
-                fn()
-            runs[name].append((time.perf_counter() - start) / numbers[name])
-    return {name: float(np.median(r)) for name, r in runs.items()}
 
 
 def generate(library, make, op, n, x, m):

@@ -27,7 +27,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
-from _common import fmt, table  # noqa: E402
+from _common import fmt, interleaved, table  # noqa: E402
 
 from sympile import _backend_jax  # noqa: E402
 from sympile.jax import SymbolicModule  # noqa: E402
@@ -48,30 +48,6 @@ def hand_loss(params, X):
     """What a person writes: the 50 terms as one (N, 50) broadcast."""
     a, b, c = params
     return jnp.sum(a * jnp.sin(b * X[:, None] + c))
-
-
-def interleaved(fns: dict, rounds: int, min_time: float) -> dict:
-    """Median seconds per call of each function, timed in turn, round after round."""
-    numbers = {}
-    for name, fn in fns.items():
-        fn()
-        number = 1
-        while True:
-            t = time.perf_counter()
-            for _ in range(number):
-                fn()
-            if time.perf_counter() - t >= min_time or number >= 10_000:
-                break
-            number *= 2
-        numbers[name] = number
-    runs: dict = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            for _ in range(numbers[name]):
-                fn()
-            runs[name].append((time.perf_counter() - t) / numbers[name])
-    return {name: statistics.median(r) for name, r in runs.items()}
 
 
 def candidates(expr, abc):

@@ -10,14 +10,12 @@ round after round, so that the machine's load falls on all of them alike; median
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 
 import numpy as np
 import sympy as sp
 import torch
-from _common import fmt, median_once, table
+from _common import fmt, interleaved, median_once, table
 
 from sympile.torch import SymPyModule
 
@@ -42,30 +40,6 @@ class HandWritten(torch.nn.Module):
 
     def forward(self, x):
         return (self.a * torch.sin(self.b * x[:, None] + self.c)).sum(-1)
-
-
-def interleaved(fns: dict, rounds: int, min_time: float) -> dict:
-    """Median seconds per call of each function, timed in turn, round after round."""
-    numbers = {}
-    for name, fn in fns.items():
-        fn()
-        number = 1
-        while True:
-            t = time.perf_counter()
-            for _ in range(number):
-                fn()
-            if time.perf_counter() - t >= min_time or number >= 10_000:
-                break
-            number *= 2
-        numbers[name] = number
-    runs: dict = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            for _ in range(numbers[name]):
-                fn()
-            runs[name].append((time.perf_counter() - t) / numbers[name])
-    return {name: statistics.median(r) for name, r in runs.items()}
 
 
 def forward_backward(module, call):

@@ -34,6 +34,20 @@ def test_best_is_never_outside_the_loss_window():
     front = [Candidate(1, 1.0, x), Candidate(2, 0.01, y), Candidate(30, 0.001, x * y)]
     # the jump to 0.01 scores highest, but 0.01 > 1.5 * 0.001: the accurate one wins
     assert select_best(front) is front[2]
+    assert select_best(front, "best") is front[2]
+
+
+def test_score_and_accuracy_selections():
+    front = [Candidate(1, 1.0, x), Candidate(2, 0.01, y), Candidate(30, 0.001, x * y)]
+    assert select_best(front, "score") is front[1]  # the highest score, whatever its loss
+    assert select_best(front, "accuracy") is front[2]
+    # a tie in loss goes to the simpler candidate
+    assert select_best([Candidate(1, 1.0, x), Candidate(3, 1.0, y)], "accuracy").complexity == 1
+
+
+def test_unknown_selection_is_refused():
+    with pytest.raises(SympileError, match="unknown selection"):
+        discover(np.zeros((3, 1)), np.zeros(3), selection="lowest")
 
 
 def test_complexity_counts_tree_nodes():

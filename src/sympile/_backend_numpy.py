@@ -350,12 +350,20 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
         checks = " and ".join(f"(type({p}) is float or type({p}) is int)" for p in params) or "True"
         call = ", ".join(params)
         if len(graph.nodes) <= LAZY_NODES:  # inline the math body: one call fewer
-            lines = "".join(f"        {line}\n" for line in body.source.splitlines()[1:])
+            lines = "".join(f"                {line}\n" for line in body.source.splitlines()[1:])
         else:  # compiled on the first scalar call: most large functions never see one
-            lines, lazy = f"            return _f_math({call})\n", body
+            lines, lazy = f"                return _f_math({call})\n", body
+        # ``_call`` becomes the LambdifiedFunction's own ``__call__`` (one Python frame per call,
+        # as for a plain function); a wrong argument count or a failing NumPy call is handed to
+        # its diagnosis. ``_f`` is the same function without the object.
+        unpack_args = f"        {call}, = _a\n" if params else "        () = _a\n"
         parts.append(
-            f"def _f({call}):\n    if {checks}:\n        try:\n{lines}"
-            f"        except _FALLBACK:\n            pass\n    return _f_numpy({call})\n"
+            f"def _call(self, *_a):\n    try:\n{unpack_args}        if {checks}:\n            try:\n{lines}"
+            f"            except _FALLBACK:\n                pass\n        return _f_numpy({call})\n"
+            "    except (ValueError, TypeError) as _e:\n"
+            "        _p = None if self is None else self._diagnose(_a)\n"
+            "        if _p is None:\n            raise\n        raise _p from _e\n\n\n"
+            "def _f(*_a):\n    return _call(None, *_a)\n"
         )
         entry = "_f"
     source = "\n".join(parts)

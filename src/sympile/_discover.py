@@ -75,6 +75,7 @@ def discover(
     seed: int | None = 0,
     refine: bool = True,
     simplify: bool = True,
+    selection: str = "best",
     generations: int = 1000,
     population_size: int = 1000,
     max_evaluations: int = 500_000,
@@ -94,6 +95,11 @@ def discover(
         seed: the engine's random seed.
         refine: refine each candidate's constants with `fit`.
         simplify: simplify each candidate with SymPy (then refine again).
+        selection: how ``best`` is chosen from the front, as PySR's ``model_selection``:
+            ``"best"`` (PySR's default: the highest score among candidates with loss within
+            1.5x of the smallest), ``"score"`` (the highest score), ``"accuracy"`` (the
+            smallest loss). ``"score"`` suits targets whose errors are smooth rather than
+            noisy (a neural network's output, say), which extra complexity can fit.
         generations, population_size, max_evaluations, options: passed to the engine.
 
     Returns:
@@ -108,6 +114,8 @@ def discover(
         raise SympileError(f"X has {data.shape[0]} rows but y has {y.shape[0]} values")
     if not np.all(np.isfinite(data)) or not np.all(np.isfinite(y)):
         raise SympileError("X and y must be finite: drop the rows with NaN or infinite values")
+    if selection not in SELECTIONS:
+        raise SympileError(f"unknown selection {selection!r}; choose from {', '.join(SELECTIONS)}")
     bad = [op for op in operators if op not in OPERATORS]
     if bad:
         raise SympileError(f"unknown operators {bad}; choose from {', '.join(OPERATORS)}")
@@ -137,7 +145,7 @@ def discover(
     if not candidates:
         raise SympileError(f"the {label} engine returned no usable expression")
     front = pareto_front(candidates)
-    return Discovery(front, select_best(front), label, names)
+    return Discovery(front, select_best(front, selection), label, names)
 
 
 def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
@@ -155,11 +163,16 @@ def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
     return front
 
 
-def select_best(front: list[Candidate]) -> Candidate:
-    """PySR's rule: the highest score among candidates with loss within 1.5x of the minimum.
+SELECTIONS = ("best", "score", "accuracy")
 
-    The score of a candidate is ``-d log(loss) / d complexity`` against the previous member of
-    the front (0 for the simplest).
+
+def select_best(front: list[Candidate], selection: str = "best") -> Candidate:
+    """Choose from a front (simplest first) by PySR's ``model_selection`` rules.
+
+    ``"best"``: the highest score among candidates with loss within 1.5x of the minimum;
+    ``"score"``: the highest score; ``"accuracy"``: the smallest loss. The score of a
+    candidate is ``-d log(loss) / d complexity`` against the previous member of the front (0
+    for the simplest). Ties go to the simpler candidate.
     """
     floor = 1e-300
     for k, c in enumerate(front):
@@ -169,7 +182,9 @@ def select_best(front: list[Candidate]) -> Candidate:
             p = front[k - 1]
             c.score = -(math.log(max(c.loss, floor)) - math.log(max(p.loss, floor))) / (c.complexity - p.complexity)
     smallest = min(c.loss for c in front)
-    eligible = [c for c in front if c.loss <= 1.5 * smallest]
+    if selection == "accuracy":
+        return min(front, key=lambda c: (c.loss, c.complexity))
+    eligible = front if selection == "score" else [c for c in front if c.loss <= 1.5 * smallest]
     return max(eligible, key=lambda c: (c.score, -c.complexity))
 
 

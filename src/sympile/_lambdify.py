@@ -111,6 +111,13 @@ class LambdifiedFunction:
             if len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
         self._fn, self.source = hit
+        method = getattr(self._fn, "__globals__", {}).get("_call") if backend == "numpy" else None
+        if method is not None:  # the generated code is this object's __call__: no wrapper frame
+            cls = getattr(method, "_sympile_class", None)
+            if cls is None:  # made once per compiled function, kept on it (cached with it)
+                cls = type("LambdifiedFunction", (LambdifiedFunction,), {"__slots__": (), "__call__": method})
+                method._sympile_class = cls
+            self.__class__ = cls
 
     def __call__(self, *args, **kwargs):
         # keywords go to the backend's function (the C backend's ``out=`` and ``threads=``)
