@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 import sympy as sp
-from _common import fmt, median_once, median_time, once, table
+from _common import fmt, interleaved, median_once, once, table
 
 import sympile
 
@@ -118,24 +118,30 @@ def run_case(name, args, expr, skip_slow=False):
     points = 100_000
     data = [rng.uniform(-1, 1, points) for _ in args]
     one = [float(rng.uniform(-1, 1)) for _ in args]
-    rows, funcs = [], {}
+    rows, funcs, calls = [], {}, {}
     for label, make in build.items():
         t, f = (
             (median_once(make, 1 if n_nodes > 10_000 else 3)) if label == "sympile" or n_nodes < 10_000 else once(make)
         )
         funcs[label] = f
-        call = (lambda f=f: f(*data)) if not label.startswith("symengine") else (lambda f=f: f(np.stack(data, -1)))
-        t_call = median_time(call, repeat=3 if n_nodes > 10_000 else 7, min_time=0.05)
-        rows.append([label, t, t_call])
+        stacked = label.startswith("symengine")  # symengine takes the points as one (n, k) array
+        calls[label] = (lambda f=f: f(np.stack(data, -1))) if stacked else (lambda f=f: f(*data))
+        rows.append([label, t])
+    # every library timed in turn, round after round, so that the machine's load falls on all alike
+    big = n_nodes > 10_000
+    times = interleaved(calls, rounds=3 if big else 15, min_time=0.0 if big else 0.1, max_number=1 if big else 100_000)
+    rows = [[label, t, times[label]] for label, t in rows]
     # reference values agree?
     ref = np.asarray(funcs["sympy cse=True"](*data), dtype=float)
     got = np.asarray(funcs["sympile"](*data), dtype=float)
     assert np.allclose(got, ref, rtol=1e-9, atol=1e-12), f"{name}: sympile disagrees with sympy.lambdify"
     # one point
-    scalar_rows = []
+    one_calls = {}
     for label, make in scalar_build.items():
         f = funcs["sympile"] if make is None else make()
-        scalar_rows.append([label, median_time(lambda f=f: f(*one), min_time=0.2)])
+        one_calls[label] = lambda f=f: f(*one)
+    one_times = interleaved(one_calls, rounds=5 if big else 31, min_time=0.05)
+    scalar_rows = [[label, one_times[label]] for label in one_calls]
     base_build = rows[0][1]
     base_call = rows[0][2]
     text = [

@@ -665,11 +665,15 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
             ]
         elif n_out:
             leaf_r = (lambda k: "_r") if n_out == 1 else (lambda k: f"_r[{k}]")
+            # the outputs as a flat tuple in order (numpify's entry points ask for that): the
+            # library's tuple as it is, not rebuilt item by item
+            in_order = n_out > 1 and out_tree == ("tuple", [("leaf", k) for k in range(n_out)])
+            result = "_r" if in_order else _structure(out_tree, leaf_r, lambda i, j, s: None)
             lines += [
                 "    if out is None:",
                 f"        _r = _point(None, {', '.join(params)})",
                 "        if _r is not NotImplemented:",
-                f"            return {_structure(out_tree, leaf_r, lambda i, j, s: None)}",
+                f"            return {result}",
             ]
     lines += [f"    {line}" for line in unpack]
     flat = "".join(f"a{k}, " for k in range(kernel.n_in))

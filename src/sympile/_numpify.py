@@ -252,16 +252,19 @@ class NumpifiedFunction(functools.partial):
 
     def __new__(cls, traced: Traced, backend: str = "numpy", options: dict | None = None):
         graph = traced.graph
-        numpy = backend == "numpy"
+        # The NumPy and C backends take Python floats and return the outputs flat (Python numbers
+        # for one point) and the entry point assembles the arrays; other backends build their own.
+        numpy = backend in ("numpy", "c")
         n_out = len(graph.outputs)
-        # The NumPy backend returns the outputs flat (Python numbers on the fast path) and the
-        # entry point assembles the arrays; other backends build their own arrays.
-        out_tree = ("tuple", [("leaf", k) for k in range(n_out)]) if numpy else traced.out_tree
+        bools = [_is_boolean(graph, o) for o in graph.outputs]
+        # One real array (a gradient, a Hessian): the C library fills it at one point itself.
+        tree = traced.out_tree
+        assembled = backend == "c" and tree[0] == "array" and not any(bools) and all(_value_kinds(graph)[0])
+        out_tree = ("tuple", [("leaf", k) for k in range(n_out)]) if numpy and not assembled else tree
         arg_tree = ("list", [("leaf", k) for k in range(len(graph.inputs))])
         with paused_gc():
             code_graph = _float_literal_outputs(graph) if numpy else graph
             compiled = LambdifiedFunction(code_graph, backend, dict(options or {}), arg_tree, out_tree)
-        bools = [_is_boolean(graph, o) for o in graph.outputs]
         namespace = {
             "_nd": np.ndarray,
             "_f64": _F64,
@@ -271,6 +274,7 @@ class NumpifiedFunction(functools.partial):
             "_empty": np.empty,
             "_fn": compiled._fn,
             "_absent": _ABSENT,
+            "_assembled": assembled,
         }
         entry = _generate_entry(traced, 0, bools, namespace) if numpy else _forward()
         self = super().__new__(cls, entry)
@@ -280,6 +284,7 @@ class NumpifiedFunction(functools.partial):
         self._fn = compiled._fn
         self.source = compiled.source
         self._numpy = numpy
+        self._assembled = assembled
         self._shapes = traced.arg_shapes
         self._nargs = len(self._shapes)
         self._bools = bools
@@ -409,7 +414,7 @@ class NumpifiedFunction(functools.partial):
     def _finish(self, out, dtypes):
         """The outputs in the structure traced, float outputs in the inputs' float dtype."""
         target = _float_type(dtypes)
-        if self._numpy:
+        if self._numpy and not self._assembled:
             return _assemble(self._traced.out_tree, out, self._bools, target)
         return _cast_tree(self._traced.out_tree, out, self._bools, target)
 
@@ -514,7 +519,9 @@ def _generate_entry(traced: Traced, first: int, bools: list[bool], namespace: di
     slow = f"_slow({rest})" if not first else f"_slow_tail(_pre, {rest})"
     tree = traced.out_tree
     real, floating = _value_kinds(traced.graph)
-    if tree[0] == "array" and not any(bools) and all(real) and len(tree[2]) <= _SMALL:
+    if namespace.get("_assembled"):  # the backend returned the float64 array itself
+        done = "        return _o\n"
+    elif tree[0] == "array" and not any(bools) and all(real) and len(tree[2]) <= _SMALL:
         # A few entries: filling an empty array is cheaper than NumPy's list conversion.
         names = [f"_o{k}" for k in range(len(tree[2]))]
         cells = [", ".join(map(str, c)) for c in np.ndindex(*tree[1])]
