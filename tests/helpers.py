@@ -46,6 +46,8 @@ def reference(expr, point: dict, digits: int = 30):
         return None
     if v.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or not v.is_number:
         return None
+    if v == 0 and expr.has(sp.log):  # evalf's log(1 + 1e-243) is an exact 0: it stops once 1 + t rounds to 1
+        return None
     try:
         return complex(v)
     except (TypeError, ValueError):

@@ -126,5 +126,6 @@ def test_random_round_trips(expr):
         with np.errstate(all="ignore"):
             a = lambdify(SYMBOLS, back)(*pts)
             b = lambdify(SYMBOLS, expr)(*pts)
+        # numerically, at random points: sympy.simplify on random Piecewise nests can run for
+        # minutes (distributing Or over And)
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)
-        assert sp.simplify(back - expr) == 0 or not (back - expr).free_symbols.isdisjoint(SYMBOLS)

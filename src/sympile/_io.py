@@ -46,6 +46,21 @@ class _ExactPrinter(StrPrinter):
             return "nan"
         return repr(v) if v >= 0 else f"({v!r})"
 
+    # Products and powers are written as they are built, argument by argument: SymPy's own
+    # printing of Mul(1/3, 1/(x**2 + 1)) as 1/(3*(x**2 + 1)) reads back as 1/(3*x**2 + 3).
+    def _operand(self, arg, in_product: bool = False) -> str:
+        text = self._print(arg)
+        atomic = arg.is_Atom and not arg.is_Rational or arg.is_Integer or arg.is_Function
+        if (atomic or (in_product and arg.is_Pow)) and not text.startswith("-"):
+            return text
+        return f"({text})"
+
+    def _print_Mul(self, expr):
+        return "*".join(self._operand(a, True) for a in expr.args)
+
+    def _print_Pow(self, expr):
+        return f"{self._operand(expr.base)}**{self._operand(expr.exp)}"
+
     def _print_UnevaluatedExpr(self, expr):
         return f"UnevaluatedExpr({self._print(expr.args[0])})"
 
