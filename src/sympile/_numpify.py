@@ -272,7 +272,10 @@ class NumpifiedFunction(functools.partial):
             "_bool": np.bool_,
             "_np_array": np.array,
             "_empty": np.empty,
-            "_fn": compiled._fn,
+            # the NumPy backend's generated ``_call(self, *args)`` itself, called with None for
+            # self: ``_fn`` would add a frame to every call
+            "_fn": compiled._fn.__globals__.get("_call", compiled._fn) if backend == "numpy" else compiled._fn,
+            "_self_arg": backend == "numpy" and "_call" in compiled._fn.__globals__,
             "_absent": _ABSENT,
             "_assembled": assembled,
         }
@@ -552,7 +555,7 @@ def _generate_entry(traced: Traced, first: int, bools: list[bool], namespace: di
         f"def _entry({signature}):\n"
         f"    if {' and '.join(checks)}:\n"
         + "".join(f"        {line}\n" for line in statements)
-        + f"        _o = _fn({', '.join(passed)})\n"
+        + f"        _o = _fn({', '.join((['None'] if namespace.get('_self_arg') else []) + list(passed))})\n"
         f"{done}"
         f"    return {slow}\n"
     )
