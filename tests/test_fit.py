@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,7 +68,7 @@ def test_standard_errors_shrink_with_more_data():
 
 
 def test_dataframe_and_array_inputs():
-    pd = pytest.importorskip("pandas")
+    pd = require("pandas")
     data = _data(*MODELS[2])
     r1 = fit(MODELS[2][0], pd.DataFrame(data), "target", params=["a", "b"])
     r2 = fit(MODELS[2][0], np.column_stack([data["x"]]), data["target"], params=["a", "b"])

@@ -20,7 +20,7 @@ from sympile._ad import grad_graph, hessian_graph
 from sympile._lambdify import LambdifiedFunction
 
 pytensor = require("pytensor")
-pt = pytest.importorskip("pytensor.tensor")
+pt = require("pytensor.tensor")
 from sympile.pytensor import to_pytensor, variables  # noqa: E402
 
 x, y, z = sp.symbols("x y z")
