@@ -74,3 +74,26 @@ def test_infinite_constants_evaluate():
     f = lambdify(x, [x + sp.oo, sp.Max(x, -sp.oo)])
     a, b = f(np.array([1.0]))
     assert a[0] == np.inf and b[0] == 1.0
+
+
+def test_chains_write_single_use_sums_and_products_left_to_right():
+    xs = sp.symbols("x:6")
+    graph = lower([sp.Add(*xs) * xs[0] * xs[1] * xs[2] * xs[3]], list(xs))
+    spelling = Spelling("numpy", "np", NUMPY, {})
+    balanced = emit(graph, spelling).source
+    chained = emit(graph, spelling, chains=True).source
+    assert re.search(r"a\d \+ a\d \+ a\d \+ a\d \+ a\d \+ a\d", chained)
+    assert not re.search(r"a\d \+ a\d \+ a\d", balanced)
+    assert re.search(r"\) \* a\d \* a\d \* a\d \* a\d\)", chained)
+    values = dict(zip([f"a{k}" for k in range(6)], [1.5, -2.0, 0.25, 3.0, 7.0, -0.5]))
+    for source in (balanced, chained):
+        namespace = {"np": np}
+        exec(source, namespace)
+        assert namespace["_f"](*values.values()) == pytest.approx(sum(values.values()) * 1.5 * -2.0 * 0.25 * 3.0)
+    # a shared sum stays a local: the chain reads its name
+    shared = lower([sp.Add(*xs[:4]) ** 2 + xs[4] + xs[5] + sp.Add(*xs[:4])], list(xs))
+    source = emit(shared, spelling, chains=True).source
+    namespace = {"np": np}
+    exec(source, namespace)
+    s4 = 1.5 - 2.0 + 0.25 + 3.0
+    assert namespace["_f"](*values.values()) == pytest.approx(s4**2 + 7.0 - 0.5 + s4)

@@ -99,6 +99,37 @@ def test_scalar_fast_path_agrees_with_numpy_path_and_falls_back():
         assert lambdify(x, sp.exp(x))(1000.0) == np.inf  # OverflowError in math -> NumPy's inf
 
 
+def test_scalar_path_writes_sums_and_products_as_chains():
+    """The ``math`` variant writes a long sum left to right (CPython runs it faster); its value
+    agrees with the NumPy path's balanced sum to rounding, for random terms."""
+    rng = np.random.default_rng()
+    a, b = rng.uniform(-2, 2, (2, 30))
+    expr = sp.Add(*[sp.Float(a[i]) * sp.sin(sp.Float(b[i]) * x + y) for i in range(30)]) * x * y * (x + 2)
+    f = lambdify([x, y], expr)
+    for _ in range(20):
+        p, q = rng.normal(size=2)
+        want = float(expr.evalf(30, subs={x: sp.Float(p, 30), y: sp.Float(q, 30)}))
+        assert f(float(p), float(q)) == pytest.approx(want, rel=1e-12, abs=1e-12)
+        assert f(float(p), float(q)) == pytest.approx(float(f(np.array([p]), np.array([q]))[0]), rel=1e-12, abs=1e-12)
+
+
+def test_scalar_entry_counts_arguments_without_a_tuple():
+    f = lambdify([x, y], x * y + 1)
+    assert f(2.0, 3.0) == 7.0
+    with pytest.raises(ArgumentError, match="takes 2 argument"):
+        f(2.0)
+    with pytest.raises(ArgumentError, match="takes 2 argument"):
+        f(2.0, 3.0, 4.0)
+    with pytest.raises(ArgumentError, match="takes 2 argument"):
+        f()
+    with pytest.raises(TypeError):
+        f(a0=2.0, a1=3.0)  # the generated parameter names are not keywords
+    g = lambdify([], sp.Float(2.5) + sp.pi)
+    assert g() == pytest.approx(2.5 + np.pi)
+    with pytest.raises(ArgumentError, match="takes 0 argument"):
+        g(1.0)
+
+
 def test_source_is_kept_and_in_linecache():
     f = lambdify([x, y], sp.sin(x) / y)
     assert "def _f" in f.source

@@ -127,8 +127,17 @@ def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: 
     return [zero if found.get(w) is None else found[w] for w in wrt]
 
 
-def forward(b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int]) -> list[int]:
-    """Tangents of ``outputs`` for the given tangents of the leaves ``wrt`` (forward mode)."""
+def forward(
+    b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int], *, preaccumulate: bool = False
+) -> list[int]:
+    """Tangents of ``outputs`` for the given tangents of the leaves ``wrt`` (forward mode).
+
+    With ``preaccumulate``, the local derivatives are gathered first (`_forward_dominated`):
+    for sweeps repeated over many columns (a Hessian, a forward Jacobian), the part that
+    does not depend on the column is built once and shared.
+    """
+    if preaccumulate:
+        return _forward_dominated(b, wrt, tangents, outputs)
     top = max(outputs, default=-1) + 1
     tan: dict[int, int | None] = {}
     for w, t in zip(wrt, tangents):
@@ -144,6 +153,114 @@ def forward(b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Se
                 continue
             t = accumulate(b, t, chain(b, ta, _check(p, b, i, k)))
         tan[i] = t
+    zero = b.const(0)
+    return [zero if tan.get(o) is None else tan[o] for o in outputs]
+
+
+#: How far `_forward_dominated` walks the dominator tree to meet two branches; beyond it the
+#: node is treated as a head (always correct, only less shared).
+_MEET_STEPS = 256
+
+
+def _forward_dominated(b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int]) -> list[int]:
+    """Forward mode with the local derivatives of single-entry regions gathered first.
+
+    A node's tangent is a sum over the paths from the seeds. When every such path passes
+    through one node ``h`` (``h`` dominates it), the tangent is ``D * tan(h)``, where ``D``
+    (the derivative with respect to ``h``) does not depend on the seeds' tangents. Each
+    active node gets its immediate dominator (the meeting point of its active arguments'
+    dominators) and its *head*, the topmost dominator below the seeds; ``D`` is built by
+    forward mode from the head with a unit tangent. A sweep then costs one multiply per
+    needed node inside a region, and the usual rule only at heads. In a Hessian each column
+    is one sweep over the gradient: the ``D``s (the second derivatives of the elementwise
+    pieces, ``s'(z)`` of a sigmoid) are the same nodes in every column, so hash-consing builds
+    them once, where plain forward mode pushed every column through every piece.
+    """
+    nodes = b.nodes
+    top = max(outputs, default=-1) + 1
+    root = -1
+    seeds: dict[int, int | None] = {}
+    for w, t in zip(wrt, tangents):
+        seeds[w] = accumulate(b, seeds.get(w), t)
+    idom: dict[int, int] = {}  # active node -> immediate dominator (root: none below the seeds)
+    depth: dict[int, int] = {root: 0}
+    head: dict[int, int] = {}
+    local: dict[int, int | None] = {}  # non-head active node -> d node / d head
+    active_args: dict[int, list[tuple[int, int]]] = {}
+    one = b.const(1)
+
+    def meet(x: int, y: int) -> int:
+        steps = 0
+        while x != y:
+            if depth[x] >= depth[y]:
+                x = idom[x]
+            else:
+                y = idom[y]
+            steps += 1
+            if steps > _MEET_STEPS:
+                return root
+        return x
+
+    for i in range(top):
+        if i in seeds:
+            idom[i], depth[i], head[i] = root, 1, i
+            continue
+        n = nodes[i]
+        if not any(a in idom for a in n.args):
+            continue
+        args = []
+        for k, (arg, p) in enumerate(zip(n.args, _partials(b, i))):
+            if arg in idom and p is not None and not _is_zero(b, p):
+                args.append((arg, _check(p, b, i, k)))
+        if not args:
+            continue
+        active_args[i] = args
+        d = args[0][0]
+        for a, _ in args[1:]:
+            if d == root:
+                break
+            d = meet(d, a)
+        if d in seeds:  # the seeds' tangents are the caller's: a region starts below them
+            d = root
+        idom[i] = d
+        depth[i] = depth[d] + 1
+        if d == root:
+            head[i] = i
+            continue
+        h = head[i] = head[d]
+        acc = None
+        for a, p in args:
+            acc = accumulate(b, acc, chain(b, one if a == h else local.get(a), p))
+        local[i] = acc
+
+    # the tangents the outputs need, in graph order
+    needed: set[int] = set()
+    stack = [o for o in outputs if o in idom]
+    while stack:
+        i = stack.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        if i in seeds:
+            continue
+        if head[i] != i:
+            stack.append(head[i])
+        else:
+            stack.extend(head.get(a, a) for a, _ in active_args[i])
+    tan: dict[int, int | None] = {}
+    for i in sorted(needed):
+        if i in seeds:
+            tan[i] = seeds[i]
+        elif head[i] != i:
+            tan[i] = chain(b, tan[head[i]], local[i])
+        else:
+            t = None
+            for a, p in active_args[i]:
+                if head.get(a, a) != a:  # the column-free factor first: D * p is shared
+                    t = accumulate(b, t, chain(b, tan[head[a]], chain(b, local[a], p)))
+                else:
+                    t = accumulate(b, t, chain(b, tan[a], p))
+            tan[i] = t
     zero = b.const(0)
     return [zero if tan.get(o) is None else tan[o] for o in outputs]
 
@@ -212,7 +329,7 @@ def hessian_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
     one = b.const(1)
     outs = []
     for x in xs:
-        outs += forward(b, [x], [one], g.outputs)
+        outs += forward(b, [x], [one], g.outputs, preaccumulate=True)
     return b.graph(outs, g.inputs, g.params, g.buffers).pruned()
 
 
@@ -243,7 +360,7 @@ def hessian_nodes(b: Builder, output: int, wrt: Sequence[int]) -> tuple[list[lis
     n = len(wrt)
     H = [[0] * n for _ in range(n)]
     for k, w in enumerate(wrt):
-        column = forward(b, [w], [one], g[: k + 1])
+        column = forward(b, [w], [one], g[: k + 1], preaccumulate=True)
         for j in range(k + 1):
             H[j][k] = H[k][j] = column[j]
     return H, g

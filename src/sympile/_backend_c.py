@@ -27,6 +27,7 @@ from ._emit import Emitted, Spelling, compile_source, emit
 from ._errors import ArgumentError, UnsupportedFunctionError
 from ._fold import fold_constants
 from ._graph import Graph
+from ._linear import LAYOUT, linear_blocks
 from ._ops import OPS, const_value
 from ._structure import arg_targets
 
@@ -279,6 +280,17 @@ static inline sp_real SP(mod)(sp_real a, sp_real b) {
     return copysign((sp_real)0, b);
 }
 static inline sp_real SP(sinc)(sp_real x) { return x == 0 ? (sp_real)1 : sin(x) / x; }
+/* y = b + C x for a linear block (C column-major, rows x cols): the rows run as vectors. */
+static inline sp_real SP(matvec)(int rows, int cols, const sp_real *restrict c, const sp_real *restrict b,
+                                 const sp_real *restrict x, sp_real *restrict y) {
+    for (int r = 0; r < rows; r++) y[r] = b[r];
+    for (int k = 0; k < cols; k++) {
+        const sp_real xk = x[k];
+#pragma omp simd
+        for (int r = 0; r < rows; r++) y[r] += c[k * rows + r] * xk;
+    }
+    return 0;
+}
 """
 
 _DRIVER = r"""
@@ -340,7 +352,9 @@ void sympile_point(const sp_real *in, sp_real *out) {
 
 
 #: Changes whenever the generated code does, so that the request index never serves stale kernels.
-CODEGEN = hashlib.sha256(repr((_PRELUDE, _HELPERS, _DRIVER, PYTHON_GLUE, sorted(C99.items()))).encode()).hexdigest()
+CODEGEN = hashlib.sha256(
+    repr((_PRELUDE, _HELPERS, _DRIVER, PYTHON_GLUE, sorted(C99.items()), LAYOUT)).encode()
+).hexdigest()
 
 
 def _top_level(arg_tree: tuple) -> list[tuple]:
@@ -388,6 +402,44 @@ def point_unpacking(arg_tree: tuple) -> list[str] | None:
     return lines
 
 
+def point_body(graph: Graph, body: Emitted, n_in: int, point: bool) -> list[str]:
+    """The one-point function: the loop's statements once, or, when the graph has linear
+    blocks (`linear_blocks`), its own statements with each block as a matrix product over
+    constant tables, which the compiler vectorises across the block's rows."""
+    blocks: list = []
+    if point:
+        lin, blocks = linear_blocks(graph)
+    if blocks:
+        table = dict(
+            C99,
+            matvec=lambda args, k: (
+                f"SP(matvec)({len(blocks[k].roots)}, {len(args)}, sp_c{k}, sp_b{k}, "
+                f"(const sp_real[]){{{', '.join(args)}}}, sp_m{k})"
+            ),
+            mvrow=lambda args, at: f"sp_m{at[0]}[{at[1]}]",
+        )
+        body = emit(lin, Spelling("c", None, table), const=c_literal)
+    local = f"    sp_real {', '.join(f'_{s}' for s in range(body.slots))};" if body.slots else ""
+    tables = []
+    for k, b in enumerate(blocks):
+        coefficients = ", ".join(repr(c) for column in b.coefficients for c in column)
+        tables += [
+            f"static const sp_real sp_c{k}[] = {{{coefficients}}};",
+            f"static const sp_real sp_b{k}[] = {{{', '.join(repr(v) for v in b.offsets)}}};",
+        ]
+    arrays = [f"    sp_real {', '.join(f'sp_m{k}[{len(b.roots)}]' for k, b in enumerate(blocks))};"] if blocks else []
+    return [
+        *tables,
+        "static void sp_point_body(const sp_real *restrict in, sp_real *restrict out) {",
+        *(f"    const sp_real a{k} = in[{k}];" for k in range(n_in)),
+        *arrays,
+        *([local] if local else []),
+        *(f"{line};" for line in body.body),
+        *(f"    out[{k}] = {text};" for k, text in enumerate(body.results)),
+        "}",
+    ]
+
+
 def kernel_source(graph: Graph, dtype: str, arg_tree: tuple, body: Emitted) -> str:
     """The C translation unit for ``graph`` in ``dtype`` ("float64" or "float32")."""
     n_in, n_out = len(graph.inputs), len(graph.outputs)
@@ -412,12 +464,7 @@ def kernel_source(graph: Graph, dtype: str, arg_tree: tuple, body: Emitted) -> s
         "    }",
         "}",
         "#if SP_POINT_BODY",
-        "static void sp_point_body(const sp_real *restrict in, sp_real *restrict out) {",
-        *(f"    const sp_real a{k} = in[{k}];" for k in range(n_in)),
-        *([local[4:]] if local else []),
-        *(line[4:] for line in stmts),
-        *(f"    out[{k}] = {text};" for k, text in enumerate(body.results)),
-        "}",
+        *point_body(graph, body, n_in, point=dtype == "float64" and len(body.body) <= POINT_COPY_MAX),
         "#endif",
     ]
     defines = [
@@ -499,6 +546,8 @@ class CKernel:
         self.point = getattr(lib, "point", None)
         #: whether ``point`` makes a Matrix output's array itself, given its shape
         self.point_arrays = bool(getattr(lib, "arrays", 0))
+        #: ``point_of_arrays(dest, shapes, *args)``: one point from float64 arrays (numpify's entry)
+        self.point_of_arrays = getattr(lib, "point_of_arrays", None)
 
     def _emit(self) -> tuple[Graph, Emitted]:
         if self._emitted is None:

@@ -220,6 +220,9 @@ MATH_NAMESPACE = {
     "_sinc": _sinc,
 }
 
+#: The default of the scalar entry's parameters: marks an argument not given.
+_NO = object()
+
 #: What the ``math`` variant may raise where NumPy would return inf or NaN instead.
 _FALLBACK = (ArithmeticError, ValueError, TypeError)
 
@@ -345,6 +348,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
             signature=params,
             returns=lambda outs: spell(out_tree, outs, _spell_array),
             order=order,
+            chains=True,
         )
         namespace.update(body.namespace, _FALLBACK=_FALLBACK)
         checks = " and ".join(f"(type({p}) is float or type({p}) is int)" for p in params) or "True"
@@ -354,17 +358,27 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
         else:  # compiled on the first scalar call: most large functions never see one
             lines, lazy = f"                return _f_math({call})\n", body
         # ``_call`` becomes the LambdifiedFunction's own ``__call__`` (one Python frame per call,
-        # as for a plain function); a wrong argument count or a failing NumPy call is handed to
-        # its diagnosis. ``_f`` is the same function without the object.
-        unpack_args = f"        {call}, = _a\n" if params else "        () = _a\n"
+        # as for a plain function). The parameters are positional-only with a default, and
+        # ``*_x`` takes any surplus, so that no argument tuple is built or unpacked on the
+        # way in and a wrong count still reaches the diagnosis, as does a failing NumPy call.
+        # ``_f`` is the same function without the object.
+        n_par = len(params)
+        fast = f"{checks} and not _x" if params else "not _x"
+        missing = f"_x or {params[-1]} is _NO" if params else "_x"
+        given = f"tuple(_v for _v in ({call}, *_x) if _v is not _NO)" if params else "_x"
+        signature = "".join(f", {p}=_NO" for p in params) + (", /" if params else "")
         parts.append(
-            f"def _call(self, *_a):\n    try:\n{unpack_args}        if {checks}:\n            try:\n{lines}"
-            f"            except _FALLBACK:\n                pass\n        return _f_numpy({call})\n"
+            f"def _call(self{signature}, *_x):\n    try:\n        if {fast}:\n            try:\n{lines}"
+            f"            except _FALLBACK:\n                pass\n"
+            f"        if {missing}:\n"
+            f"            raise TypeError('this function takes {n_par} argument(s)')\n"
+            f"        return _f_numpy({call})\n"
             "    except (ValueError, TypeError) as _e:\n"
-            "        _p = None if self is None else self._diagnose(_a)\n"
+            f"        _p = None if self is None else self._diagnose({given})\n"
             "        if _p is None:\n            raise\n        raise _p from _e\n\n\n"
             "def _f(*_a):\n    return _call(None, *_a)\n"
         )
+        namespace["_NO"] = _NO
         entry = "_f"
     source = "\n".join(parts)
     fn = compile_source(Emitted(source, namespace, entry), "numpy")

@@ -403,6 +403,18 @@ static int sp_nested(PyObject *v, sp_real *x, int ndim, const Py_ssize_t *shape)
             if (!sp_nested(items[i], x + i * step, ndim - 1, shape + 1)) return 0;
         return 1;
     }
+#ifdef SYMPILE_NUMPY
+    if (PyArray_CheckExact(v)) { /* the common case, without the buffer protocol's format string */
+        PyArrayObject *a = (PyArrayObject *)v;
+        if (PyArray_TYPE(a) != (sizeof(sp_real) == 8 ? NPY_DOUBLE : NPY_FLOAT) || PyArray_NDIM(a) != ndim ||
+            !PyArray_ISCARRAY_RO(a) || !PyArray_ISNOTSWAPPED(a))
+            return 0;
+        for (int d = 0; d < ndim; d++)
+            if (PyArray_DIM(a, d) != shape[d]) return 0;
+        memcpy(x, PyArray_DATA(a), (size_t)PyArray_NBYTES(a));
+        return 1;
+    }
+#endif
     if (!PyObject_CheckBuffer(v)) return 0;
     Py_buffer view;
     if (PyObject_GetBuffer(v, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
@@ -421,13 +433,9 @@ static PyObject *sp_box(sp_real v, int boolean) {
     return PyFloat_FromDouble((double)v);
 }
 
-static PyObject *sp_point(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    sp_real in[SP_NIN1], out[SP_NOUT1];
-    (void)self;
-    if (nargs != 1 + SP_NTOP) Py_RETURN_NOTIMPLEMENTED;
-    if (!sp_unpack(args + 1, in)) Py_RETURN_NOTIMPLEMENTED;
-    sympile_point(in, out);
-    PyObject *dest = args[0];
+/* The outputs at one point, as dest asks: None -> a number or a tuple of them; a shape (a tuple) ->
+   a new array of it; else a writable buffer to fill, which is returned. */
+static PyObject *sp_result(PyObject *dest, const sp_real *out) {
     if (dest == Py_None) {
         if (SP_NOUT == 1) return sp_box(out[0], sp_boolean[0]);
         PyObject *t = PyTuple_New(SP_NOUT);
@@ -472,6 +480,58 @@ static PyObject *sp_point(PyObject *self, PyObject *const *args, Py_ssize_t narg
     Py_INCREF(dest);
     return dest;
 }
+
+
+static PyObject *sp_point(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    sp_real in[SP_NIN1], out[SP_NOUT1];
+    (void)self;
+    if (nargs != 1 + SP_NTOP) Py_RETURN_NOTIMPLEMENTED;
+    if (!sp_unpack(args + 1, in)) Py_RETURN_NOTIMPLEMENTED;
+    sympile_point(in, out);
+    return sp_result(args[0], out);
+}
+
+#ifdef SYMPILE_NUMPY
+/* point_of_arrays(dest, shapes, *args): numpify's entry. Argument k is a Python float where
+   shapes[k] is (), else a C-contiguous, aligned, native float64 ndarray of shape shapes[k]; their
+   entries, in order, are the inputs. NotImplemented when anything differs (the caller's slow path
+   converts or explains). */
+static PyObject *sp_point_of_arrays(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    sp_real in[SP_NIN1], out[SP_NOUT1];
+    (void)self;
+    if (nargs < 2 || !PyTuple_CheckExact(args[1]) || PyTuple_GET_SIZE(args[1]) != nargs - 2) Py_RETURN_NOTIMPLEMENTED;
+    Py_ssize_t used = 0;
+    for (Py_ssize_t k = 2; k < nargs; k++) {
+        PyObject *v = args[k], *shape = PyTuple_GET_ITEM(args[1], k - 2);
+        if (!PyTuple_CheckExact(shape)) Py_RETURN_NOTIMPLEMENTED;
+        int nd = (int)PyTuple_GET_SIZE(shape);
+        if (nd == 0) {
+            if (!PyFloat_CheckExact(v) || used >= SP_NIN) Py_RETURN_NOTIMPLEMENTED;
+            in[used++] = (sp_real)PyFloat_AS_DOUBLE(v);
+            continue;
+        }
+        if (!PyArray_CheckExact(v)) Py_RETURN_NOTIMPLEMENTED;
+        PyArrayObject *a = (PyArrayObject *)v;
+        if (PyArray_TYPE(a) != NPY_DOUBLE || PyArray_NDIM(a) != nd || !PyArray_ISCARRAY_RO(a) ||
+            !PyArray_ISNOTSWAPPED(a))
+            Py_RETURN_NOTIMPLEMENTED;
+        Py_ssize_t size = 1;
+        for (int d = 0; d < nd; d++) {
+            Py_ssize_t want = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, d));
+            if (want == -1 && PyErr_Occurred()) return NULL;
+            if (PyArray_DIM(a, d) != want) Py_RETURN_NOTIMPLEMENTED;
+            size *= want;
+        }
+        if (size > SP_NIN - used) Py_RETURN_NOTIMPLEMENTED;
+        const double *data = (const double *)PyArray_DATA(a);
+        for (Py_ssize_t i = 0; i < size; i++) in[used + i] = (sp_real)data[i];
+        used += size;
+    }
+    if (used != SP_NIN) Py_RETURN_NOTIMPLEMENTED;
+    sympile_point(in, out);
+    return sp_result(args[0], out);
+}
+#endif
 
 static PyObject *sp_eval(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
@@ -526,6 +586,10 @@ static PyObject *sp_eval(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 static PyMethodDef sp_methods[] = {
     {"point", (PyCFunction)(void (*)(void))sp_point, METH_FASTCALL, "Evaluate at one point given as numbers."},
     {"eval", (PyCFunction)(void (*)(void))sp_eval, METH_FASTCALL, "Evaluate over buffers."},
+#ifdef SYMPILE_NUMPY
+    {"point_of_arrays", (PyCFunction)(void (*)(void))sp_point_of_arrays, METH_FASTCALL,
+     "Evaluate at one point given as float64 arrays and floats of known shapes."},
+#endif
     {NULL, NULL, 0, NULL},
 };
 

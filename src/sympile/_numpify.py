@@ -279,7 +279,13 @@ class NumpifiedFunction(functools.partial):
             "_absent": _ABSENT,
             "_assembled": assembled,
         }
-        entry = _generate_entry(traced, 0, bools, namespace) if numpy else _forward()
+        point = getattr(getattr(compiled._fn, "kernel", None), "point_of_arrays", None) if assembled else None
+        if point is not None:
+            entry = _generate_c_entry(traced, point)
+        elif numpy:
+            entry = _generate_entry(traced, 0, bools, namespace)
+        else:
+            entry = _forward()
         self = super().__new__(cls, entry)
         self._traced = traced
         self.backend = backend
@@ -499,6 +505,22 @@ def _generate_prefix(shapes) -> Callable:
         f"    return None\n"
     )
     return compile_source(Emitted(source, {"_nd": np.ndarray, "_f64": _F64}, "_prefix"), "numpify")
+
+
+def _generate_c_entry(traced: Traced, point: Callable) -> Callable:
+    """The entry point of a C kernel that fills the one output array itself: the arrays go to
+    the library as they are (it checks their type and shape), anything else to ``_slow``."""
+    params = [f"x{k}" for k in range(len(traced.arg_shapes))]
+    passed = ", ".join([*params, "*_more"])
+    source = (
+        f"def _entry({', '.join([*(f'{x}=_absent' for x in params), '*_more'])}):\n"
+        f"    if not _more:\n"
+        f"        _r = _point({tuple(traced.out_tree[1])!r}, {tuple(traced.arg_shapes)!r}, {', '.join(params)})\n"
+        f"        if _r is not NotImplemented:\n"
+        f"            return _r\n"
+        f"    return _slow({passed})\n"
+    )
+    return compile_source(Emitted(source, {"_point": point, "_absent": _ABSENT}, "_entry"), "numpify")
 
 
 def _forward() -> Callable:
