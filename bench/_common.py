@@ -62,6 +62,29 @@ def once(fn) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
+def fresh_caches():
+    """Builds are timed from cold: no SymPy cache, no sympile compile cache."""
+    import sympy
+
+    import sympile
+
+    sympy.core.cache.clear_cache()
+    sympile._lambdify._CACHE.clear()
+
+
+def cold_builds(makers: dict, repeat: int = 3) -> dict:
+    """Median build time and the last result of each maker, from cold caches, the makers
+    taking turns round after round (so the machine's load falls on all alike)."""
+    runs = {label: [] for label in makers}
+    out = {}
+    for _ in range(repeat):
+        for label, make in makers.items():
+            fresh_caches()
+            t, out[label] = once(make)
+            runs[label].append(t)
+    return {label: (statistics.median(runs[label]), out[label]) for label in makers}
+
+
 def median_once(make, repeat: int = 3) -> tuple[float, object]:
     """Median wall time of ``make()`` over a few fresh runs (for build times)."""
     runs, out = [], None

@@ -6,7 +6,7 @@ differentiating and compiling, plus the first call, which is where JAX compiles)
 median time per call, in one run, one thread, with ratios over sympile's. Then the
 cheap-gradient check: a gradient's cost over its function's, on functions of 1,000 terms.
 
-    python bench/diffops.py [--quick]
+    python bench/diffops.py [--quick] [--symnum-limit SECONDS]
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import sys
 import time
 
 import numpy as np
-import sympy
-from _common import fmt, interleaved, table
+from _common import fmt, fresh_caches, interleaved, table
 
 import sympile
 import sympile.numpy as snp
@@ -61,12 +60,8 @@ CASES = [
 #: Where SymNum 0.2.1 is known to fail: its generation runs in a child process, with a time limit.
 SYMNUM_FAILS = {(logistic, "hessian")}
 SYMNUM_LIMIT = 300 if QUICK else 600
-
-
-def fresh_caches():
-    """Generation is timed from cold: no SymPy cache, no sympile compile cache."""
-    sympy.core.cache.clear_cache()
-    sympile._lambdify._CACHE.clear()
+if "--symnum-limit" in sys.argv:
+    SYMNUM_LIMIT = int(sys.argv[sys.argv.index("--symnum-limit") + 1])
 
 
 # -- each library's way to make the operator and call it ------------------------------------------------

@@ -3,7 +3,7 @@
 For each expression: time to build the callable, time per call on 1e5 float64 points, and
 time per call on one point given as Python floats. Prints Markdown tables with ratios.
 
-    python bench/lambdify.py [--quick]
+    python bench/lambdify.py [--quick] [--only a,b,c]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 import sympy as sp
-from _common import fmt, interleaved, median_once, once, table
+from _common import cold_builds, fmt, interleaved, table
 
 import sympile
 
@@ -119,10 +119,9 @@ def run_case(name, args, expr, skip_slow=False):
     data = [rng.uniform(-1, 1, points) for _ in args]
     one = [float(rng.uniform(-1, 1)) for _ in args]
     rows, funcs, calls = [], {}, {}
-    for label, make in build.items():
-        t, f = (
-            (median_once(make, 1 if n_nodes > 10_000 else 3)) if label == "sympile" or n_nodes < 10_000 else once(make)
-        )
+    # builds from cold caches (SymPy's and sympile's), the libraries in turn; one each for (c)
+    built = cold_builds(build, 1 if n_nodes > 10_000 else 5)
+    for label, (t, f) in built.items():
         funcs[label] = f
         stacked = label.startswith("symengine")  # symengine takes the points as one (n, k) array
         calls[label] = (lambda f=f: f(np.stack(data, -1))) if stacked else (lambda f=f: f(*data))
@@ -163,8 +162,12 @@ def run_case(name, args, expr, skip_slow=False):
 
 
 if __name__ == "__main__":
+    # ``--only a,b`` runs some of the cases
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else list("abc")
     print("Ratios are the other library's time over sympile's: above 1x, sympile is faster.")
-    run_case("(a) 50-term sum a_i*sin(b_i*x + c_i)", *sine_sum())
-    run_case("(b) gradient of a 20-component 3-D Gaussian-mixture log-likelihood", *gmm_gradient())
-    if not QUICK:
+    if "a" in only:
+        run_case("(a) 50-term sum a_i*sin(b_i*x + c_i)", *sine_sum())
+    if "b" in only:
+        run_case("(b) gradient of a 20-component 3-D Gaussian-mixture log-likelihood", *gmm_gradient())
+    if "c" in only and not QUICK:
         run_case("(c) a 100,000-node expression", *big_expression(), skip_slow=True)

@@ -27,3 +27,38 @@ def test_folding_keeps_exact_values():
     g = fold_constants(lower([x * sp.factorial(5) + sp.Rational(1, 3) ** 2], [x]))
     consts = [n.attr for n in g.nodes if n.op == "const"]
     assert 120 in consts
+
+
+def _built(nodes_spec):
+    """A graph from ``(op, args, attr)`` triples (the last node is the output, beside an input)."""
+    from sympile._graph import Graph, Node
+
+    nodes = [Node("input", (), 0), *[Node(op, args, attr) for op, args, attr in nodes_spec]]
+    out = len(nodes)
+    nodes.append(Node("mul", (0, out - 1)))
+    return Graph(nodes, [out], (x,))
+
+
+def test_arithmetic_on_floats_folds_exactly_and_rounds_once():
+    """``+ - * /`` over Python numbers fold without SymPy: exactly, rounded once at the end."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng()
+    for _ in range(50):
+        a, b, c = (float(v) for v in rng.normal(size=3) * 10.0 ** rng.integers(-5, 5, 3))
+        # node 1: a, 2: b, 3: c, 4: a*b, 5: 4 - c, 6: 5 / b, 7: -6
+        spec = [("const", (), a), ("const", (), b), ("const", (), c), ("mul", (1, 2), None)]
+        spec += [("sub", (4, 3), None), ("div", (5, 2), None), ("neg", (6,), None)]
+        g = fold_constants(_built(spec))
+        (value,) = [n.attr for n in g.nodes if n.op == "const"]
+        exact = -(
+            (sp.Rational(Fraction(a)) * sp.Rational(Fraction(b)) - sp.Rational(Fraction(c))) / sp.Rational(Fraction(b))
+        )
+        assert type(value) is float and value == float(exact.evalf(60))
+    # exact numbers stay exact; a division by zero or a named constant goes through SymPy
+    g = fold_constants(_built([("const", (), 6), ("const", (), Fraction(1, 3)), ("mul", (1, 2), None)]))
+    assert [(n.attr, type(n.attr)) for n in g.nodes if n.op == "const"] == [(2, int)]
+    g = fold_constants(_built([("const", (), 2), ("const", (), Fraction(1, 3)), ("add", (1, 2), None)]))
+    assert [n.attr for n in g.nodes if n.op == "const"] == [Fraction(7, 3)]
+    g = fold_constants(_built([("const", (), 2.5), ("const", (), "pi"), ("mul", (1, 2), None)]))
+    assert [n.attr for n in g.nodes if n.op == "const"] == [float(sp.N(sp.pi * 2.5, 40))]

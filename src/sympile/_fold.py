@@ -33,9 +33,15 @@ def fold_constants(graph: Graph) -> Graph:
         return graph
     from ._raise import to_sympy
 
-    order = sorted(points)
-    # pruned: raise only the constant subgraphs, not the whole graph around them
-    values = {i: _literal(e) for i, e in zip(order, to_sympy(graph.with_outputs(order).pruned()))}
+    values = {}
+    exact: dict[int, tuple] = {}
+    for i in points:  # arithmetic on numbers: exactly, in Python, rounded once
+        v = _arithmetic(nodes, i, exact)
+        if v is not None:
+            values[i] = v
+    order = sorted(points - values.keys())
+    if order:  # the rest through SymPy; pruned: raise only the constant subgraphs
+        values.update(zip(order, map(_literal, to_sympy(graph.with_outputs(order).pruned()))))
     b = Builder()
     new = [0] * len(nodes)
     for i, n in enumerate(nodes):
@@ -45,6 +51,66 @@ def fold_constants(graph: Graph) -> Graph:
         else:
             new[i] = b.node(n.op, tuple(new[a] for a in n.args), n.attr)
     return b.graph([new[o] for o in graph.outputs], graph.inputs, graph.params, graph.buffers).pruned()
+
+
+_EXACT_OPS = {
+    "neg": lambda a: -a,
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+}
+
+
+def _arithmetic(nodes, root: int, memo: dict[int, tuple]):
+    """The literal for a constant subgraph of finite numbers and ``+ - * /`` (None otherwise).
+
+    Python floats are exact binary fractions, so the value is computed exactly with
+    `Fraction` and rounded once: the correctly rounded float when any literal was a float,
+    else the exact int or Fraction, as SymPy gives them.
+    """
+    stack = [root]
+    while stack:
+        i = stack[-1]
+        if i in memo:
+            stack.pop()
+            continue
+        n = nodes[i]
+        if n.op == "const":
+            v = n.attr
+            if type(v) is float and v - v == 0:
+                memo[i] = (Fraction(v), True)
+            elif type(v) in (int, Fraction):
+                memo[i] = (Fraction(v), False)
+            else:
+                memo[i] = None
+            stack.pop()
+            continue
+        rule = _EXACT_OPS.get(n.op)
+        if rule is None:
+            memo[i] = None
+            stack.pop()
+            continue
+        todo = [a for a in n.args if a not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        got = [memo[a] for a in n.args]
+        if None in got or (n.op == "div" and got[1][0] == 0):
+            memo[i] = None
+            continue
+        memo[i] = (rule(*(g[0] for g in got)), any(g[1] for g in got))
+    found = memo[root]
+    if found is None:
+        return None
+    value, inexact = found
+    if inexact:
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    return int(value) if value.denominator == 1 else value
 
 
 def _literal(e):
