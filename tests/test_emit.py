@@ -76,7 +76,7 @@ def test_infinite_constants_evaluate():
     assert a[0] == np.inf and b[0] == 1.0
 
 
-def test_chains_write_single_use_sums_and_products_left_to_right():
+def test_chains_write_single_use_sums_left_to_right_and_keep_products_grouped():
     xs = sp.symbols("x:6")
     graph = lower([sp.Add(*xs) * xs[0] * xs[1] * xs[2] * xs[3]], list(xs))
     spelling = Spelling("numpy", "np", NUMPY, {})
@@ -84,7 +84,7 @@ def test_chains_write_single_use_sums_and_products_left_to_right():
     chained = emit(graph, spelling, chains=True).source
     assert re.search(r"a\d \+ a\d \+ a\d \+ a\d \+ a\d \+ a\d", chained)
     assert not re.search(r"a\d \+ a\d \+ a\d", balanced)
-    assert re.search(r"\) \* a\d \* a\d \* a\d \* a\d\)", chained)
+    assert not re.search(r"a\d \* a\d \* a\d", chained)  # regrouped products can overflow
     values = dict(zip([f"a{k}" for k in range(6)], [1.5, -2.0, 0.25, 3.0, 7.0, -0.5]))
     for source in (balanced, chained):
         namespace = {"np": np}

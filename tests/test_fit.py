@@ -98,6 +98,22 @@ def test_non_convergence_is_reported():
     with pytest.warns(FitWarning, match="did not converge"):
         r = fit(a * sp.exp(-b * t), {"t": tt, "y": 3 * np.exp(-tt)}, "y", params=["a", "b"], method="adam", max_iter=5)
     assert not r.success and "max_iter" in r.message
+    with pytest.warns(FitWarning, match="did not converge"):
+        r = fit(a * sp.exp(-b * t), {"t": tt, "y": 3 * np.exp(-tt)}, "y", params=["a", "b"], method="bfgs", max_iter=2)
+    assert not r.success and "iterations" in r.message
+
+
+def test_bfgs_at_the_float64_floor_is_converged():
+    """SciPy stops with "precision loss" when no step lowers the loss; at a gradient that is
+    zero to float64's accuracy that is convergence (with noise, the loss cannot reach 0)."""
+    tt = np.linspace(0, 4, 200)
+    noisy = 3 * np.exp(-tt) + np.random.default_rng().normal(0, 0.01, tt.size)
+    for tol in (1e-10, 1e-14):
+        r = fit(
+            a * sp.exp(-b * t), {"t": tt, "y": noisy}, "y", params=["a", "b"], p0=[2.5, 1.2], method="bfgs", tol=tol
+        )
+        assert r.success, r.message
+        assert r.params["a"] == pytest.approx(3.0, abs=0.02) and r.params["b"] == pytest.approx(1.0, abs=0.02)
 
 
 def test_bad_input_is_a_clear_error():

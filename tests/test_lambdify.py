@@ -99,7 +99,7 @@ def test_scalar_fast_path_agrees_with_numpy_path_and_falls_back():
         assert lambdify(x, sp.exp(x))(1000.0) == np.inf  # OverflowError in math -> NumPy's inf
 
 
-def test_scalar_path_writes_sums_and_products_as_chains():
+def test_scalar_path_writes_sums_as_chains():
     """The ``math`` variant writes a long sum left to right (CPython runs it faster); its value
     agrees with the NumPy path's balanced sum to rounding, for random terms."""
     rng = np.random.default_rng()

@@ -108,6 +108,36 @@ def test_logistic_hessian_through_c_is_exact_to_rounding(seed):
     np.testing.assert_array_equal(got, got.T)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_one_point_hessians_stay_finite_in_the_tails(backend):
+    """With ``|z|`` up to 700, ``exp(z)**2`` overflows while the graph's ``e * (e * q)`` is
+    finite (``q`` underflows to 0): neither the blocks nor the scalar code may regroup it into
+    ``inf * 0 = nan``. The graph evaluated over arrays is the reference."""
+    data, labels = _data(13)
+    h = sympile.hessian(_logistic(data, labels), (5,), backend=backend)
+    reference = _graph_function(h.graph, list(h.graph.outputs))
+    w0 = np.random.default_rng(14).normal(size=5)
+    for top in (40.0, 400.0, 700.0):
+        w = w0 * (top / np.abs(data @ w0).max())
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            want = np.array([v[0] for v in reference(*[np.array([c]) for c in w])]).reshape(5, 5)
+            got = h(w)
+        assert np.isfinite(want).all()
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        if top < 500:  # beyond, the derivative's own formula loses s'(z) (q / (1 + e) underflows)
+            np.testing.assert_allclose(got, _exact_hessian(data, w), rtol=1e-9, atol=1e-12)
+
+
+def test_numpy_scalar_path_uses_matrix_products_for_large_blocks():
+    data, labels = _data(15)
+    h = sympile.hessian(_logistic(data, labels), (5,))
+    assert "_matvec(" in h.source
+    w = np.random.default_rng(16).normal(size=5)
+    np.testing.assert_allclose(h(w), _exact_hessian(data, w), rtol=1e-12, atol=1e-12)
+    small = sympile.hessian(lambda v: snp.sum(snp.sin(v)) * v[0], (3,))
+    assert "_matvec(" not in small.source
+
+
 def test_c_entry_point_takes_what_numpify_takes():
     """The library reads float64 arrays itself; everything else goes the slow way, with the
     same answers and the same errors."""

@@ -17,6 +17,7 @@ from ._batch import BATCH_FORMS, vector_literal
 from ._emit import ARRAY_FORMS, INFIX, Emitted, Spelling, compile_source, emit, schedule
 from ._fold import fold_constants
 from ._graph import Graph
+from ._linear import linear_blocks
 from ._mask import mask_branches
 from ._special import scipy_special
 from ._structure import arg_targets, spell
@@ -239,6 +240,34 @@ def _scalar_path_possible(graph: Graph) -> bool:
     return True
 
 
+#: A linear block (`sympile._linear`) becomes one NumPy matrix product in the ``math`` variant
+#: when it has at least this many coefficients: below, the array's making costs more than the
+#: Python arithmetic it saves.
+MATH_BLOCK_MIN = 64
+
+
+def _matvec(c, b, xs):
+    """``b + c @ xs`` for the ``math`` variant: the rows as a list of Python floats."""
+    return (c @ np.array(xs, dtype=np.float64) + b).tolist()
+
+
+def _math_spelling(graph: Graph) -> tuple[Graph, Spelling]:
+    """The graph and spelling of the ``math`` variant: large linear blocks as matrix products."""
+    lin, blocks = linear_blocks(graph)
+    if not any(len(b.roots) * len(b.bases) >= MATH_BLOCK_MIN for b in blocks):
+        return graph, Spelling("math", None, MATH, MATH_NAMESPACE)
+    namespace = dict(MATH_NAMESPACE, _matvec=_matvec)
+    for k, b in enumerate(blocks):
+        namespace[f"_lc{k}"] = np.array(b.coefficients, dtype=np.float64).T.copy()
+        namespace[f"_lb{k}"] = np.array(b.offsets, dtype=np.float64)
+    table = dict(
+        MATH,
+        matvec=lambda args, k: f"_matvec(_lc{k}, _lb{k}, ({', '.join(args)},))",
+        mvrow=lambda args, at: f"{args[0]}[{at[1]}]",
+    )
+    return lin, Spelling("math", None, table, namespace)
+
+
 def _spell_array(shape, items):
     return f"_array({tuple(shape)!r}, [{', '.join(items)}])"
 
@@ -341,13 +370,14 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
         parts = [variant.source]
     entry, lazy = "_f_numpy", None
     if _scalar_path_possible(graph) and all(p.startswith("a") for p in params):
+        math_graph, math_spelling = _math_spelling(graph)
         body = emit(
-            graph,
-            Spelling("math", None, MATH, MATH_NAMESPACE),
+            math_graph,
+            math_spelling,
             name="_f_math",
             signature=params,
             returns=lambda outs: spell(out_tree, outs, _spell_array),
-            order=order,
+            order=order if math_graph is graph else None,
             chains=True,
         )
         namespace.update(body.namespace, _FALLBACK=_FALLBACK)

@@ -153,10 +153,12 @@ def emit(
             (default: one value, or a tuple of them).
         const: spells a literal's attr (default: its Python value, see `literal`).
         order: the order of evaluation (default: `schedule`).
-        chains: write a single-use tree of ``add`` (or of ``mul``) as one left-to-right
-            chain, ``a + b + c + d``, instead of the graph's balanced ``(a + b) + (c + d)``.
-            For scalar code: CPython runs the chain a few per cent faster (the rounding
-            differs from the balanced form's within the sum's own error bound).
+        chains: write a single-use tree of ``add`` as one left-to-right chain,
+            ``a + b + c + d``, instead of the graph's balanced ``(a + b) + (c + d)``. For
+            scalar code: CPython runs the chain a few per cent faster (the rounding differs
+            from the balanced form's within the sum's own error bound). Products keep the
+            graph's grouping: regrouped, ``e * (e * q)`` can become ``(e * e) * q``, which
+            overflows to ``inf * 0 = nan`` where the graph's form gives 0.
     """
     ns = dict(spelling.namespace)
     hoisted: dict[Any, str] = {}
@@ -235,8 +237,8 @@ def emit(
     return Emitted("\n".join(lines) + "\n", ns, name, body, outs, next(counter))
 
 
-#: The associative operators that ``emit(chains=True)`` writes as one chain.
-_CHAIN = {"add": " + ", "mul": " * "}
+#: The operators that ``emit(chains=True)`` writes as one chain.
+_CHAIN = {"add": " + "}
 
 _serial = itertools.count()
 

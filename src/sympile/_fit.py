@@ -337,6 +337,11 @@ def _levenberg_marquardt(problem: _Problem, max_iter, tol, _lr):
     return theta, history, success, message, it, cov
 
 
+#: A gradient this small (relative to the loss, at least 1) is zero as far as a float64 loss
+#: can tell: sqrt(machine epsilon).
+_GRADIENT_FLOOR = float(np.sqrt(np.finfo(np.float64).eps))
+
+
 def _bfgs(problem: _Problem, max_iter, tol, _lr):
     try:
         from scipy.optimize import minimize
@@ -357,7 +362,14 @@ def _bfgs(problem: _Problem, max_iter, tol, _lr):
         callback=lambda th: history.append(problem.loss(th)),
         options={"maxiter": max_iter or 1000, "gtol": tol},
     )
-    return res.x, history, bool(res.success), str(res.message), int(res.nit), None
+    success, message = bool(res.success), str(res.message)
+    gradient = float(np.linalg.norm(res.jac))
+    if not success and res.status == 2 and gradient <= _GRADIENT_FLOOR * max(1.0, abs(float(res.fun))):
+        # SciPy's "precision loss": no step decreases the loss any more, at a gradient that is
+        # zero to the accuracy a float64 loss allows (sqrt(eps)): converged, not failed
+        success = True
+        message = f"converged to float64 precision (gradient norm {gradient:.3g}; SciPy: {message})"
+    return res.x, history, success, message, int(res.nit), None
 
 
 def _adam(problem: _Problem, max_iter, tol, lr):
