@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 import sympy as sp
+from mpmath.libmp import to_float
 from sympy.core.function import AppliedUndef
 from sympy.functions.elementary.piecewise import ExprCondPair
 
@@ -77,6 +78,15 @@ def _as_sympy(e):
     raise SympileError(f"expected a SymPy expression, got {type(e).__name__}")
 
 
+def _float(e) -> float:
+    """``float(e)`` for a SymPy Float, rounded to nearest from its full precision, without
+    SymPy's per-call overhead."""
+    try:
+        return to_float(e._mpf_, rnd="n")
+    except (AttributeError, OverflowError, ValueError):
+        return float(e)
+
+
 class _Finish:
     __slots__ = ("expr", "nargs")
 
@@ -123,6 +133,10 @@ class _Lowerer:
                     memo[e] = v
                 continue
             e = item
+            if type(e) is sp.Float and not self.use_params:  # the commonest atom: no memo, no hash
+                vals.append(self.b.const(_float(e)))
+                fresh.append(False)
+                continue
             v = memo.get(e)
             if v is not None:
                 vals.append(v)
@@ -171,7 +185,7 @@ class _Lowerer:
         return None
 
     def float_leaf(self, e, trainable: bool) -> int:
-        value = float(e)
+        value = _float(e)
         if not self.use_params:
             return self.b.const(value)
         if trainable:
