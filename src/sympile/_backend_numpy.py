@@ -10,6 +10,7 @@ the NumPy one for arrays, for anything else, and wherever ``math`` objects to a 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -370,23 +371,28 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
         parts = [variant.source]
     entry, lazy = "_f_numpy", None
     if _scalar_path_possible(graph) and all(p.startswith("a") for p in params):
-        math_graph, math_spelling = _math_spelling(graph)
-        body = emit(
-            math_graph,
-            math_spelling,
-            name="_f_math",
-            signature=params,
-            returns=lambda outs: spell(out_tree, outs, _spell_array),
-            order=order if math_graph is graph else None,
-            chains=True,
-        )
-        namespace.update(body.namespace, _FALLBACK=_FALLBACK)
+
+        def math_body() -> Emitted:
+            math_graph, math_spelling = _math_spelling(graph)
+            return emit(
+                math_graph,
+                math_spelling,
+                name="_f_math",
+                signature=params,
+                returns=lambda outs: spell(out_tree, outs, _spell_array),
+                order=order if math_graph is graph else None,
+                chains=True,
+            )
+
+        namespace["_FALLBACK"] = _FALLBACK
         checks = " and ".join(f"(type({p}) is float or type({p}) is int)" for p in params) or "True"
         call = ", ".join(params)
         if len(graph.nodes) <= LAZY_NODES:  # inline the math body: one call fewer
+            body = math_body()
+            namespace.update(body.namespace)
             lines = "".join(f"                {line}\n" for line in body.source.splitlines()[1:])
-        else:  # compiled on the first scalar call: most large functions never see one
-            lines, lazy = f"                return _f_math({call})\n", body
+        else:  # written and compiled on the first scalar call: most large functions never see one
+            lines, lazy = f"                return _f_math({call})\n", math_body
         # ``_call`` becomes the LambdifiedFunction's own ``__call__`` (one Python frame per call,
         # as for a plain function). The parameters are positional-only with a default, and
         # ``*_x`` takes any surplus, so that no argument tuple is built or unpacked on the
@@ -414,15 +420,18 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
     fn = compile_source(Emitted(source, namespace, entry), "numpy")
     if lazy is not None:
         fn.__globals__["_f_math"] = _compile_later(lazy, fn.__globals__)
-    return fn, source if lazy is None else source + "\n" + lazy.source
+        source += "\n# _f_math, the same computation on Python floats, is written on the first such call\n"
+    return fn, source
 
 
-#: Above this many nodes the ``math`` variant is compiled on first use.
-LAZY_NODES = 5000
+#: Above this many nodes the ``math`` variant is written and compiled on first use: building
+#: it costs about a fifth of a build, and a large function is rarely called on one point.
+LAZY_NODES = 1000
 
 
-def _compile_later(emitted: Emitted, namespace: dict):
+def _compile_later(make: Callable[[], Emitted], namespace: dict):
     def first_call(*args):
+        emitted = make()
         fn = compile_source(Emitted(emitted.source, {**namespace, **emitted.namespace}, emitted.name), "math")
         namespace[emitted.name] = fn
         return fn(*args)
