@@ -12,8 +12,8 @@ duplicated), written as ``b + sum_k c_k * base_k``, with the literal factors of 
 multiplied out (also through a shared ``literal * base``); rows over the same set of bases
 form a *block*. The graph it returns computes each block with one ``matvec`` node and
 reads its rows with ``mvrow`` nodes. A row sums its terms in order, from ``b``: the same
-value as the graph's up to rounding (the literal factors are multiplied first). Only the
-C backend's one-point body uses it (DESIGN.md: backends may lower further).
+value as the graph's up to rounding (the literal factors are multiplied first). Only scalar
+code uses it: the C backend's one-point body and the NumPy backend's ``math`` variant.
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ def _rows(graph: Graph) -> dict[int, tuple[float, dict[int, float]]]:
         for a in n.args:
             user[a] = i
 
+    scaled = [_scaled(graph, i) for i in range(len(nodes))]  # once per node, not per visit
+
     def linear(i: int) -> bool:
-        op = nodes[i].op
-        return op in ("add", "sub", "neg") or (op == "mul" and _scaled(graph, i) is not None)
+        return nodes[i].op in ("add", "sub", "neg") or scaled[i] is not None
 
     def interior(i: int) -> bool:
         return uses[i] == 1 and i not in outputs and linear(i) and linear(user[i])
@@ -109,13 +110,12 @@ def _rows(graph: Graph) -> dict[int, tuple[float, dict[int, float]]]:
                 elif m.op == "neg":
                     stack.append((m.args[0], -c))
                 else:
-                    k, x = _scaled(graph, i)
+                    k, x = scaled[i]
                     stack.append((x, c * k))
                 continue
-            found = _scaled(graph, i)
-            while found is not None:  # the literal factors of a shared ``c * x``
-                c, i = c * found[0], found[1]
-                found = _scaled(graph, i)
+            while scaled[i] is not None:  # the literal factors of a shared ``c * x``
+                k, i = scaled[i]
+                c *= k
             if nodes[i].op == "sub":
                 j = differences.get(nodes[i].args[::-1], i)
                 if j < i:
