@@ -25,7 +25,7 @@ import numpy as np
 from ._c_compile import PYTHON_GLUE, CtypesKernel, build_and_load, recall, remember, request_key, toolchain
 from ._emit import Emitted, Spelling, compile_source, emit
 from ._errors import ArgumentError, UnsupportedFunctionError
-from ._fold import fold_constants
+from ._fold import REWRITES, fold_constants
 from ._graph import Graph
 from ._linear import LAYOUT, linear_blocks
 from ._ops import OPS, const_value
@@ -353,7 +353,7 @@ void sympile_point(const sp_real *in, sp_real *out) {
 
 #: Changes whenever the generated code does, so that the request index never serves stale kernels.
 CODEGEN = hashlib.sha256(
-    repr((_PRELUDE, _HELPERS, _DRIVER, PYTHON_GLUE, sorted(C99.items()), LAYOUT)).encode()
+    repr((_PRELUDE, _HELPERS, _DRIVER, PYTHON_GLUE, sorted(C99.items()), LAYOUT, REWRITES)).encode()
 ).hexdigest()
 
 

@@ -18,7 +18,7 @@ from ._batch import BATCH_FORMS, vector_literal
 from ._emit import ARRAY_FORMS, INFIX, Emitted, Spelling, compile_source, emit, schedule
 from ._fold import fold_constants
 from ._graph import Graph
-from ._linear import linear_blocks
+from ._linear import MAP_OPS, MapBlock, linear_blocks, map_blocks
 from ._mask import mask_branches
 from ._special import scipy_special
 from ._structure import arg_targets, spell
@@ -253,20 +253,56 @@ def _matvec(c, b, xs):
 
 
 def _math_spelling(graph: Graph) -> tuple[Graph, Spelling]:
-    """The graph and spelling of the ``math`` variant: large linear blocks as matrix products."""
-    lin, blocks = linear_blocks(graph)
-    if not any(len(b.roots) * len(b.bases) >= MATH_BLOCK_MIN for b in blocks):
+    """The graph and spelling of the ``math`` variant: long sums of one function of linear
+    forms (map blocks) and large linear blocks as array operations."""
+    mapped, maps = map_blocks(graph)
+    lin, blocks = linear_blocks(mapped)
+    matrices = any(len(b.roots) * len(b.bases) >= MATH_BLOCK_MIN for b in blocks)
+    if not maps and not matrices:
         return graph, Spelling("math", None, MATH, MATH_NAMESPACE)
-    namespace = dict(MATH_NAMESPACE, _matvec=_matvec)
+    namespace, table = dict(MATH_NAMESPACE), dict(MATH)
+    for k, m in enumerate(maps):
+        namespace[f"_ms{k}"] = _map_sum(m)
+    table["mapsum"] = lambda args, k: f"_ms{k}({', '.join(args)})"
+    if not matrices:
+        return mapped, Spelling("math", None, table, namespace)
+    namespace["_matvec"] = _matvec
     for k, b in enumerate(blocks):
         namespace[f"_lc{k}"] = np.array(b.coefficients, dtype=np.float64).T.copy()
         namespace[f"_lb{k}"] = np.array(b.offsets, dtype=np.float64)
-    table = dict(
-        MATH,
-        matvec=lambda args, k: f"_matvec(_lc{k}, _lb{k}, ({', '.join(args)},))",
-        mvrow=lambda args, at: f"{args[0]}[{at[1]}]",
-    )
+    table["matvec"] = lambda args, k: f"_matvec(_lc{k}, _lb{k}, ({', '.join(args)},))"
+    table["mvrow"] = lambda args, at: f"{args[0]}[{at[1]}]"
     return lin, Spelling("math", None, table, namespace)
+
+
+def _map_sum(block: MapBlock) -> Callable[..., float]:
+    """The map block's value from its bases' values (Python numbers), as a Python float.
+
+    The ufuncs are called directly, in place on one fresh array (a shared buffer would race
+    between threads): four NumPy calls, about 2 us, for any number of terms.
+    """
+    f = getattr(np, MAP_OPS[block.op])
+    c = np.array(block.coefficients, dtype=np.float64)
+    b = np.array(block.offsets, dtype=np.float64)
+    w = np.array(block.weights, dtype=np.float64)
+    multiply, add, dot = np.multiply, np.add, np.dot
+    if len(c) == 1:
+        (c0,) = c
+
+        def one_base(x):
+            u = multiply(c0, x)
+            add(u, b, out=u)
+            return float(dot(w, f(u, out=u)))
+
+        return one_base
+    ct = np.ascontiguousarray(c.T)
+
+    def bases(*xs):
+        u = dot(ct, xs)
+        add(u, b, out=u)
+        return float(dot(w, f(u, out=u)))
+
+    return bases
 
 
 def _spell_array(shape, items):

@@ -13,6 +13,7 @@ order), and a Float wrapped in ``UnevaluatedExpr`` becomes a buffer slot instead
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
@@ -299,7 +300,15 @@ def _lower_add(lw: _Lowerer, e, args: list[int]) -> int:
     flip = bool(neg) and (not pos or min(neg) < min(pos))
     if flip:
         pos, neg = neg, pos
-    r = _signed_sum(b, pos, neg)
+    scale = _common_scale(b, pos, neg)
+    if scale is None:
+        r = _signed_sum(b, pos, neg)
+    else:  # k*u + k*v - k*w -> (u + v - w)*k: one multiplication instead of one per term
+        k, pos, neg = scale
+        r = _signed_sum(b, pos, neg)
+        if c is None and flip:  # the sign goes into the literal
+            return b.mul(r, b.const(-b.const_value(k)))
+        r = b.mul(r, k)
     if c is None:
         return b.neg(r) if flip else r
     if flip:
@@ -309,6 +318,46 @@ def _lower_add(lw: _Lowerer, e, args: list[int]) -> int:
 
 
 _TRANSCENDENTAL = frozenset({"exp", "sin", "cos", "tan", "sinh", "cosh", "tanh", "log", "sqrt", "pow", "erf", "atan"})
+
+
+def _common_scale(b: Builder, pos: list[int], neg: list[int]) -> tuple[int, list[int], list[int]] | None:
+    """``(k, pos', neg')`` when every term is ``u * (±k)`` for one literal ``k``, a power of two.
+
+    Scaling by a power of two is exact, so ``(u + v)*k`` is the same number as
+    ``u*k + v*k``: the factoring changes no result (``-x0*(x - a)/2 - x1*(y - b)/2`` in a
+    quadratic form is the common case).
+    """
+    if len(pos) + len(neg) < 2:
+        return None
+    magnitude, k_node = None, None
+    split: list[list[int]] = [[], []]
+    for side, terms in enumerate((pos, neg)):
+        for t in terms:
+            n = b.nodes[t]
+            if n.op != "mul":
+                return None
+            for u, c in (n.args, n.args[::-1]):
+                v = b.const_value(c)
+                if type(v) in (int, float, Fraction) and v != 0 and b.variable[u]:
+                    break
+            else:
+                return None
+            if magnitude is None:
+                magnitude = abs(v)
+                if magnitude == 1 or not _power_of_two(magnitude):
+                    return None
+                k_node = b.const(magnitude)
+            elif abs(v) != magnitude:
+                return None
+            split[side ^ (v < 0)].append(u)
+    return k_node, split[0], split[1]
+
+
+def _power_of_two(v) -> bool:
+    if type(v) is float:
+        return math.isfinite(v) and math.frexp(v)[0] == 0.5
+    v = Fraction(v)
+    return v.numerator & (v.numerator - 1) == 0 and v.denominator & (v.denominator - 1) == 0
 
 
 def _signed_sum(b: Builder, pos: list[int], neg: list[int]) -> int | None:
