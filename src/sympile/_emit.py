@@ -173,6 +173,13 @@ def emit(
 
     nodes = graph.nodes
     uses = graph.use_counts()
+    # ``x * x`` spelt ``square(x)`` reads x once: an x used nowhere else is written inline,
+    # not kept in a local (alive, for arrays, until the statement that squares it runs)
+    squares = "square" in spelling.table
+    if squares:
+        for n in nodes:
+            if n.op == "mul" and n.args[0] == n.args[1]:
+                uses[n.args[0]] -= 1
     shared = [u > 1 for u in uses]
     repeated = spelling.repeated()
     for n in nodes:  # an argument that a template writes twice must be computed once
@@ -206,6 +213,9 @@ def emit(
             text[i] = const(n.attr) if const is not None else literal(const_value(n.attr), hoist)
             continue
         args = [text[a] for a in n.args]
+        inputs = n.args
+        if squares and op == "mul" and inputs[0] == inputs[1]:
+            op, args, inputs = "square", args[:1], inputs[:1]
         if op == "call" and "call" not in spelling.table:  # a table may spell calls itself
             expr = f"{hoist(n.attr[1])}({', '.join(args)})"
         elif chains and op in _CHAIN:
@@ -216,9 +226,9 @@ def emit(
             expr = _CHAIN[op].join(operands)
         else:
             expr = spelling.spell(op, args, n.attr)
-        read = tuple(r for a in n.args for r in (refs[a] if a not in slot_of else (a,)))
-        d = 1 + max((depth[a] for a in n.args), default=0)
-        k = 1 + sum(size[a] for a in n.args)
+        read = tuple(r for a in inputs for r in (refs[a] if a not in slot_of else (a,)))
+        d = 1 + max((depth[a] for a in inputs), default=0)
+        k = 1 + sum(size[a] for a in inputs)
         if not shared[i] and d < MAX_INLINE_DEPTH and k < MAX_INLINE_OPS and len(read) <= MAX_INLINE_READS and n.args:
             text[i], depth[i], size[i], refs[i] = f"({expr})", d, k, read
             continue
