@@ -19,6 +19,7 @@ code uses it: the C backend's one-point body and the NumPy backend's ``math`` va
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._graph import Graph, Node
@@ -68,6 +69,49 @@ def _scaled(graph: Graph, i: int) -> tuple[float, int] | None:
     return None
 
 
+def _linear_form(
+    graph: Graph,
+    root: int,
+    scaled: list,
+    through: Callable[[int], bool],
+    leaf: Callable[[int, float], tuple[int, float]] | None = None,
+) -> tuple[float, dict[int, float]]:
+    """``(offset, {base: coefficient})`` of the sum at ``root``.
+
+    The walk goes through ``root`` and the nodes ``through`` accepts when they are ``add``,
+    ``sub``, ``neg`` or a literal multiple; literals go into the offset, anything else is a
+    base (``leaf`` may map it and its coefficient to another).
+    """
+    nodes = graph.nodes
+    offset, terms = 0.0, {}
+    stack = [(root, 1.0)]
+    while stack:
+        i, c = stack.pop()
+        value = _number(graph, i)
+        if value is not None:
+            offset += c * value
+            continue
+        m = nodes[i]
+        if i == root or through(i):
+            if m.op == "add":
+                stack += [(m.args[0], c), (m.args[1], c)]
+                continue
+            if m.op == "sub":
+                stack += [(m.args[0], c), (m.args[1], -c)]
+                continue
+            if m.op == "neg":
+                stack.append((m.args[0], -c))
+                continue
+            if scaled[i] is not None:
+                k, x = scaled[i]
+                stack.append((x, c * k))
+                continue
+        if leaf is not None:
+            i, c = leaf(i, c)
+        terms[i] = terms.get(i, 0.0) + c
+    return offset, terms
+
+
 def _rows(graph: Graph, min_terms: int = MIN_TERMS) -> dict[int, tuple[float, dict[int, float]]]:
     """Each sum root -> ``(offset, {base: coefficient})``, for roots with ``min_terms`` terms."""
     nodes = graph.nodes
@@ -89,38 +133,21 @@ def _rows(graph: Graph, min_terms: int = MIN_TERMS) -> dict[int, tuple[float, di
     # ``b - a`` is ``-(a - b)``: both spellings of one difference count as one base
     differences = {n.args: i for i, n in enumerate(nodes) if n.op == "sub"}
 
+    def leaf(i: int, c: float) -> tuple[int, float]:
+        while scaled[i] is not None:  # the literal factors of a shared ``c * x``
+            k, i = scaled[i]
+            c *= k
+        if nodes[i].op == "sub":
+            j = differences.get(nodes[i].args[::-1], i)
+            if j < i:
+                c, i = -c, j
+        return i, c
+
     rows = {}
     for root, n in enumerate(nodes):
         if n.op not in ("add", "sub") or interior(root):
             continue
-        offset, terms = 0.0, {}
-        stack = [(root, 1.0)]
-        while stack:
-            i, c = stack.pop()
-            value = _number(graph, i)
-            if value is not None:
-                offset += c * value
-                continue
-            if i == root or interior(i):
-                m = nodes[i]
-                if m.op == "add":
-                    stack += [(m.args[0], c), (m.args[1], c)]
-                elif m.op == "sub":
-                    stack += [(m.args[0], c), (m.args[1], -c)]
-                elif m.op == "neg":
-                    stack.append((m.args[0], -c))
-                else:
-                    k, x = scaled[i]
-                    stack.append((x, c * k))
-                continue
-            while scaled[i] is not None:  # the literal factors of a shared ``c * x``
-                k, i = scaled[i]
-                c *= k
-            if nodes[i].op == "sub":
-                j = differences.get(nodes[i].args[::-1], i)
-                if j < i:
-                    c, i = -c, j
-            terms[i] = terms.get(i, 0.0) + c
+        offset, terms = _linear_form(graph, root, scaled, interior, leaf)
         if len(terms) >= min_terms and math.isfinite(offset) and all(math.isfinite(v) for v in terms.values()):
             rows[root] = (offset, terms)
     return rows
@@ -211,35 +238,6 @@ class MapBlock:
     weights: list[float]
 
 
-def _affine(graph: Graph, root: int, uses: list[int], scaled: list) -> tuple[float, dict[int, float]]:
-    """``(offset, {base: coefficient})`` of the sum at ``root`` (through nodes used once)."""
-    offset, terms = 0.0, {}
-    stack = [(root, 1.0)]
-    while stack:
-        i, c = stack.pop()
-        value = _number(graph, i)
-        if value is not None:
-            offset += c * value
-            continue
-        n = graph.nodes[i]
-        if i == root or uses[i] == 1:
-            if n.op == "add":
-                stack += [(n.args[0], c), (n.args[1], c)]
-                continue
-            if n.op == "sub":
-                stack += [(n.args[0], c), (n.args[1], -c)]
-                continue
-            if n.op == "neg":
-                stack.append((n.args[0], -c))
-                continue
-            if scaled[i] is not None:
-                k, x = scaled[i]
-                stack.append((x, c * k))
-                continue
-        terms[i] = terms.get(i, 0.0) + c
-    return offset, terms
-
-
 def map_blocks(graph: Graph) -> tuple[Graph, list[MapBlock]]:
     """The graph with its map blocks as ``mapsum`` nodes (attr: the block's index), and the blocks.
 
@@ -252,6 +250,8 @@ def map_blocks(graph: Graph) -> tuple[Graph, list[MapBlock]]:
     when there are none worth it.
     """
     nodes = graph.nodes
+    if sum(1 for n in nodes if n.op in MAP_OPS) < MAP_MIN:  # the common case, found cheaply
+        return graph, []
     rows = _rows(graph, MAP_MIN)
     if not rows:
         return graph, []
@@ -275,7 +275,7 @@ def map_blocks(graph: Graph) -> tuple[Graph, list[MapBlock]]:
         for op, members in groups.items():
             if len(members) < MAP_MIN:
                 continue
-            inner = [_affine(graph, nodes[g].args[0], uses, scaled) for g in members]
+            inner = [_linear_form(graph, nodes[g].args[0], scaled, lambda i: uses[i] == 1) for g in members]
             bases = sorted({b for _, t in inner for b in t})
             numbers = [v for o, t in inner for v in (o, *t.values())]
             if not bases or len(bases) > MAP_MAX_BASES or not all(math.isfinite(v) for v in numbers):
