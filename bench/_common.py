@@ -69,7 +69,7 @@ def fresh_caches():
     import sympile
 
     sympy.core.cache.clear_cache()
-    sympile._lambdify._CACHE.clear()
+    sympile._functions.lambdify._CACHE.clear()
 
 
 def cold_builds(makers: dict, repeat: int = 3) -> dict:

@@ -148,7 +148,7 @@ _ARITH = {"add", "sub", "mul", "neg", "div", "powi", "where", "lt", "le", "gt", 
 
 def _counts(graph) -> dict:
     """How many ops of each kind (``arith`` for the arithmetic ones) a graph computes."""
-    from sympile._fold import fold_constants
+    from sympile._transforms.fold import fold_constants
 
     counts: dict[str, int] = {}
     for n in fold_constants(graph).nodes:
@@ -267,7 +267,7 @@ def hessian_case(title: str, maker: str, n: int, limit: float):
     import diffops
 
     import sympile.numpy as snp
-    from sympile._lambdify import LambdifiedFunction
+    from sympile._functions.lambdify import LambdifiedFunction
 
     point = np.random.default_rng(1).normal(size=n)
     t0 = time.perf_counter()
@@ -308,9 +308,9 @@ def hessian_case(title: str, maker: str, n: int, limit: float):
 BUILD_PROGRAM = """
 import sys, time
 sys.path.insert(0, {bench!r})
-import sympy as sp, sympile, sympile._backend_c
-from sympile._lambdify import LambdifiedFunction
-from sympile._structure import flatten
+import sympy as sp, sympile, sympile._backends.c.backend
+from sympile._functions.lambdify import LambdifiedFunction
+from sympile._core.tree import flatten
 from lambdify import gmm_gradient
 from c_backend import transcendental
 args, exprs = {case}()

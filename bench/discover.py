@@ -19,7 +19,7 @@ import sympy as sp
 from _common import table
 
 import sympile
-from sympile._parse import parse_expr
+from sympile._sympy.parse import parse_expr
 
 x, y = sp.symbols("x0 x1")
 OPS_ARITH = ["add", "sub", "mul", "div"]

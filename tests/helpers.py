@@ -11,10 +11,10 @@ import pytest
 import sympy as sp
 
 from sympile import lambdify
-from sympile._ad import reverse
-from sympile._graph import Builder
-from sympile._lambdify import LambdifiedFunction
-from sympile._ops import OPS
+from sympile._core.graph import Builder
+from sympile._core.ops import OPS
+from sympile._functions.lambdify import LambdifiedFunction
+from sympile._transforms.ad import reverse
 
 EPS = np.finfo(np.float64).eps
 

@@ -3,7 +3,7 @@
 ``lambdify(..., backend="jax")`` gives plain functions over ``jax.numpy``.
 """
 
-from ._jax_module import Functional as Functional
-from ._jax_module import SymbolicModule as SymbolicModule
-from ._jax_module import concatenate as concatenate
-from ._jax_module import stack as stack
+from ._modules.jax_module import Functional as Functional
+from ._modules.jax_module import SymbolicModule as SymbolicModule
+from ._modules.jax_module import concatenate as concatenate
+from ._modules.jax_module import stack as stack

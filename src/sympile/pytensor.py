@@ -3,5 +3,5 @@
 Also the ``lambdify(..., backend="pytensor")`` backend; see `to_pytensor` and `variables`.
 """
 
-from ._backend_pytensor import to_pytensor as to_pytensor
-from ._backend_pytensor import variables as variables
+from ._backends.pytensor import to_pytensor as to_pytensor
+from ._backends.pytensor import variables as variables

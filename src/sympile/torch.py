@@ -5,5 +5,5 @@ Switching from sympytorch is one import line::
     from sympile.torch import SymPyModule, hide_floats
 """
 
-from ._floats import hide_floats as hide_floats
-from ._torch_module import SymPyModule as SymPyModule
+from ._modules.torch_module import SymPyModule as SymPyModule
+from ._sympy.floats import hide_floats as hide_floats

@@ -4,17 +4,17 @@
 derivative is built on the graph (no ``sympy.diff``) and raised back to SymPy.
 """
 
-from .._diffops import SymbolicOperator as SymbolicOperator
-from .._diffops import SymbolicProduct as SymbolicProduct
-from .._diffops import symbolic_grad as grad
-from .._diffops import symbolic_grad as gradient
-from .._diffops import symbolic_hessian as hessian
-from .._diffops import symbolic_hessian_vector_product as hessian_vector_product
-from .._diffops import symbolic_jacobian as jacobian
-from .._diffops import symbolic_jacobian_vector_product as jacobian_vector_product
-from .._diffops import symbolic_matrix_hessian_product as matrix_hessian_product
-from .._diffops import symbolic_matrix_tressian_product as matrix_tressian_product
-from .._diffops import symbolic_vector_jacobian_product as vector_jacobian_product
+from .._arrays.diffops import SymbolicOperator as SymbolicOperator
+from .._arrays.diffops import SymbolicProduct as SymbolicProduct
+from .._arrays.diffops import symbolic_grad as grad
+from .._arrays.diffops import symbolic_grad as gradient
+from .._arrays.diffops import symbolic_hessian as hessian
+from .._arrays.diffops import symbolic_hessian_vector_product as hessian_vector_product
+from .._arrays.diffops import symbolic_jacobian as jacobian
+from .._arrays.diffops import symbolic_jacobian_vector_product as jacobian_vector_product
+from .._arrays.diffops import symbolic_matrix_hessian_product as matrix_hessian_product
+from .._arrays.diffops import symbolic_matrix_tressian_product as matrix_tressian_product
+from .._arrays.diffops import symbolic_vector_jacobian_product as vector_jacobian_product
 
 __all__ = [
     "SymbolicOperator",

@@ -1,0 +1,304 @@
+"""The JAX backend: its spelling table (``jax.numpy``, ``jax.scipy.special``) and its wrappers.
+
+The same straight-line source as the NumPy backend, over ``jnp``; JAX then traces it once
+under ``jax.jit`` and XLA fuses the elementwise ops. What differs from NumPy:
+
+- JAX differentiates the code it runs, so untaken branches are masked first
+  (`mask_branches`: the double-where pattern), and a gradient is never NaN because of a
+  value that a ``Piecewise`` does not select; ``acot`` and ``heaviside`` are spelt so that
+  their own derivatives are the graph's (`_acot`, ``stop_gradient``).
+- Literals are Python numbers, which JAX treats as *weakly typed*: ``pi * x`` is computed in
+  the dtype of ``x`` (float32, or float64 under ``jax_enable_x64``), with the constant
+  correctly rounded to it (`fold_constants` rounds SymPy's 30-digit value once), and ``x / 3``
+  stays a true division (`_divide_exactly`).
+- Python numbers given as inputs become JAX scalars first, so ``1 / x`` at 0 is inf.
+- JAX has no Bessel functions of real order and no LambertW (`UNSUPPORTED`), and its special
+  functions take real arguments only: both raise `UnsupportedFunctionError`.
+
+`build` serves ``lambdify(..., backend="jax")``; `emit_module` serves
+`sympile.jax.SymbolicModule`, whose functions also take the parameters, the frozen buffers
+and the user's functions as arguments, and whose isomorphic sibling terms are batched.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.special as jsp
+import numpy as np
+
+from .._core.errors import UnsupportedFunctionError
+from .._core.graph import Graph
+from .._core.tree import arg_targets, spell
+from .._emit.emit import ARRAY_FORMS, Emitted, Spelling, compile_source, emit
+from .._transforms.batch import BATCH_FORMS, batch_siblings, vector_literal
+from .._transforms.fold import fold_constants
+from .._transforms.mask import mask_branches
+
+_NUMBER = re.compile(r"\(?(-?[0-9][0-9.e+-]*)\)?")
+
+
+def _spell_div(args: list[str], attr) -> str:
+    """``u / q`` for a literal ``q`` whose reciprocal is inexact goes through `_divide_exactly`."""
+    m = _NUMBER.fullmatch(args[1])
+    if m is not None:
+        q = abs(float(m.group(1)))
+        if q != 0 and math.isfinite(q) and math.frexp(q)[0] != 0.5:
+            return f"_divide_exactly({args[0]}, {args[1]})"
+    return f"{args[0]} / {args[1]}"
+
+
+def _divide_exactly(u, q):
+    """``u / q``, correctly rounded in ``u``'s dtype.
+
+    XLA rewrites a division by a scalar into a multiplication by its reciprocal, rounded
+    first (``x / 3`` becomes ``x * 0.33333334`` in float32, wrong in the last bit for a third
+    of all ``x``). A divisor of ``u``'s shape, behind an optimisation barrier, keeps the true
+    division; XLA still fuses it into the surrounding loop.
+    """
+    u = jnp.asarray(u)
+    return u / jax.lax.optimization_barrier(jnp.full(u.shape, q, u.dtype))
+
+
+JAX = {
+    **ARRAY_FORMS,
+    "div": _spell_div,
+    "rsqrt": "_lax.rsqrt({0})",
+    "acot": "_acot({0})",
+    # jnp.heaviside passes a zero (not a symbolic zero) back to its argument, and 0 * inf is NaN
+    # where the argument's own derivative is infinite; the step's derivative is 0: stop it.
+    "heaviside": "jnp.heaviside(_lax.stop_gradient({0}), {1})",
+    "erf": "_erf({0})",
+    "erfc": "_erfc({0})",
+    "erfinv": "_erfinv({0})",
+    "gamma": "_sp.gamma({0})",
+    "loggamma": "_loggamma({0})",
+    "polygamma": "_polygamma({a}, {0})",
+    "factorial": "_sp.gamma({0} + 1)",
+    "binomial": "_binomial({0}, {1})",
+}
+
+#: Ops that JAX has no function for, and the SymPy function a user would override.
+UNSUPPORTED = {"besselj": "besselj", "bessely": "bessely", "lambertw": "LambertW"}
+
+
+def _real_only(name: str, fn: Callable) -> Callable:
+    """``fn``, refusing complex arguments with a clear error (JAX's raises a bare TypeError)."""
+
+    def real(*args):
+        if any(jnp.iscomplexobj(a) for a in args):
+            raise UnsupportedFunctionError(
+                f"JAX computes {name} for real arguments only, and this one is complex; "
+                f"pass extra_funcs={{sympy.{name}: <a JAX function>}} to supply a complex version"
+            )
+        return fn(*args)
+
+    return real
+
+
+_erf = _real_only("erf", jsp.erf)
+_erfc = _real_only("erfc", jsp.erfc)
+_erfinv = _real_only("erfinv", jsp.erfinv)
+_loggamma = _real_only("loggamma", jsp.gammaln)
+_polygamma = _real_only("polygamma", lambda n, x: jsp.polygamma(n, x))
+
+
+@functools.partial(_real_only, "binomial")
+def _binomial(n, k):
+    """The real binomial coefficient Γ(n+1) / (Γ(k+1) Γ(n-k+1)), as `scipy.special.binom`.
+
+    (``jax.scipy.special.comb`` is 0 outside ``0 <= k <= n``.)
+    """
+    n, k = jnp.asarray(n), jnp.asarray(k)
+    a, b, c = n + 1, k + 1, n - k + 1
+    sign = jsp.gammasgn(a) * jsp.gammasgn(b) * jsp.gammasgn(c)
+    return sign * jnp.exp(jsp.gammaln(a) - jsp.gammaln(b) - jsp.gammaln(c))
+
+
+@jax.custom_jvp
+def _acot(x):
+    """``arctan(1 / x)``, SymPy's acot, whose derivative JAX would get as ``0 * inf`` at 0."""
+    return jnp.arctan(1 / jnp.asarray(x))
+
+
+@_acot.defjvp
+def _acot_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return _acot(x), -t / (1 + x * x)
+
+
+def _broadcast(value, args):
+    """``value`` broadcast to the shape of the arguments together (outputs that ignore some)."""
+    shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
+    value = jnp.asarray(value, jnp.result_type(value, *args))
+    return value if value.shape == shape else jnp.broadcast_to(value, shape)
+
+
+def _array(shape, entries):
+    """A Matrix/Array output: entries in row-major order, batch dimensions last (as in NumPy)."""
+    if not entries:
+        return jnp.zeros(shape)
+    a = jnp.stack(jnp.broadcast_arrays(*entries))
+    return a.reshape(tuple(shape) + a.shape[1:])
+
+
+def _stack(*args):
+    """``stack(...)`` inside an expression: the arguments broadcast together, stacked on a new first axis."""
+    return jnp.stack(jnp.broadcast_arrays(*args))
+
+
+def _concatenate(*args):
+    """``concatenate(...)`` inside an expression: joined along the first axis; scalars count as length 1."""
+    return jnp.concatenate([jnp.atleast_1d(a) for a in args])
+
+
+def _take(values, index):
+    """Entries of the parameters (an array, or a tuple of Python floats) as one array."""
+    if type(values) is tuple:
+        return jnp.asarray(values[index] if type(index) is slice else [values[i] for i in index])
+    return values[index if type(index) is slice else np.asarray(index)]
+
+
+def _arrays(*args):
+    return [jnp.asarray(a) if type(a) in _PYNUM else a for a in args]
+
+
+_PYNUM = frozenset({bool, int, float, complex})
+
+
+NAMESPACE = {
+    "jnp": jnp,
+    "_lax": jax.lax,
+    "_sp": jsp,
+    "_binomial": _binomial,
+    "_erf": _erf,
+    "_erfc": _erfc,
+    "_erfinv": _erfinv,
+    "_loggamma": _loggamma,
+    "_polygamma": _polygamma,
+    "_acot": _acot,
+    "_arrays": _arrays,
+    "_divide_exactly": _divide_exactly,
+    "_broadcast": _broadcast,
+    "_array": _array,
+    "_stack": _stack,
+    "_concatenate": _concatenate,
+    "_take": _take,
+}
+
+
+def spelling(extra: dict | None = None, namespace: dict | None = None) -> Spelling:
+    """The JAX spelling, optionally with more entries (the module's ``param``, ``call``, ...)."""
+    return Spelling("jax", "jnp", {**JAX, **(extra or {})}, {**NAMESPACE, **(namespace or {})})
+
+
+def prepare(graph: Graph) -> Graph:
+    """The graph as JAX will run it: constants folded, untaken branches masked."""
+    check_supported(graph)
+    return mask_branches(fold_constants(graph))
+
+
+def check_supported(graph: Graph) -> None:
+    for n in graph.nodes:
+        name = UNSUPPORTED.get(n.op)
+        if name is not None:
+            raise UnsupportedFunctionError(
+                f"the jax backend has no implementation of {name} (JAX has none); "
+                f"pass extra_funcs={{sympy.{name}: <a JAX function>}} to supply one"
+            )
+
+
+def _as_arrays(n_in: int) -> list[str]:
+    """Statements that make Python-number inputs JAX scalars: ``1 / x`` at 0 must be inf and
+    ``x ** 1000`` overflow to inf, where Python's own arithmetic would raise."""
+    if not n_in:
+        return []
+    names = ", ".join(f"a{k}" for k in range(n_in))
+    return [f"{names}, = _arrays({names})"]
+
+
+def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tuple:
+    """Compile ``graph`` into a function over ``jax.numpy`` for `lambdify`.
+
+    Returns ``(function, source)``. Outputs that do not depend on every input are
+    broadcast to the inputs' shape, and a Matrix output keeps its batch dimensions last,
+    as with the NumPy backend.
+    """
+    graph = prepare(graph)
+    params, unpack = arg_targets(arg_tree)
+    n_in = len(graph.inputs)
+    deps = graph.input_dependence()
+    full = (1 << n_in) - 1
+    flat_args = ", ".join(f"a{k}" for k in range(n_in))
+
+    def returns(outs):
+        if n_in:
+            outs = [t if deps[o] == full else f"_broadcast({t}, ({flat_args},))" for t, o in zip(outs, graph.outputs)]
+        return spell(out_tree, outs, _spell_array)
+
+    prologue = [*unpack, *_as_arrays(n_in)]
+    emitted = emit(graph, spelling(), name="_f", signature=params, prologue=prologue, returns=returns)
+    return compile_source(emitted, "jax"), emitted.source
+
+
+def _spell_array(shape, items):
+    return f"_array({tuple(shape)!r}, [{', '.join(items)}])"
+
+
+_MODULE_CACHE: OrderedDict = OrderedDict()
+_MODULE_CACHE_SIZE = 128
+
+
+def _spell_take(var: str):
+    """A vector leaf's slots: a (strided) slice where they are evenly spaced, else a gather."""
+
+    def spell(args, slots):
+        step = slots[1] - slots[0]
+        if step > 0 and all(b - a == step for a, b in zip(slots, slots[1:])):
+            return f"_take({var}, slice({slots[0]}, {slots[-1] + 1}, {step}))"
+        return f"_take({var}, {tuple(slots)!r})"
+
+    return spell
+
+
+#: The batched ops (`_batch`): generic spellings, with ``lift`` that takes Python numbers too.
+BATCHED = {
+    **BATCH_FORMS,
+    "lift": "jnp.expand_dims({0}, -1)",
+    "vparam": _spell_take("p"),
+    "vbuffer": _spell_take("b"),
+    "vconst": lambda args, attr: vector_literal(attr, "jnp"),
+}
+
+
+def emit_module(graph: Graph, returns: Callable[[list[str]], str], call: Callable) -> tuple:
+    """The function ``_f(p, b, fs, a0, a1, ...)`` of a `SymbolicModule`, cached by content.
+
+    ``p`` holds the parameters (an array or a tuple of floats), ``b`` the buffers (a tuple of
+    floats), ``fs`` the user's functions; ``call(args, attr)`` spells a ``call`` node and
+    ``returns`` the return value (both must depend on the graph alone: the cache key).
+    Isomorphic sibling terms are batched (`batch_siblings`): ``sum(a_i*sin(b_i*x + c_i))``
+    becomes ``sin(x[..., None] * b + c) @ a`` over strided slices of ``p``, whose gradient is
+    a few wide reductions instead of one per parameter.
+    Returns ``(function, source)``.
+    """
+    key = graph.content_hash()
+    hit = _MODULE_CACHE.get(key)
+    if hit is not None:
+        _MODULE_CACHE.move_to_end(key)
+        return hit
+    graph = batch_siblings(prepare(graph))
+    extra = {**BATCHED, "param": "p[{a}]", "buffer": "b[{a}]", "call": call}
+    n_in = len(graph.inputs)
+    signature = ["p", "b", "fs", *(f"a{k}" for k in range(n_in))]
+    emitted = emit(graph, spelling(extra), name="_f", signature=signature, prologue=_as_arrays(n_in), returns=returns)
+    hit = _MODULE_CACHE[key] = (compile_source(Emitted(emitted.source, emitted.namespace, "_f"), "jax"), emitted.source)
+    if len(_MODULE_CACHE) > _MODULE_CACHE_SIZE:
+        _MODULE_CACHE.popitem(last=False)
+    return hit

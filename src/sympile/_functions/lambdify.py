@@ -1,0 +1,211 @@
+"""`lambdify`: SymPy's calling convention, generated through the graph."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .._backends import MODULE_ALIASES, get_backend
+from .._core.errors import ArgumentError, ShapeError, SympileError
+from .._core.graph import Graph, paused_gc
+from .._core.tree import flatten, top_level_count
+from .._sympy.lower import lower
+from .._sympy.raising import to_sympy
+
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 128
+
+
+def lambdify(
+    args: Any,
+    expr: Any,
+    backend: str = "numpy",
+    *,
+    extra_funcs: Mapping | None = None,
+    modules: Any = None,
+    cse: Any = None,
+    dummify: Any = None,
+    docstring_limit: Any = None,
+) -> LambdifiedFunction:
+    """Turn SymPy expressions into a fast numerical function, like `sympy.lambdify`.
+
+    Args:
+        args: a symbol, or a (nested) list/tuple of symbols; nested lists are unpacked
+            from the matching nested arguments of the call.
+        expr: an expression, or a (nested) list/tuple, Matrix or Array of them; the
+            result has the same structure (a Matrix becomes a 2-D array with any batch
+            dimensions last, as in SymPy).
+        backend: ``"numpy"`` (default) or another installed backend.
+        extra_funcs: ``{sympy function or name: callable}`` for functions sympile does not
+            translate, or to override a built-in translation.
+        modules: SymPy's argument, accepted for drop-in use: ``"numpy"``, ``"math"`` or
+            ``"scipy"`` (all served by the NumPy backend), or a dict of extra functions.
+        cse, dummify, docstring_limit: accepted and ignored: common subexpressions are
+            always shared, and symbol names never reach the generated code.
+
+    Returns:
+        A callable with ``.source``, ``.args``, ``.expr`` and ``.graph``; it pickles by
+        value (its graph), so it works in a fresh interpreter and in spawn workers.
+
+    Example:
+        >>> import sympy as sp
+        >>> x, y = sp.symbols("x y")
+        >>> f = lambdify([x, y], [sp.sin(x) * y, x**2])
+        >>> f(0.5, 2.0)
+        [0.958851077208406, 0.25]
+    """
+    backend, extra_funcs = _merge_modules(backend, modules, extra_funcs)
+    if isinstance(args, str) or isinstance(expr, str):
+        raise SympileError("lambdify takes SymPy objects, not strings: sympile never evaluates text as code")
+    inputs, arg_tree = flatten(args)
+    for s in inputs:
+        if not isinstance(s, sp.Basic):
+            raise SympileError(f"every argument must be a SymPy symbol; got {s!r}")
+    exprs, out_tree = flatten(expr)
+    with paused_gc():
+        graph = lower(exprs, inputs, extra_funcs=extra_funcs)
+        return LambdifiedFunction(graph, backend, {}, arg_tree, out_tree, args=args, expr=expr)
+
+
+def _merge_modules(backend, modules, extra_funcs):
+    if modules is None:
+        return backend, extra_funcs
+    extra = dict(extra_funcs or {})
+    for m in modules if isinstance(modules, (list, tuple)) else [modules]:
+        if isinstance(m, Mapping):
+            extra.update(m)
+        elif m in MODULE_ALIASES:
+            if backend == "numpy":
+                backend = MODULE_ALIASES[m]
+        elif isinstance(m, str):
+            backend = m
+        else:
+            raise SympileError(f"modules entries must be names or dicts, got {m!r}")
+    return backend, extra
+
+
+class LambdifiedFunction:
+    """A compiled function: callable, with its ``.source``, ``.args``, ``.expr`` and ``.graph``."""
+
+    __slots__ = ("_fn", "source", "graph", "backend", "_options", "_arg_tree", "_out_tree", "_args", "_expr", "_nargs")
+    __slots__ += ("__weakref__",)  # jax.jit(f) keeps a weak reference to f
+
+    def __init__(self, graph: Graph, backend: str, options: dict, arg_tree, out_tree, *, args=None, expr=None):
+        self.graph = graph
+        self.backend = backend
+        self._options = options
+        self._arg_tree = arg_tree
+        self._out_tree = out_tree
+        self._args = args
+        self._expr = expr
+        self._nargs = top_level_count(arg_tree)
+        key = (graph.content_hash(), backend, repr(arg_tree), repr(out_tree), repr(sorted(options.items())))
+        hit = _CACHE.get(key)
+        if hit is None:
+            hit = get_backend(backend).build(graph, arg_tree, out_tree, options)
+            _CACHE[key] = hit
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        self._fn, self.source = hit
+        method = getattr(self._fn, "__globals__", {}).get("_call") if backend == "numpy" else None
+        if method is not None:  # the generated code is this object's __call__: no wrapper frame
+            cls = getattr(method, "_sympile_class", None)
+            if cls is None:  # made once per compiled function, kept on it (cached with it)
+                cls = type("LambdifiedFunction", (LambdifiedFunction,), {"__slots__": (), "__call__": method})
+                method._sympile_class = cls
+            self.__class__ = cls
+
+    def __call__(self, *args, **kwargs):
+        # keywords go to the backend's function (the C backend's ``out=`` and ``threads=``)
+        try:
+            return self._fn(*args, **kwargs)
+        except (ValueError, TypeError) as e:
+            problem = self._diagnose(args)
+            if problem is None:
+                raise
+            raise problem from e
+
+    def _diagnose(self, args) -> SympileError | None:
+        """Say which argument was wrong, when the error came from the arguments."""
+        if len(args) != self._nargs:
+            return ArgumentError(
+                f"this function takes {self._nargs} argument(s) ({_describe(self.args)}), but {len(args)} were given"
+            )
+        tree = self._arg_tree
+        tops = tree[1] if tree[0] in ("list", "tuple") else [tree]
+        leaves: list = []
+        for t, a in zip(tops, args):
+            error = _match(t, a, leaves)
+            if error:
+                return ArgumentError(error)
+        shapes = [np.shape(v) for v in leaves]
+        try:
+            np.broadcast_shapes(*shapes)
+        except ValueError:
+            names = [str(s) for s in flatten(self.args)[0]]
+            listing = ", ".join(f"{n}: {s}" for n, s in zip(names, shapes))
+            return ShapeError(f"the arguments' shapes do not broadcast together ({listing})")
+        return None
+
+    @property
+    def args(self):
+        """The arguments, as given to lambdify."""
+        if self._args is None:
+            self._args = _rebuild_structure(self._arg_tree, list(self.graph.inputs))
+        return self._args
+
+    @property
+    def expr(self):
+        """The expression(s); after unpickling, the graph raised back to SymPy."""
+        if self._expr is None:
+            self._expr = _rebuild_structure(self._out_tree, to_sympy(self.graph))
+        return self._expr
+
+    def __repr__(self) -> str:
+        return f"<sympile function of ({_describe(self.args)}) on {self.backend}>"
+
+    def __reduce__(self):
+        return (_rebuild, (self.graph, self.backend, self._options, self._arg_tree, self._out_tree))
+
+
+def _rebuild(graph, backend, options, arg_tree, out_tree):
+    with paused_gc():
+        return LambdifiedFunction(graph, backend, options, arg_tree, out_tree)
+
+
+def _describe(args) -> str:
+    if isinstance(args, (list, tuple)):
+        return ", ".join(_describe(a) if isinstance(a, (list, tuple)) else str(a) for a in args)
+    return str(args)
+
+
+def _match(tree, value, leaves: list) -> str | None:
+    if tree[0] == "leaf":
+        leaves.append(value)
+        return None
+    try:
+        items = list(value)
+    except TypeError:
+        return f"expected a sequence of {len(tree[1])} for a nested argument, got {type(value).__name__}"
+    if len(items) != len(tree[1]):
+        return f"expected a sequence of {len(tree[1])} for a nested argument, got {len(items)} items"
+    for t, v in zip(tree[1], items):
+        error = _match(t, v, leaves)
+        if error:
+            return error
+    return None
+
+
+def _rebuild_structure(tree, leaves: list):
+    kind = tree[0]
+    if kind == "leaf":
+        return leaves[tree[1]]
+    if kind == "array":
+        items = [_rebuild_structure(t, leaves) for t in tree[2]]
+        return sp.ImmutableMatrix(*tree[1], items) if len(tree[1]) == 2 else sp.Array(items, tree[1])
+    items = [_rebuild_structure(t, leaves) for t in tree[1]]
+    return items if kind == "list" else tuple(items)

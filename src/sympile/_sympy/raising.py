@@ -1,0 +1,95 @@
+"""Raising: a `Graph` (plus current parameter values) -> SymPy expressions.
+
+Sums and products are gathered into one n-ary ``Add``/``Mul`` each, so raising a
+100,000-term sum builds one ``Add`` instead of 100,000 nested ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sympy as sp
+
+from .._core.graph import Graph
+from .._core.ops import OPS, const_to_sympy
+
+_FAMILY = {"add": "sum", "sub": "sum", "neg": "sum", "mul": "prod", "div": "prod"}
+
+
+def to_sympy(graph: Graph, params: Sequence | None = None, buffers: Sequence | None = None) -> list:
+    """The graph's outputs as SymPy expressions, with ``params``/``buffers`` as the values.
+
+    Example:
+        >>> import sympy as sp
+        >>> from sympile._sympy.lower import lower
+        >>> x = sp.Symbol("x")
+        >>> g = lower([2.5 * sp.sin(x)], [x], floats="params")
+        >>> to_sympy(g, params=[3.0])
+        [3.0*sin(x)]
+    """
+    params = graph.params if params is None else params
+    buffers = graph.buffers if buffers is None else buffers
+    nodes = graph.nodes
+    needed = [False] * len(nodes)
+    for o in graph.outputs:
+        needed[o] = True
+    for n in nodes:
+        fam = _FAMILY.get(n.op)
+        for a in n.args:
+            if fam is None or _FAMILY.get(nodes[a].op) != fam:
+                needed[a] = True
+
+    values: list = [None] * len(nodes)
+    for i, n in enumerate(nodes):
+        if not needed[i]:
+            continue
+        op = n.op
+        if op == "input":
+            v = graph.inputs[n.attr]
+        elif op == "param":
+            v = sp.Float(float(params[n.attr]))
+        elif op == "buffer":
+            v = sp.UnevaluatedExpr(sp.Float(float(buffers[n.attr])))
+        elif op == "const":
+            v = const_to_sympy(n.attr)
+        elif op == "call":
+            key = n.attr[0]
+            v = (sp.Function(key) if isinstance(key, str) else key)(*(values[a] for a in n.args))
+        elif _FAMILY.get(op) == "sum":
+            v = sp.Add(*_gather_sum(nodes, values, i))
+        elif _FAMILY.get(op) == "prod":
+            v = sp.Mul(*_gather_product(nodes, values, i))
+        else:
+            v = OPS[op].to_sympy(*(values[a] for a in n.args), attr=n.attr)
+        values[i] = v
+    return [values[o] for o in graph.outputs]
+
+
+def _gather_sum(nodes, values, root) -> list:
+    terms, stack = [], [(root, 1)]
+    while stack:
+        i, sign = stack.pop()
+        n = nodes[i]
+        if n.op == "add":
+            stack += [(n.args[0], sign), (n.args[1], sign)]
+        elif n.op == "sub":
+            stack += [(n.args[0], sign), (n.args[1], -sign)]
+        elif n.op == "neg":
+            stack.append((n.args[0], -sign))
+        else:
+            terms.append(values[i] if sign > 0 else -values[i])
+    return terms
+
+
+def _gather_product(nodes, values, root) -> list:
+    factors, stack = [], [(root, 1)]
+    while stack:
+        i, power = stack.pop()
+        n = nodes[i]
+        if n.op == "mul":
+            stack += [(n.args[0], power), (n.args[1], power)]
+        elif n.op == "div":
+            stack += [(n.args[0], power), (n.args[1], -power)]
+        else:
+            factors.append(values[i] if power > 0 else sp.Pow(values[i], -1))
+    return factors

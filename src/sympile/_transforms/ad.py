@@ -1,0 +1,434 @@
+"""Automatic differentiation on the graph: reverse mode, forward mode and what they compose.
+
+Each op's derivative rule builds graph nodes, so a derivative graph is hash-consed and
+simplified as it is built and stays linear in the size of the original (the cheap-gradient
+principle); no `sympy.diff` is involved. The result of every transform is again a `Graph`.
+
+Branches never poison a gradient. The partial derivatives of a choice (``where``,
+``min``, ``max``) are selects, and a select is pushed through the chain rule instead of
+multiplied in: ``where(c, t, 0) * p`` becomes ``where(c, t * p, 0)``. So the derivative
+of the untaken branch, even where it is NaN or infinite (``sqrt`` at -1), is never
+multiplied by zero; it is not selected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+import sympy as sp
+
+from .._core.errors import DifferentiationError
+from .._core.graph import Builder, Graph
+from .._core.ops import NOT_DIFFERENTIABLE, OPS
+
+
+def _is_zero(b: Builder, i: int | None) -> bool:
+    return i is None or b.is_const(i, 0)
+
+
+def _masked(b: Builder, i: int):
+    """``(c, u, taken)`` if node ``i`` is ``where(c, u, 0)`` (taken) or ``where(c, 0, u)``."""
+    n = b.nodes[i]
+    if n.op == "where":
+        c, u, v = n.args
+        if b.is_const(v, 0):
+            return c, u, True
+        if b.is_const(u, 0):
+            return c, v, False
+    return None
+
+
+def chain(b: Builder, t: int | None, p: int | None) -> int | None:
+    """``t * p`` for the chain rule; None stands for an exact zero."""
+    if _is_zero(b, t) or _is_zero(b, p):
+        return None
+    if b.is_const(p, 1):
+        return t
+    if b.is_const(p, -1):
+        return b.neg(t)
+    for x, y in ((p, t), (t, p)):
+        m = _masked(b, x)
+        if m is not None:
+            c, u, taken = m
+            inner = y if b.is_const(u, 1) else chain(b, u, y)
+            if inner is None:
+                return None
+            zero = b.const(0)
+            return b.where(c, inner, zero) if taken else b.where(c, zero, inner)
+    return b.mul(t, p)
+
+
+def accumulate(b: Builder, acc: int | None, x: int | None) -> int | None:
+    """``acc + x``; two selects on the same condition add branch by branch."""
+    if _is_zero(b, acc):
+        return x
+    if _is_zero(b, x):
+        return acc
+    na, nx = b.nodes[acc], b.nodes[x]
+    if na.op == "where" and nx.op == "where" and na.args[0] == nx.args[0]:
+        c = na.args[0]
+        return b.where(c, b.add(na.args[1], nx.args[1]), b.add(na.args[2], nx.args[2]))
+    return b.add(acc, x)
+
+
+def _partials(b: Builder, i: int) -> tuple:
+    n = b.nodes[i]
+    rule = OPS[n.op].deriv
+    if rule is None:
+        what = n.attr[0] if n.op == "call" else n.op
+        raise DifferentiationError(
+            f"sympile has no derivative rule for {what}; a function from extra_funcs cannot be "
+            "differentiated on the graph (write it in SymPy terms instead)"
+        )
+    return rule(b, i, n.attr, *n.args)
+
+
+def _check(p, b: Builder, i: int, k: int):
+    if p is NOT_DIFFERENTIABLE:
+        raise DifferentiationError(
+            f"the derivative of {b.nodes[i].op} with respect to its argument {k + 1} is not supported"
+        )
+    return p
+
+
+def _depends(b: Builder, sources: Sequence[int], upto: int) -> list[bool]:
+    dep = [False] * upto
+    for s in sources:
+        if s < upto:
+            dep[s] = True
+    for i in range(upto):
+        if not dep[i]:
+            dep[i] = any(dep[a] for a in b.nodes[i].args)
+    return dep
+
+
+def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: Sequence[int]) -> list[int]:
+    """Adjoints of the leaves ``wrt`` for the given output cotangents (reverse mode)."""
+    top = max(outputs, default=-1) + 1
+    dep = _depends(b, wrt, top)
+    targets = set(wrt)
+    adj: dict[int, int | None] = {}
+    found: dict[int, int | None] = {}
+    for o, c in zip(outputs, cotangents):
+        if dep[o]:
+            adj[o] = accumulate(b, adj.get(o), c)
+    for i in range(top - 1, -1, -1):
+        a = adj.pop(i, None)
+        if i in targets:
+            found[i] = a
+        if a is None or not b.nodes[i].args:
+            continue
+        for k, (arg, p) in enumerate(zip(b.nodes[i].args, _partials(b, i))):
+            if p is None or not dep[arg]:
+                continue
+            adj[arg] = accumulate(b, adj.get(arg), chain(b, a, _check(p, b, i, k)))
+    zero = b.const(0)
+    return [zero if found.get(w) is None else found[w] for w in wrt]
+
+
+def forward(
+    b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int], *, preaccumulate: bool = False
+) -> list[int]:
+    """Tangents of ``outputs`` for the given tangents of the leaves ``wrt`` (forward mode).
+
+    With ``preaccumulate``, the local derivatives are gathered first (`_forward_dominated`):
+    for sweeps repeated over many columns (a Hessian, a forward Jacobian), the part that
+    does not depend on the column is built once and shared.
+    """
+    if preaccumulate:
+        return _forward_dominated(b, wrt, tangents, outputs)
+    top = max(outputs, default=-1) + 1
+    tan: dict[int, int | None] = {}
+    for w, t in zip(wrt, tangents):
+        tan[w] = accumulate(b, tan.get(w), t)
+    for i in range(top):
+        n = b.nodes[i]
+        if i in tan or not any(tan.get(a) is not None for a in n.args):
+            continue
+        t = None
+        for k, (arg, p) in enumerate(zip(n.args, _partials(b, i))):
+            ta = tan.get(arg)
+            if ta is None or p is None:
+                continue
+            t = accumulate(b, t, chain(b, ta, _check(p, b, i, k)))
+        tan[i] = t
+    zero = b.const(0)
+    return [zero if tan.get(o) is None else tan[o] for o in outputs]
+
+
+#: How far `_forward_dominated` walks the dominator tree to meet two branches; beyond it the
+#: node is treated as a head (always correct, only less shared).
+_MEET_STEPS = 256
+
+
+def _forward_dominated(b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int]) -> list[int]:
+    """Forward mode with the local derivatives of single-entry regions gathered first.
+
+    A node's tangent is a sum over the paths from the seeds. When every such path passes
+    through one node ``h`` (``h`` dominates it), the tangent is ``D * tan(h)``, where ``D``
+    (the derivative with respect to ``h``) does not depend on the seeds' tangents. Each
+    active node gets its immediate dominator (the meeting point of its active arguments'
+    dominators) and its *head*, the topmost dominator below the seeds; ``D`` is built by
+    forward mode from the head with a unit tangent. A sweep then costs one multiply per
+    needed node inside a region, and the usual rule only at heads. In a Hessian each column
+    is one sweep over the gradient: the ``D``s (the second derivatives of the elementwise
+    pieces, ``s'(z)`` of a sigmoid) are the same nodes in every column, so hash-consing builds
+    them once, where plain forward mode pushed every column through every piece.
+    """
+    nodes = b.nodes
+    top = max(outputs, default=-1) + 1
+    root = -1
+    seeds: dict[int, int | None] = {}
+    for w, t in zip(wrt, tangents):
+        seeds[w] = accumulate(b, seeds.get(w), t)
+    idom: dict[int, int] = {}  # active node -> immediate dominator (root: none below the seeds)
+    depth: dict[int, int] = {root: 0}
+    head: dict[int, int] = {}
+    local: dict[int, int | None] = {}  # non-head active node -> d node / d head
+    active_args: dict[int, list[tuple[int, int]]] = {}
+    one = b.const(1)
+
+    def meet(x: int, y: int) -> int:
+        steps = 0
+        while x != y:
+            if depth[x] >= depth[y]:
+                x = idom[x]
+            else:
+                y = idom[y]
+            steps += 1
+            if steps > _MEET_STEPS:
+                return root
+        return x
+
+    for i in range(top):
+        if i in seeds:
+            idom[i], depth[i], head[i] = root, 1, i
+            continue
+        n = nodes[i]
+        if not any(a in idom for a in n.args):
+            continue
+        args = []
+        for k, (arg, p) in enumerate(zip(n.args, _partials(b, i))):
+            if arg in idom and p is not None and not _is_zero(b, p):
+                args.append((arg, _check(p, b, i, k)))
+        if not args:
+            continue
+        active_args[i] = args
+        d = args[0][0]
+        for a, _ in args[1:]:
+            if d == root:
+                break
+            d = meet(d, a)
+        if d in seeds:  # the seeds' tangents are the caller's: a region starts below them
+            d = root
+        idom[i] = d
+        depth[i] = depth[d] + 1
+        if d == root:
+            head[i] = i
+            continue
+        h = head[i] = head[d]
+        acc = None
+        for a, p in args:
+            acc = accumulate(b, acc, chain(b, one if a == h else local.get(a), p))
+        local[i] = acc
+
+    # the tangents the outputs need, in graph order
+    needed: set[int] = set()
+    stack = [o for o in outputs if o in idom]
+    while stack:
+        i = stack.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        if i in seeds:
+            continue
+        if head[i] != i:
+            stack.append(head[i])
+        else:
+            stack.extend(head.get(a, a) for a, _ in active_args[i])
+    tan: dict[int, int | None] = {}
+    for i in sorted(needed):
+        if i in seeds:
+            tan[i] = seeds[i]
+        elif head[i] != i:
+            tan[i] = chain(b, tan[head[i]], local[i])
+        else:
+            t = None
+            for a, p in active_args[i]:
+                if head.get(a, a) != a:  # the column-free factor first: D * p is shared
+                    t = accumulate(b, t, chain(b, tan[head[a]], chain(b, local[a], p)))
+                else:
+                    t = accumulate(b, t, chain(b, tan[a], p))
+            tan[i] = t
+    zero = b.const(0)
+    return [zero if tan.get(o) is None else tan[o] for o in outputs]
+
+
+# -- transforms on whole graphs ---------------------------------------------------------
+
+
+def leaf_nodes(b: Builder, kind: str, slots: Sequence[int]) -> list[int]:
+    """The nodes of ``kind`` leaves (``input``/``param``) at ``slots``, made if absent."""
+    return [b.node(kind, (), s) for s in slots]
+
+
+def _slots(graph: Graph, wrt) -> list[int]:
+    return list(range(len(graph.inputs))) if wrt is None else list(wrt)
+
+
+def jacobian_graph(graph: Graph, wrt: Sequence[int] | None = None, kind: str = "input") -> Graph:
+    """Outputs ``d out_i / d x_j``, row-major, for the leaves ``x`` of ``kind`` at slots ``wrt``.
+
+    Reverse mode, one sweep per output (they share everything they can).
+    """
+    b = Builder(graph)
+    xs = leaf_nodes(b, kind, _slots(graph, wrt))
+    one = b.const(1)
+    outs = []
+    for o in graph.outputs:
+        outs += reverse(b, [o], [one], xs)
+    return b.graph(outs, graph.inputs, graph.params, graph.buffers).pruned()
+
+
+def grad_graph(graph: Graph, wrt: Sequence[int] | None = None, kind: str = "input") -> Graph:
+    """The gradient of the graph's single output with respect to the chosen leaves."""
+    if len(graph.outputs) != 1:
+        raise DifferentiationError(f"a gradient needs one output, the graph has {len(graph.outputs)}")
+    return jacobian_graph(graph, wrt, kind)
+
+
+def vjp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
+    """A graph of ``(inputs..., v)`` whose outputs are ``v^T J`` (one cotangent per output)."""
+    slots = _slots(graph, wrt)
+    vs = [sp.Dummy(f"v{k}") for k in range(len(graph.outputs))]
+    inputs = graph.inputs + tuple(vs)
+    b = Builder(graph)
+    cot = leaf_nodes(b, "input", range(len(graph.inputs), len(inputs)))
+    outs = reverse(b, graph.outputs, cot, leaf_nodes(b, "input", slots))
+    return b.graph(outs, inputs, graph.params, graph.buffers).pruned()
+
+
+def jvp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
+    """A graph of ``(inputs..., t)`` whose outputs are ``J t`` (one tangent per chosen input)."""
+    slots = _slots(graph, wrt)
+    ts = [sp.Dummy(f"t{k}") for k in range(len(slots))]
+    inputs = graph.inputs + tuple(ts)
+    b = Builder(graph)
+    tan = leaf_nodes(b, "input", range(len(graph.inputs), len(inputs)))
+    outs = forward(b, leaf_nodes(b, "input", slots), tan, graph.outputs)
+    return b.graph(outs, inputs, graph.params, graph.buffers).pruned()
+
+
+def hessian_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
+    """Outputs ``d^2 f / dx_i dx_j`` (row-major) of the single output: forward over reverse."""
+    slots = _slots(graph, wrt)
+    g = grad_graph(graph, slots)
+    b = Builder(g)
+    xs = leaf_nodes(b, "input", slots)
+    one = b.const(1)
+    outs = []
+    for x in xs:
+        outs += forward(b, [x], [one], g.outputs, preaccumulate=True)
+    return b.graph(outs, g.inputs, g.params, g.buffers).pruned()
+
+
+# -- building blocks for the differential operators (sympile.diffops) -------------------------
+
+
+def jacobian_nodes(b: Builder, outputs: Sequence[int], wrt: Sequence[int]) -> list[list[int]]:
+    """Rows ``d outputs[i] / d wrt[j]``, by whichever mode needs fewer sweeps.
+
+    Reverse mode takes one sweep per output, forward mode one per input; both build
+    graph nodes, so the rows share whatever they can.
+    """
+    one = b.const(1)
+    if len(outputs) <= len(wrt):
+        return [reverse(b, [o], [one], wrt) for o in outputs]
+    columns = [forward(b, [w], [one], outputs) for w in wrt]
+    return [[col[i] for col in columns] for i in range(len(outputs))]
+
+
+def hessian_nodes(b: Builder, output: int, wrt: Sequence[int]) -> tuple[list[list[int]], list[int]]:
+    """``(H, g)``: the Hessian rows and the gradient of one output, forward over reverse.
+
+    Only the upper triangle is differentiated; the lower one mirrors it, so the Hessian is
+    exactly symmetric and the work is halved.
+    """
+    one = b.const(1)
+    g = reverse(b, [output], [one], wrt)
+    n = len(wrt)
+    H = [[0] * n for _ in range(n)]
+    for k, w in enumerate(wrt):
+        column = forward(b, [w], [one], g[: k + 1], preaccumulate=True)
+        for j in range(k + 1):
+            H[j][k] = H[k][j] = column[j]
+    return H, g
+
+
+def collect_coefficients(graph: Graph) -> Graph:
+    """The same function with exact numeric factors gathered: ``u + u -> 2*u``,
+    ``(-100)*u - 100*u -> -200*u``, ``(2*u)*(3*v) -> 6*(u*v)``, ``-(2*u) -> -2*u``.
+
+    Reverse and forward mode multiply and add partial derivatives one at a time, so their
+    graphs repeat a term with different literal factors; gathered, they compute the same
+    values with fewer operations. Only exact (int and rational) factors are combined, so no
+    number is rounded here; as in the builder, ``0 * u`` is 0 even where ``u`` is infinite.
+    """
+    nodes = graph.nodes
+    b = Builder()
+    # node -> (base, c): the node is c * base, with c exact; base None means the number c.
+    form: list[tuple[int | None, Fraction | int]] = [(None, 0)] * len(nodes)
+
+    def make(base, c) -> int:
+        if base is None:
+            return b.const(_exact(c))
+        if c == 1:
+            return base
+        if c == -1:
+            return b.neg(base)
+        if c == 0:
+            return b.const(0)
+        c = Fraction(c)
+        if c.denominator & (c.denominator - 1) == 0:  # exact in binary: one multiplication
+            return b.mul(base, b.const(_exact(c)))
+        scaled = base if abs(c.numerator) == 1 else b.mul(base, b.const(abs(c.numerator)))
+        quotient = b.div(scaled, b.const(c.denominator))  # x/3 is correctly rounded, x*(1/3) is not
+        return quotient if c > 0 else b.neg(quotient)
+
+    for i, n in enumerate(nodes):
+        op, args = n.op, n.args
+        fs = [form[a] for a in args]
+        if op == "const" and type(n.attr) in (int, Fraction):
+            form[i] = (None, n.attr)
+        elif op == "neg":
+            form[i] = (fs[0][0], -fs[0][1])
+        elif op == "mul":
+            (u, cu), (v, cv) = fs
+            base = v if u is None else u if v is None else b.mul(u, v)
+            form[i] = (base, cu * cv) if cu * cv != 0 else (None, 0)
+        elif op in ("add", "sub"):
+            (u, cu), (v, cv) = fs
+            cv = cv if op == "add" else -cv
+            if u == v:
+                form[i] = (u, cu + cv) if cu + cv != 0 else (None, 0)
+            elif cu < 0 and cv < 0:  # -(a + b): the sign goes into the coefficient
+                form[i] = (b.add(make(u, -cu), make(v, -cv)), -1)
+            elif cv < 0:
+                form[i] = (b.sub(make(u, cu), make(v, -cv)), 1)
+            elif cu < 0:
+                form[i] = (b.sub(make(v, cv), make(u, -cu)), 1)
+            else:
+                form[i] = (b.add(make(u, cu), make(v, cv)), 1)
+        elif op == "div" and fs[1][0] is None and fs[1][1] != 0:
+            (u, cu), (_, cv) = fs
+            form[i] = (u, Fraction(cu) / cv)
+        else:
+            form[i] = (b.node(op, tuple(make(*f) for f in fs), n.attr), 1)
+    outputs = [make(*form[o]) for o in graph.outputs]
+    return b.graph(outputs, graph.inputs, graph.params, graph.buffers).pruned()
+
+
+def _exact(c):
+    c = Fraction(c)
+    return int(c) if c.denominator == 1 else c

@@ -1,0 +1,95 @@
+"""Masking untaken branches, for backends that differentiate through the emitted code.
+
+PyTorch and JAX differentiate the code they run, and the adjoint of a ``where`` reaches
+*both* branches: ``where(x > 0, sqrt(x), 0)`` at ``x = -1`` gives ``0 * inf = nan``.
+The cure is the double-where pattern: give an op in a branch a harmless input where its
+branch is not taken, ``sqrt(where(x > 0, x, 1))``, then select as before. Values are
+unchanged (the masked results are never selected) and the gradient is exact.
+
+Which nodes sit in a branch: a node's *guard* is the set of conditions (with polarity)
+under which some output needs it, the intersection over its users of the user's guard plus
+the condition of the edge (the taken side of a ``where``). Each op in `OpSpec.safe` names,
+per argument, a value at which it and its derivative are finite; an argument of a guarded
+op with such a value is masked.
+"""
+
+from __future__ import annotations
+
+from .._core.graph import Builder, Graph
+from .._core.ops import OPS
+
+
+def guards(graph: Graph) -> list[frozenset | None]:
+    """For each node, the literals ``(condition node, polarity)`` that hold wherever it matters."""
+    nodes = graph.nodes
+    guard: list[frozenset | None] = [None] * len(nodes)
+    for o in graph.outputs:
+        guard[o] = frozenset()
+    for i in range(len(nodes) - 1, -1, -1):
+        g = guard[i]
+        if g is None:
+            continue
+        n = nodes[i]
+        for k, a in enumerate(n.args):
+            edge = g
+            if n.op == "where" and k > 0:
+                edge = g | {(n.args[0], k == 1)}
+            guard[a] = edge if guard[a] is None else guard[a] & edge
+    return guard
+
+
+def mask_branches(graph: Graph) -> Graph:
+    """The same function, with every unsafe op in a branch fed a safe value where untaken."""
+    nodes = graph.nodes
+    guard = guards(graph)
+    masked = [
+        i
+        for i, n in enumerate(nodes)
+        if guard[i] and OPS[n.op].safe is not None and any(s is not None for s in OPS[n.op].safe)
+    ]
+    if not masked:
+        return graph
+    cones: dict[int, set] = {}
+
+    def cone(c: int) -> set:
+        """The nodes that condition ``c`` depends on (a mask must not create a cycle)."""
+        if c not in cones:
+            seen, stack = {c}, [c]
+            while stack:
+                for a in nodes[stack.pop()].args:
+                    if a not in seen:
+                        seen.add(a)
+                        stack.append(a)
+            cones[c] = seen
+        return cones[c]
+
+    literals = {i: sorted(lit for lit in guard[i] if i not in cone(lit[0])) for i in masked}
+    b = Builder()
+    new: list[int | None] = [None] * len(nodes)
+
+    def build(root: int) -> int:
+        stack = [root]
+        while stack:
+            i = stack[-1]
+            if new[i] is not None:
+                stack.pop()
+                continue
+            n = nodes[i]
+            needs = list(n.args) + [c for c, _ in literals.get(i, ())]
+            missing = [a for a in needs if new[a] is None]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            args = [new[a] for a in n.args]
+            lits = literals.get(i)
+            if lits:
+                cond = b.reduce("and", [new[c] if pol else b.op("not", new[c]) for c, pol in lits])
+                for k, safe in enumerate(OPS[n.op].safe):
+                    if safe is not None:
+                        args[k] = b.where(cond, args[k], b.const(safe))
+            new[i] = b.node(n.op, tuple(args), n.attr)
+        return new[root]
+
+    outputs = [build(o) for o in graph.outputs]
+    return b.graph(outputs, graph.inputs, graph.params, graph.buffers)

@@ -1,0 +1,395 @@
+"""The C backend: broadcasting, dtypes, strides, ``out=``, threads, special functions, errors,
+and the on-disk cache (new processes, concurrent builders, damaged files, pickling).
+
+Values are checked against the NumPy backend and SymPy; per-op coverage is in
+tests/test_backends_differential.py.
+"""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import sympy as sp
+from helpers import assert_close_to_reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import sympile
+from sympile import ArgumentError, ShapeError, SympileError, UnsupportedFunctionError, lambdify
+from sympile._backends.c.backend import CKernel
+from sympile._backends.c.compile import CompilerError, library_key, toolchain
+
+x, y, z = sp.symbols("x y z")
+EXPR = [sp.sin(x) * sp.exp(-(y**2)) + sp.atan2(y, x**2 + 1), sp.log(1 + x**2) * sp.tanh(z) - sp.sqrt(y**2 + 1)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def cache(tmp_path_factory):
+    """Compiled kernels go to a temporary cache, shared by this session's tests."""
+    path = tmp_path_factory.getbasetemp() / "sympile-cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SYMPILE_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def f():
+    return lambdify([x, y, z], EXPR, backend="c")
+
+
+@pytest.fixture(scope="module")
+def f_numpy():
+    return lambdify([x, y, z], EXPR)
+
+
+def _run(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+shapes = hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=5)
+
+
+@settings(max_examples=40)
+@given(shapes=shapes, seed=st.integers(0, 2**32 - 1))
+def test_broadcast_arrays_match_numpy_backend(f, f_numpy, shapes, seed):
+    rng = np.random.default_rng(seed)
+    args = [rng.uniform(-3, 3, s) for s in shapes.input_shapes]
+    got, want = f(*args), f_numpy(*args)
+    for g, w in zip(got, want):
+        assert g.shape == shapes.result_shape == np.shape(w)
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-15)
+
+
+def test_one_point_is_python_floats_and_matches_sympy(f):
+    pt = [0.3, -1.2, 2.5]
+    got = f(*pt)
+    assert all(type(v) is float for v in got)
+    for value, e in zip(got, EXPR):
+        assert assert_close_to_reference(e, [x, y, z], pt, value, graph=lambdify([x, y, z], e).graph)
+    # NumPy scalars and ints take the same path and give the same values
+    assert f(np.float64(0.3), -1.2, np.float64(2.5)) == got
+    assert f(1, 2, 3) == f(1.0, 2.0, 3.0)
+
+
+def test_strided_and_non_contiguous_inputs(f, f_numpy):
+    rng = np.random.default_rng(0)
+    base = rng.uniform(-2, 2, (6, 8))
+    cases = [
+        (base[:, 1], base[::-1, 2], base[::2, 3].repeat(2)),  # 1-D views with strides, reversed
+        (base.T, base.T[::-1], 0.5),  # 2-D non-contiguous
+        (base[:, :1], base[:1, :], np.float64(1.5)),  # (6,1) x (1,8): materialised broadcast
+    ]
+    for args in cases:
+        for g, w in zip(f(*args), f_numpy(*args)):
+            np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-15)
+
+
+def test_dtypes():
+    g = lambdify([x, y], x * sp.Rational(1, 3) + y / 7, backend="c")
+    a32 = np.linspace(-1, 1, 11, dtype=np.float32)
+    assert g(a32, np.float32(2)).dtype == np.float32
+    assert g(a32, 2.0).dtype == np.float32  # a Python float beside float32 arrays is float32, as in NumPy
+    assert g(a32, np.ones(11)).dtype == np.float64
+    assert g(np.arange(5), 2).dtype == np.float64  # integers compute in float64
+    np.testing.assert_array_equal(g(a32, np.float32(0)), a32 / np.float32(3))  # the rational in float32
+    with pytest.raises(ArgumentError, match="complex"):
+        g(np.ones(3, complex), 1.0)
+
+
+def test_out_is_filled_point_major(f, f_numpy):
+    rng = np.random.default_rng(1)
+    args = [rng.uniform(-2, 2, (4, 5)) for _ in range(3)]
+    out = np.full((4, 5, 2), np.nan)
+    assert f(*args, out=out) is out
+    np.testing.assert_allclose(np.moveaxis(out, -1, 0), np.array(f_numpy(*args)), rtol=1e-13, atol=1e-15)
+    # a non-contiguous out, and an out that overlaps an input, give the same numbers
+    wide = np.zeros((4, 5, 4))
+    f(*args, out=wide[..., ::2])
+    np.testing.assert_array_equal(wide[..., ::2], out)
+    shared = np.stack([args[0], args[1]], -1)
+    f(shared[..., 0], shared[..., 1], args[2], out=shared)
+    np.testing.assert_array_equal(shared, out)
+    with pytest.raises(ShapeError, match="point-major"):
+        f(*args, out=np.empty((2, 4, 5)))
+    with pytest.raises(ArgumentError, match="dtype"):
+        f(*args, out=np.empty((4, 5, 2), np.float32))
+
+
+def test_matrix_outputs_and_nested_arguments():
+    a, b = sp.symbols("a b")
+    M = sp.Matrix([[a * b, sp.exp(a)], [sp.sin(b), a - b], [1, a**2]])
+    g = lambdify([[a, b]], M, backend="c")
+    g_np = lambdify([[a, b]], M)
+    point = np.array([0.4, -1.1])
+    for arg in (point, list(point), tuple(point)):
+        got = g(arg)
+        assert type(got) is np.ndarray and got.shape == (3, 2)
+        np.testing.assert_allclose(got, g_np(arg), rtol=1e-15)
+    batch = np.random.default_rng(2).uniform(-1, 1, (2, 7))
+    assert g(batch).shape == (3, 2, 7)
+    np.testing.assert_allclose(g(batch), g_np(batch), rtol=1e-14)
+    mixed = lambdify([a, [b, x]], [(a * b, {1: 2} and x), sp.Matrix([a, x])], backend="c")
+    (first, second), col = mixed(1.5, [2.0, 3.0])
+    assert (first, second) == (3.0, 3.0) and col.shape == (2, 1)
+
+
+def test_threads_give_identical_results(f):
+    rng = np.random.default_rng(3)
+    args = [rng.uniform(-2, 2, 100_003) for _ in range(3)]
+    one = f(*args, threads=1)
+    for k in (2, 3):
+        for a, b in zip(one, f(*args, threads=k)):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ArgumentError, match="threads"):
+        f(*args, threads=0)
+
+
+def test_special_functions_through_libm():
+    n, k = sp.symbols("n k")
+    exprs = [sp.factorial(n), sp.binomial(n, k), sp.besselj(2, n), sp.bessely(1, n), sp.loggamma(n), sp.gamma(k)]
+    g = lambdify([n, k], exprs, backend="c")
+    source = g.source
+    for spelling in ("tgamma(", "jn(", "yn(", "lgamma", "sp_binomial("):
+        assert spelling in source
+    rng = np.random.default_rng(4)
+    for nv, kv in zip(rng.uniform(2, 9, 12), rng.uniform(0.2, 1.9, 12)):
+        for value, e in zip(g(nv, kv), exprs):
+            assert assert_close_to_reference(e, [n, k], [nv, kv], value, rel=1e-12, graph=lambdify([n, k], e).graph)
+    b = lambdify([n, k], sp.binomial(n, k), backend="c")
+    assert b(3.0, 5.0) == 0.0 and b(5.0, 2.0) == 10.0
+    assert b(300.0, 150.0) == pytest.approx(float(sp.binomial(300, 150)), rel=1e-10)  # past tgamma's range
+
+
+@pytest.mark.parametrize(
+    "expr, match",
+    [
+        (sp.erfinv(x), "erfinv"),
+        (sp.polygamma(1, x), "polygamma"),
+        (sp.LambertW(x), "LambertW"),
+        (sp.besselj(sp.Rational(1, 2), x), "integer orders"),
+        (sp.besselj(y, x), "integer orders"),
+        (sp.exp(sp.I * x), "complex"),
+    ],
+)
+def test_what_c_cannot_compute_is_refused(expr, match):
+    with pytest.raises(UnsupportedFunctionError, match=match) as info:
+        lambdify([x, y], expr, backend="c")
+    assert "backend='numpy'" in str(info.value)
+
+
+def test_extra_funcs_are_refused():
+    h = sp.Function("h")
+    with pytest.raises(UnsupportedFunctionError, match="extra_funcs"):
+        lambdify(x, h(x) + 1, backend="c", extra_funcs={h: np.cos})
+
+
+def test_nan_and_infinity_keep_ieee_semantics():
+    exprs = [1 / x, sp.sqrt(x), sp.log(x), sp.Min(x, y), sp.Max(x, y), sp.sign(x), x * sp.oo, sp.Piecewise((x, x > 5))]
+    g = lambdify([x, y], exprs, backend="c")
+    g_np = lambdify([x, y], exprs)
+    xs = np.array([0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, 2.0, np.nan])
+    ys = np.array([1.0, np.nan, 2.0, 0.0, np.nan, 1.0, np.nan, np.nan])
+    with np.errstate(all="ignore"):
+        for got, want in zip(g(xs, ys), g_np(xs, ys)):
+            np.testing.assert_array_equal(got, want)
+        for a, b in zip(xs, ys):  # the one-point path too
+            np.testing.assert_array_equal(np.array(g(float(a), float(b))), np.array(g_np(float(a), float(b))))
+
+
+def test_booleans_and_constants():
+    g = lambdify(x, [sp.true, x > 1, sp.pi, sp.Piecewise((True, x < 0), (False, True))], backend="c")
+    t, gt, pi, neg = g(np.array([-0.5, 2.0]))
+    assert t.dtype == gt.dtype == neg.dtype == bool
+    assert t.tolist() == [True, True] and gt.tolist() == [False, True] and neg.tolist() == [True, False]
+    assert pi.tolist() == [float(sp.pi.evalf(30))] * 2
+    assert g(2.0) == [True, True, float(sp.pi.evalf(30)), False]
+    assert lambdify([], [sp.E, sp.Catalan], backend="c")() == [float(sp.E.evalf(30)), float(sp.Catalan.evalf(30))]
+
+
+def test_source_holds_no_user_text():
+    evil = sp.Symbol("__import__('os').system('echo pwned')")
+    g = lambdify([evil], sp.sin(evil), backend="c")
+    assert "pwned" not in g.source and "import" not in g.source.split("The Python entry point")[0].replace(
+        "#include", ""
+    )
+    assert g(0.5) == pytest.approx(np.sin(0.5))
+
+
+# -- the cache ------------------------------------------------------------------------------------
+
+
+def test_cache_key_depends_on_source_and_flags():
+    tools = toolchain()
+    key = library_key("int f(void) { return 1; }", tools)
+    assert key == library_key("int f(void) { return 1; }", tools)
+    assert key != library_key("int f(void) { return 2; }", tools)
+    other = tools.__class__(tools.command, (*tools.flags, "-DX"), tools.openmp, tools.python_include, tools.identity)
+    assert key != library_key("int f(void) { return 1; }", other)
+
+
+PROGRAM = """
+    import sympy as sp, sympile, sympile._backends.c.compile as cc
+    calls = []
+    original = cc._run
+    cc._run = lambda command, cwd: calls.append(command) or original(command, cwd)
+    x, y = sp.symbols("x y")
+    f = sympile.lambdify([x, y], [sp.sin(x) * sp.exp(-y) + sp.atan(x * y), sp.erf(x) - y ** 7], backend="c")
+    print(repr([float(v) for v in f(0.25, 1.5)]), sum(1 for c in calls if "-DSYMPILE_MODULE" in " ".join(c)))
+"""
+
+
+def test_a_new_process_loads_from_the_cache_without_compiling(tmp_path):
+    env = {"SYMPILE_CACHE_DIR": str(tmp_path)}
+    first = _run(PROGRAM, env)
+    assert first.returncode == 0, first.stderr
+    value, compiles = first.stdout.rsplit(" ", 1)
+    assert int(compiles) == 1
+    second = _run(PROGRAM, env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.rsplit(" ", 1) == [value, "0\n"]
+
+
+def test_concurrent_processes_building_one_kernel(tmp_path):
+    env = {**os.environ, "SYMPILE_CACHE_DIR": str(tmp_path)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(PROGRAM)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [p.communicate() for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1] for r in results]
+    values = {r[0].rsplit(" ", 1)[0] for r in results}
+    assert len(values) == 1
+    libs = list((tmp_path / "c").glob("*.so"))
+    assert len(libs) == 1  # one kernel, one library
+    assert not [p for p in (tmp_path / "c").iterdir() if p.name.endswith((".tmp", ".build"))]
+    again = _run(PROGRAM, {"SYMPILE_CACHE_DIR": str(tmp_path)})
+    assert again.returncode == 0 and again.stdout.rsplit(" ", 1) == [values.pop(), "0\n"]
+
+
+def test_a_damaged_library_is_rebuilt(tmp_path):
+    env = {"SYMPILE_CACHE_DIR": str(tmp_path)}
+    first = _run(PROGRAM, env)
+    (lib,) = (tmp_path / "c").glob("*.so")
+    lib.write_bytes(lib.read_bytes()[:100])  # truncated, as by a full disk
+    second = _run(PROGRAM, env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.rsplit(" ", 1) == [first.stdout.rsplit(" ", 1)[0], "1\n"]
+
+
+def test_the_ctypes_loader_gives_the_same_values(tmp_path):
+    code = (
+        textwrap.dedent(PROGRAM)
+        + "import numpy as np\nprint(f(np.array([0.25, 0.5]), 1.5)[0].tolist(), f._fn.kernel.point)\n"
+    )
+    out = _run(code, {"SYMPILE_CACHE_DIR": str(tmp_path), "SYMPILE_C_LOADER": "ctypes"})
+    assert out.returncode == 0, out.stderr
+    direct = _run(code, {"SYMPILE_CACHE_DIR": str(tmp_path)})
+    lines, direct_lines = out.stdout.splitlines(), direct.stdout.splitlines()
+    assert lines[0].rsplit(" ", 1)[0] == direct_lines[0].rsplit(" ", 1)[0]
+    assert lines[1].startswith(direct_lines[1].split(" ")[0]) and lines[1].endswith("None")
+
+
+def test_no_compiler_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CC", "/nonexistent/sympile-cc")
+    with pytest.raises(CompilerError, match="compiler") as info:
+        lambdify(x, sp.cos(x) ** 3 + sp.Rational(1, 97), backend="c")
+    assert isinstance(info.value, SympileError)
+    monkeypatch.delenv("CC")
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(CompilerError, match="backend='numpy'"):
+        lambdify(x, sp.cos(x) ** 3 + sp.Rational(1, 89), backend="c")
+
+
+def test_pickles_and_reloads_from_the_cache(f, cache):
+    g = pickle.loads(pickle.dumps(f))
+    assert g(0.1, 0.2, 0.3) == f(0.1, 0.2, 0.3)
+    code = f"""
+        import pickle, sys
+        f = pickle.loads({pickle.dumps(f)!r})
+        print(repr(f(0.1, 0.2, 0.3)))
+    """
+    out = _run(code, {"SYMPILE_CACHE_DIR": str(cache)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == repr(f(0.1, 0.2, 0.3))
+
+
+def test_float32_library_is_built_on_first_use():
+    kernel = CKernel(sympile.lower([sp.cos(x) + sp.Rational(1, 83)], [x]))
+    assert set(kernel.sources) == {"float64"}
+    kernel.eval([np.ones(3, np.float32)])
+    assert set(kernel.sources) == {"float64", "float32"}
+    assert "typedef float sp_real;" in kernel.sources["float32"]
+
+
+def test_differential_operators_take_the_c_backend():
+    numpify_func = getattr(sympile, "numpify_func", None)
+    hessian = getattr(sympile, "hessian", None)
+    if numpify_func is None or hessian is None:
+        pytest.skip("numpify_func and the differential operators are not there")
+    import sympile.numpy as snp
+
+    def fn(v):
+        return snp.log(1 + snp.exp(v[0] * v[1])) + snp.sin(v[2]) * v[0] ** 3
+
+    h_c, h_np = hessian(fn, (3,), backend="c"), hessian(fn, (3,))
+    point = np.array([0.3, -0.7, 1.1])
+    np.testing.assert_allclose(h_c(point), h_np(point), rtol=1e-13)
+    v_c = numpify_func(fn, (3,), backend="c")
+    assert v_c(point) == pytest.approx(numpify_func(fn, (3,))(point), rel=1e-14)
+
+
+def test_a_forked_child_of_a_threaded_process_does_not_hang(cache):
+    """libgomp cannot run threads after a fork; sympile's children compute on one thread instead."""
+    code = """
+        import multiprocessing, numpy as np, sympy as sp, sympile
+        x = sp.Symbol("x")
+        f = sympile.lambdify(x, sp.sin(x) * sp.exp(x) + sp.Rational(1, 79), backend="c")
+        a = np.linspace(0, 1, 300_000)
+        parent = float(f(a, threads=2).sum())
+        def work(_):
+            return float(f(a, threads=2).sum())
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            print(set(pool.map(work, range(4))) == {parent})
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SYMPILE_CACHE_DIR": str(cache)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+
+
+def _gcc_on_x86_64_linux() -> bool:
+    if sys.platform != "linux" or os.uname().machine != "x86_64":
+        return False
+    done = subprocess.run([*toolchain().command, "--version"], capture_output=True, text=True)
+    return "Free Software Foundation" in done.stdout  # GCC, not clang under the name cc
+
+
+def test_the_loop_calls_vector_math(cache):
+    """sin and cos of one argument, exp and atan2: every call goes to libmvec's vector versions
+    (GCC would otherwise merge sin and cos into a complex cexpi and leave the loop scalar)."""
+    if not _gcc_on_x86_64_linux():
+        pytest.skip("glibc's libmvec vector math is used with GCC on x86-64 Linux")
+    g = lambdify([x, y], sp.sin(2 * x) * sp.cos(2 * x) + sp.exp(y) * sp.atan2(x, y), backend="c")
+    source = g._fn.kernel.sources["float64"]
+    (lib,) = [p.with_suffix(".so") for p in (cache / "c").glob("*.c") if p.read_text() == source]
+    binary = lib.read_bytes()
+    for name in (b"v_sin", b"v_cos", b"v_exp", b"vv_atan2"):
+        assert b"_ZGV" in binary and name in binary, name

@@ -1,0 +1,81 @@
+"""The command line: fit, discover, demo, and every error path."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import require
+
+from sympile._discovery.cli import main
+
+
+def _csv(path, columns: dict):
+    names = list(columns)
+    rows = zip(*columns.values())
+    path.write_text(",".join(names) + "\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in rows) + "\n")
+    return str(path)
+
+
+@pytest.fixture
+def decay(tmp_path):
+    t = np.linspace(0, 4, 60)
+    return _csv(tmp_path / "decay.csv", {"t": t, "y": 2.5 * np.exp(-0.7 * t) + 0.3})
+
+
+def test_fit(decay, capsys):
+    args = ["fit", decay, "--expr", "a*exp(-b*t) + c", "--target", "y", "--params", "a,b,c", "--quantise", "0.01"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "a = 2.5" in out and "b = 0.7" in out and "quantised (0.01): 0.3 + 2.5*exp(-0.7*t)" in out
+
+
+def test_fit_floats_by_default(decay, capsys):
+    assert main(["fit", decay, "--expr", "1.0*exp(-1.0*t) + 1.0", "--target", "y", "--quantize", "0.01"]) == 0
+    assert "0.3 + 2.5*exp(-0.7*t)" in capsys.readouterr().out
+
+
+def test_discover(tmp_path, capsys):
+    require("pyoperon")
+    x = np.linspace(0.1, 3, 100)
+    path = _csv(tmp_path / "d.csv", {"x": x, "y": x / (1 + x)})
+    plot = tmp_path / "front.png"
+    assert main(["discover", path, "--target", "y", "--plot", str(plot), "--generations", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "complexity" in out and "best:" in out
+    assert plot.exists() and plot.stat().st_size > 1000
+
+
+def _run(*args):
+    r = subprocess.run([sys.executable, "-m", "sympile", *args], capture_output=True, text=True)
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "/nonexistent.csv", "--expr", "a*t", "--target", "y"], "no such file"),
+        (["fit", "{decay}", "--expr", "a*t", "--target", "nope"], "no column 'nope'"),
+        (["fit", "{decay}", "--expr", "a*t +", "--target", "y"], "cannot parse"),
+        (["fit", "{decay}", "--expr", "__import__('os').system('ls')", "--target", "y"], "only plain function"),
+        (["fit", "{decay}", "--expr", "__import__('os')", "--target", "y"], "__import__ is not allowed"),
+        (["fit", "{decay}", "--expr", "a*t.real", "--target", "y"], "Attribute"),
+        (["fit", "{decay}", "--expr", "fancy(t)*a", "--target", "y"], "fancy is not allowed"),
+        (["fit", "{text}", "--expr", "a*t", "--target", "y"], "not numeric"),
+        (["fit", "{decay}", "--expr", "a*t", "--target", "y", "--params", "q"], "do not occur"),
+        (["discover", "{decay}", "--target", "nope"], "no column 'nope'"),
+    ],
+)
+def test_errors_are_one_line(tmp_path, decay, args, message):
+    text = tmp_path / "text.csv"
+    text.write_text("t,y\n1,2\nabc,3\n")
+    args = [a.format(decay=decay, text=text) for a in args]
+    code, out, err = _run(*args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_usage_errors_exit_2():
+    code, _, err = _run("fit")
+    assert code == 2 and "usage" in err

@@ -1,0 +1,66 @@
+"""The demo, in its reduced form: it must still rediscover the true system."""
+
+import numpy as np
+import sympy as sp
+from helpers import require
+
+
+def test_quick_demo_recovers_the_true_system(tmp_path, capsys):
+    require("torch")
+    require("torchdiffeq")
+    require("pyoperon")
+    from sympile._discovery.demo import TRUTH, X, Y, run_demo
+
+    plot = tmp_path / "demo.png"
+    assert run_demo(quick=True, plot=str(plot), seed=0, verbose=True) == 0
+    out = capsys.readouterr().out
+    assert "is recovered" in out
+    assert plot.exists() and plot.stat().st_size > 1000
+    assert TRUTH == [Y / (1 + Y), -X / (1 + X)] and all(isinstance(t, sp.Expr) for t in TRUTH)
+
+
+def _random_factor_ratio(rng, v):
+    """(a*v + b)(c*v + d) / ((v + 1)(c'*v + d')) with c', d' within 0.1% of c, d."""
+    while True:  # the kept root -b/a well away from the others, so that only one pair cancels
+        a, b, c, d = rng.uniform(0.5, 3.0, 4) * rng.choice([-1, 1], 4)
+        if min(abs(b / a - 1), abs(b / a - d / c)) > 0.1:
+            break
+    jitter = 1 + rng.uniform(-1e-3, 1e-3, 2)
+    num = sp.expand((sp.Float(a) * v + sp.Float(b)) * (sp.Float(c) * v + sp.Float(d)))
+    den = sp.expand((v + 1) * (sp.Float(c * jitter[0]) * v + sp.Float(d * jitter[1])))
+    return num / den, (a, b)
+
+
+def test_near_common_factors_cancel_and_leave_the_rest_exact():
+    from sympile._discovery.demo import cancel_near_common_factors
+
+    rng = np.random.default_rng()
+    v = sp.Symbol("v")
+    for _ in range(20):
+        expr, (a, b) = _random_factor_ratio(rng, v)
+        out = cancel_near_common_factors(expr)
+        num, den = sp.fraction(sp.together(out))
+        assert sp.degree(num, v) == 1 and sp.degree(den, v) == 1
+        t = rng.uniform(2, 4, 5)
+        got = sp.lambdify(v, out)(t)
+        np.testing.assert_allclose(got, (a * t + b) / (t + 1), rtol=5e-3)
+
+
+def test_cancel_leaves_distinct_roots_and_other_shapes_alone():
+    from sympile._discovery.demo import cancel_near_common_factors
+
+    x, y = sp.symbols("x y")
+    distinct = (x + 2.0) / (x + 1.0)
+    assert sp.degree(sp.fraction(cancel_near_common_factors(distinct))[0], x) == 1
+    for expr in (x * y / (x + 1.5), sp.sin(x) / (x + 1.0), 2.5 * x**2):
+        assert cancel_near_common_factors(expr) == expr
+
+
+def test_recover_rounds_cancels_and_normalises():
+    from sympile._discovery.demo import recover
+
+    x = sp.Symbol("x")
+    noisy = (-2.8582 * x**2 - 2.3245 * x - 3.2e-5) / (2.8583 * x**2 + 5.1826 * x + 2.3243)
+    assert recover(noisy, 0.01) == -x / (x + 1)
+    assert recover(1.234 * x / (x + 2.5004), 0.01) == sp.Float(1.23) * x / (x + sp.Float(2.5))
+    assert recover(3.0001 * x, 0.01) == 3 * x

@@ -1,0 +1,151 @@
+"""`save`/`load`: data, not pickles; hostile files fail clearly and run nothing."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import sympy as sp
+from helpers import require
+from hypothesis import given, settings
+from random_expressions import expressions
+
+from sympile import load, save
+from sympile._modules.io import LoadError
+
+x = sp.Symbol("x", positive=True)
+y = sp.Symbol("y")
+
+
+@settings(max_examples=60, deadline=None)
+@given(expr=expressions())
+def test_expressions_round_trip_exactly(expr, tmp_path_factory):
+    path = tmp_path_factory.mktemp("io") / "e.json"
+    save(expr, path)
+    assert load(path) == expr
+
+
+def test_floats_assumptions_and_odd_names_survive(tmp_path):
+    odd = sp.Symbol("x[0] + __import__('os')")
+    e = 0.1 * sp.exp(-x) + sp.UnevaluatedExpr(sp.Float(1 / 3)) * y + odd**2 - 1e-300
+    save([e, x], tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    assert back == [e, x]
+    assert next(s for s in back[0].free_symbols if s.name == "x").is_positive
+    text = (tmp_path / "m.json").read_text()
+    assert "__import__" in text and "os" in text  # the name is stored as data...
+    assert json.loads(text)["expressions"][0].count("import") == 0  # ...never as code
+
+
+def test_a_saved_file_is_json_not_a_pickle(tmp_path):
+    save(x**2, tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert doc["format"] == "sympile" and doc["kind"] == "expression"
+
+
+HOSTILE = [
+    "__import__('os').system('touch {marker}')",
+    "open('{marker}', 'w')",
+    "s0.__class__",
+    "(lambda: 1)()",
+    "exec('1')",
+    "s0[0]",
+    "unknown_function(s0)",
+    "s0 + undefined_name",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_expressions_are_refused_and_run_nothing(tmp_path, text):
+    marker = tmp_path / "pwned"
+    doc = {
+        "format": "sympile",
+        "version": 1,
+        "kind": "expression",
+        "expressions": [text.format(marker=marker)],
+        "symbols": [{"name": "x", "placeholder": "s0", "assumptions": {}}],
+    }
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    with pytest.raises(LoadError):
+        load(tmp_path / "m.json")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("not json at all", "not valid JSON"),
+        ('{"format": "other"}', "not a sympile save"),
+        ('{"format": "sympile", "version": 99}', "version 99"),
+        ('{"format": "sympile", "version": 1, "kind": "expression"}', "expressions"),
+        ('{"format": "sympile", "version": 1, "kind": "expression", "expressions": [3], "symbols": []}', "not text"),
+        (
+            '{"format": "sympile", "version": 1, "kind": "expression", "expressions": ["x"], '
+            '"symbols": [{"name": "x", "placeholder": "s0", "assumptions": {"evil": true}}]}',
+            "invalid assumptions",
+        ),
+        ('{"format": "sympile", "version": 1, "kind": "rocket", "expressions": [], "symbols": []}', "unknown kind"),
+        ("[" * 100000, "not valid JSON"),
+    ],
+)
+def test_damaged_files(tmp_path, content, match):
+    (tmp_path / "m.json").write_text(content)
+    with pytest.raises(LoadError, match=match):
+        load(tmp_path / "m.json")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(LoadError, match="cannot read"):
+        load(tmp_path / "nope.json")
+
+
+def test_unsaveable_objects(tmp_path):
+    with pytest.raises(Exception, match="cannot save"):
+        save(object(), tmp_path / "m.json")
+
+
+def test_torch_module_round_trip(tmp_path):
+    torch = require("torch")
+    from sympile.torch import SymPyModule
+
+    mod = SymPyModule(expressions=[1.5 * sp.sin(0.5 * y) + 0.25, sp.UnevaluatedExpr(2.0) * y**2], symbols=[y])
+    with torch.no_grad():
+        for p in mod.parameters():
+            p.add_(0.125)
+    mod = mod.double()
+    save(mod, tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    X = torch.linspace(-1, 1, 7, dtype=torch.float64)[:, None]
+    torch.testing.assert_close(back(X), mod(X))
+    assert [p.dtype for p in back.parameters()] == [p.dtype for p in mod.parameters()]
+    assert sum(p.numel() for p in back.parameters()) == sum(p.numel() for p in mod.parameters())
+
+
+def test_jax_module_round_trip(tmp_path):
+    require("jax")
+    require("equinox")
+    from sympile.jax import SymbolicModule
+
+    mod = SymbolicModule([1.5 * sp.sin(0.5 * y) + 0.25, y**2])
+    save(mod, tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    X = np.linspace(-1, 1, 5)
+    for a, b in zip(back(y=X), mod(y=X)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+
+
+def test_extra_funcs_must_be_given_again(tmp_path):
+    f = sp.Function("f")
+    save(f(y) + 1, tmp_path / "m.json")
+    with pytest.raises(LoadError, match="the function f is not allowed"):
+        load(tmp_path / "m.json")
+    assert load(tmp_path / "m.json", extra_funcs={f: np.sin}) == f(y) + 1
+
+
+def test_writes_are_atomic(tmp_path):
+    path = tmp_path / "m.json"
+    save(x, path)
+    save(y, path)
+    assert load(path) == y
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+    assert os.path.getsize(path) > 0
