@@ -349,7 +349,7 @@ def build_times():
 
 def _numpy_build(case):
     args, exprs = {"transcendental": transcendental, "gmm_gradient": gmm_gradient}[case]()
-    from sympile import _lambdify
+    from sympile._functions import lambdify as _lambdify
 
     _lambdify._CACHE.clear()
     t = time.perf_counter()

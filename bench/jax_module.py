@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 from _common import fmt, interleaved, table  # noqa: E402
 
-from sympile import _backend_jax  # noqa: E402
+from sympile._backends import jax as _backend_jax  # noqa: E402
 from sympile.jax import SymbolicModule  # noqa: E402
 
 QUICK = "--quick" in sys.argv

@@ -111,7 +111,7 @@ def case_build():
         ("sympytorch SymPyModule", lambda: sympytorch.SymPyModule(expressions=[expr])),
     ):
         # sympile caches compiled modules by content; a fresh process would not hit the cache
-        from sympile import _backend_torch
+        from sympile._backends import torch as _backend_torch
 
         _backend_torch._CACHE.clear()
         t, mods[name] = median_once(make, repeat=1 if QUICK else 3)

@@ -1,7 +1,4 @@
-"""SymPy expressions as PyTensor graphs: for use inside PyTensor and PyMC models.
+"""sympile's PyTensor face: SymPy expressions as PyTensor variables (for PyMC models and the like)."""
 
-Also the ``lambdify(..., backend="pytensor")`` backend; see `to_pytensor` and `variables`.
-"""
-
-from ._backends.pytensor import to_pytensor as to_pytensor
-from ._backends.pytensor import variables as variables
+from ._functions.pytensor import to_pytensor as to_pytensor
+from ._functions.pytensor import variables as variables

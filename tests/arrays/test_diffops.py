@@ -35,8 +35,8 @@ from sympile import (
     value_and_grad,
     vector_jacobian_product,
 )
-from sympile._arrays.diffops import derive
-from sympile._arrays.numpify import trace
+from sympile._arrays.derive import derive
+from sympile._arrays.tracing import trace
 from sympile.diffops import symbolic
 
 rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from helpers import assert_close_to_reference, reference, rounding_bound
-from hypothesis import given
+from hypothesis import given, settings
 from op_cases import CASES, IDS, at, point, symbols_of, x, y
 
 from sympile import lambdify, lower, to_sympy
@@ -14,7 +14,9 @@ from sympile._functions.lambdify import LambdifiedFunction
 from sympile._transforms.ad import grad_graph
 
 
+# Example counts are per op case (74 of them): each example costs a 30-digit SymPy evaluation.
 @pytest.mark.parametrize("case", CASES, ids=IDS)
+@settings(max_examples=30)
 @given(uv=point)
 def test_value_matches_sympy(case, uv):
     expr = case[1]
@@ -26,6 +28,7 @@ def test_value_matches_sympy(case, uv):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
+@settings(max_examples=20)
 @given(uv=point)
 def test_arrays_match_scalars(case, uv):
     """The NumPy path on arrays agrees with the scalar fast path, point by point."""
@@ -46,6 +49,7 @@ DIFFERENTIABLE = [c for c in CASES if c[0] not in ("logic", "ite", "compare")]
 
 
 @pytest.mark.parametrize("case", DIFFERENTIABLE, ids=[c[0] for c in DIFFERENTIABLE])
+@settings(max_examples=25)
 @given(uv=point)
 def test_derivative_rule_matches_sympy_diff(case, uv):
     expr = case[1]
@@ -72,7 +76,8 @@ def test_every_op_has_a_case_or_is_structural():
     covered = set()
     for _, expr, *_ in CASES:
         covered |= {n.op for n in lower([expr], symbols_of(expr)).nodes}
-    missing = set(OPS) - covered - {"param", "buffer", "call"}
+    emission = {name for name, spec in OPS.items() if spec.emission}  # tested with their passes
+    missing = set(OPS) - covered - emission - {"param", "buffer", "call"}
     assert not missing, f"ops without a test case: {sorted(missing)}"
 
 
@@ -121,7 +126,7 @@ def test_booleans():
 
 def test_rational_is_divided_in_the_runtime_dtype():
     f = lambdify(x, sp.Rational(1, 3) * x)
-    values = np.random.default_rng().uniform(-10, 10, 1000).astype(np.float32)
+    values = np.random.default_rng(0).uniform(-10, 10, 1000).astype(np.float32)
     assert np.array_equal(f(values), values / np.float32(3))
 
 
@@ -134,8 +139,8 @@ def test_special_functions_without_scipy(monkeypatch, name):
     case = next(c for c in CASES if c[0] == name)
     expr = case[1]
     f_scipy = lambdify([x, y], expr)
-    monkeypatch.setattr(nb, "_SPECIAL", mpmath_special())
-    from sympile import _lambdify
+    monkeypatch.setattr(nb, "_SPECIAL_FUNCTIONS", mpmath_special())
+    from sympile._functions import lambdify as _lambdify
 
     monkeypatch.setattr(_lambdify, "_CACHE", type(_lambdify._CACHE)())
     f_mp = lambdify([x, y], expr)

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sympile import MissingInputError, ShapeError, SympileError, lambdify
-from sympile._core.ops import CONSTANT_VALUES
+from sympile._core.constants import CONSTANT_VALUES
 
 jax = require("jax")
 eqx = require("equinox")

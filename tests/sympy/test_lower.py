@@ -5,7 +5,6 @@ import pytest
 import sympy as sp
 
 from sympile import Graph, UnsupportedFunctionError, lambdify, lower, to_sympy
-from sympile._sympy.lower import iter_leaves
 
 x, y, z = sp.symbols("x y z")
 
@@ -99,10 +98,6 @@ def test_unsupported_atoms_and_functions():
 def test_numbers_may_be_python_numbers():
     g = lower([2, 1.5, True], [])
     assert [n.attr for n in g.nodes] == [2, 1.5, True]
-
-
-def test_iter_leaves_is_depth_first():
-    assert list(iter_leaves([1, (2, [3, 4]), 5])) == [1, 2, 3, 4, 5]
 
 
 def test_lowering_is_iterative():

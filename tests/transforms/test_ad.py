@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sympile import DifferentiationError, lower, to_sympy
@@ -24,6 +24,7 @@ def compile_graph(graph, n_out=None):
 F = [sp.sin(x * y) * sp.exp(z) + x**3 / (1 + y**2), sp.atan2(y, x + 3) * sp.cosh(z)]
 
 
+@settings(max_examples=40)
 @given(p=point)
 def test_jacobian_matches_sympy(p):
     J = compile_graph(jacobian_graph(lower(F, X)))(*p)
@@ -31,6 +32,7 @@ def test_jacobian_matches_sympy(p):
     np.testing.assert_allclose(J, ref, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=50)
 @given(p=point, t=point)
 def test_jvp_and_vjp_agree_with_the_jacobian(p, t):
     g = lower(F, X)
@@ -42,6 +44,7 @@ def test_jvp_and_vjp_agree_with_the_jacobian(p, t):
     np.testing.assert_allclose(vjp, np.array(v) @ J, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=30)
 @given(p=point)
 def test_hessian_matches_sympy(p):
     f = sp.exp(-(x**2) - y**2 / 2) * sp.sin(z * x) + sp.log(1 + y**2) * z**3

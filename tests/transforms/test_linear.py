@@ -14,9 +14,10 @@ import sympile
 import sympile.numpy as snp
 from sympile import ShapeError
 from sympile._core.graph import Builder
+from sympile._core.tuning import LINEAR_MIN_ROWS, LINEAR_MIN_TERMS
 from sympile._transforms.ad import forward, hessian_nodes, reverse
 from sympile._transforms.fold import fold_constants
-from sympile._transforms.linear import MAP_MIN, MIN_ROWS, MIN_TERMS, linear_blocks, map_blocks
+from sympile._transforms.linear import blocks_of, linear_blocks
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -52,7 +53,8 @@ def test_rows_over_the_same_values_form_one_block():
     u = [sp.sin(v) for v in xs]
     rows = [sum(sp.Float(rng.normal()) * ui for ui in u) + sp.Float(rng.normal()) for _ in range(7)]
     graph = fold_constants(sympile.lower(rows, list(xs)))
-    lin, blocks = linear_blocks(graph)
+    lin = linear_blocks(graph)
+    blocks = blocks_of(lin)
     assert len(blocks) == 1
     (block,) = blocks
     assert len(block.roots) == 7 and len(block.bases) == 6
@@ -67,11 +69,13 @@ def test_rows_over_the_same_values_form_one_block():
 
 def test_small_or_unlike_sums_stay_as_they_are():
     xs = sp.symbols("x:6")
-    few_terms = [sum(sp.Float(k + j + 1) * sp.sin(v) for j, v in enumerate(xs[: MIN_TERMS - 1])) for k in range(6)]
-    few_rows = [sum(sp.Float(k + j + 1) * sp.sin(v) for j, v in enumerate(xs)) for k in range(MIN_ROWS - 1)]
+    few_terms = [
+        sum(sp.Float(k + j + 1) * sp.sin(v) for j, v in enumerate(xs[: LINEAR_MIN_TERMS - 1])) for k in range(6)
+    ]
+    few_rows = [sum(sp.Float(k + j + 1) * sp.sin(v) for j, v in enumerate(xs)) for k in range(LINEAR_MIN_ROWS - 1)]
     for rows in (few_terms, few_rows):
         graph = fold_constants(sympile.lower(rows, list(xs)))
-        assert linear_blocks(graph) == (graph, [])
+        assert linear_blocks(graph) is graph
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -84,7 +88,7 @@ def test_c_point_with_blocks_matches_the_numpy_backend(seed):
     f = sum(sp.log(1 + sp.exp(zi)) for zi in z) + sum(v**2 for v in xs)
     grad = [sp.diff(f, v) for v in xs]
     graph = fold_constants(sympile.lower(grad, list(xs)))
-    assert linear_blocks(graph)[1], "the test expression should have a linear block"
+    assert blocks_of(linear_blocks(graph)), "the test expression should have a linear block"
     f_c = sympile.lambdify(list(xs), grad, backend="c")
     f_np = sympile.lambdify(list(xs), grad)
     for _ in range(5):
@@ -225,61 +229,3 @@ def test_hessian_nodes_are_symmetric():
     xs = [b.node("input", (), k) for k in range(4)]
     H, _ = hessian_nodes(b, traced.outputs[0], xs)
     assert all(H[i][j] == H[j][i] for i in range(4) for j in range(4))
-
-
-# -- map blocks: sum_t w_t * f(b_t + c_t . x) on the NumPy backend's scalar path -------------
-
-
-def _map_sum(rng, n, fn, symbols):
-    w, b = rng.uniform(-2, 2, (2, n))
-    c = rng.uniform(-2, 2, (n, len(symbols)))
-    forms = [sp.Float(b[t]) + sum(sp.Float(c[t, k]) * s for k, s in enumerate(symbols)) for t in range(n)]
-    return sp.Add(*[sp.Float(w[t]) * fn(forms[t]) for t in range(n)]), float(np.abs(w).sum())
-
-
-@pytest.mark.parametrize("fn", [sp.sin, sp.tanh, sp.exp, sp.atan])
-def test_long_sums_of_one_function_of_linear_forms_are_map_blocks(fn):
-    rng = np.random.default_rng()
-    x, y = sp.symbols("x y")
-    for symbols, extra in (([x], 0), ([x, y], 3 * x - y**2 + 2)):
-        e, scale = _map_sum(rng, MAP_MIN + 5, fn, symbols)
-        f = sympile.lambdify(symbols, e + extra)
-        assert "_ms0(" in f.source
-        for _ in range(20):
-            point = [float(v) for v in rng.uniform(-2, 2, len(symbols))]
-            got = f(*point)
-            assert type(got) is float
-            want = float((e + extra).evalf(30, subs=dict(zip(symbols, point))))
-            # the terms may cancel: the error is relative to the sum of their sizes
-            bound = 1e-13 * (scale * (1 if fn is not sp.exp else 60) + abs(want))
-            assert abs(got - want) <= bound, (got, want)
-            assert got == pytest.approx(float(f(*[np.array([p]) for p in point])[0]), rel=1e-13, abs=bound)
-
-
-def test_short_mixed_or_shared_sums_are_not_map_blocks():
-    rng = np.random.default_rng()
-    x = sp.Symbol("x")
-    short, _ = _map_sum(rng, MAP_MIN - 1, sp.sin, [x])
-    mixed = _map_sum(rng, MAP_MIN // 2 + 1, sp.sin, [x])[0] + _map_sum(rng, MAP_MIN // 2 + 1, sp.cos, [x])[0]
-    for e in (short, mixed):
-        assert "_ms0(" not in sympile.lambdify(x, e).source
-    # a function value that is also an output is computed once, in scalar code
-    e, _ = _map_sum(rng, MAP_MIN + 5, sp.sin, [x])
-    shared = e.args[0].args[1] if e.args[0].args[0].is_Number else e.args[0].args[0]
-    f = sympile.lambdify(x, [e, shared])
-    (graph, blocks) = map_blocks(fold_constants(f.graph))
-    assert len(blocks) == 1 and len(blocks[0].weights) == MAP_MIN + 4
-    got = f(0.7)
-    assert got[1] == pytest.approx(float(shared.subs(x, 0.7)), rel=1e-15)
-    assert got[0] == pytest.approx(float(e.evalf(30, subs={x: 0.7})), rel=1e-12, abs=1e-12)
-
-
-def test_map_blocks_overflow_as_the_array_path_does():
-    x = sp.Symbol("x")
-    rng = np.random.default_rng()
-    e = sp.Add(*[sp.Float(v) * sp.exp(sp.Float(u) * x) for u, v in rng.uniform(0.5, 2, (MAP_MIN + 2, 2))])
-    f = sympile.lambdify(x, e)
-    assert "_ms0(" in f.source
-    with np.errstate(over="ignore"):
-        assert f(900.0) == np.inf == f(np.array([900.0]))[0]
-    assert f(-2000.0) == 0.0 == f(np.array([-2000.0]))[0]

@@ -2,7 +2,7 @@
 
 import numpy as np
 import sympy as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sympile import lower
@@ -17,6 +17,7 @@ def compile_graph(g):
     return LambdifiedFunction(g, "numpy", {}, ("list", [("leaf", 0), ("leaf", 1)]), ("leaf", 0))
 
 
+@settings(max_examples=60)
 @given(st.floats(-3, 3), st.floats(-3, 3))
 def test_masking_keeps_values(a, b):
     g = lower([E], [x, y])

@@ -1,13 +1,9 @@
 """Differential operators (SymNum's API), built by graph AD on the traced function's graph.
 
-A function is traced once (or its `NumpifiedFunction` graph is read); each operator then
-builds its derivative nodes into the same graph with `_ad` (reverse mode for gradients and
-vector-Jacobian products, forward mode for Jacobian-vector products, forward over reverse for
-Hessians, and reverse mode over those for the matrix-Hessian and matrix-Tressian products),
-so the derivative's size stays linear in the function's. Nothing goes through
-`sympy.diff`. Exact numeric factors that the chain rule leaves scattered (``u + u``,
-``-100*u - 100*u``) are then gathered (`collect_coefficients`). The numerical forms compile
-the derivative graph like any traced function; the symbolic forms raise it back to SymPy.
+A function is traced once (or its `NumpifiedFunction` graph is read); `derive` builds each
+operator's derivative into the same graph, so its size stays linear in the function's and
+nothing goes through `sympy.diff`. The numerical forms compile the derivative graph like
+any traced function; the symbolic forms raise it back to SymPy.
 
 Conventions (SymNum's): ``op(func, *arg_shapes, wrt=0, return_aux=False)``; with
 ``return_aux`` the lower derivatives and the value come after, value last. ``wrt`` may be a
@@ -20,224 +16,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from .._core.errors import ArgumentError, DifferentiationError, ShapeError
-from .._core.graph import Builder, paused_gc
+from .._core.errors import ArgumentError, ShapeError
 from .._sympy.raising import to_sympy
-from .._transforms.ad import collect_coefficients, forward, hessian_nodes, jacobian_nodes, reverse
-from .numpify import NumpifiedFunction, Traced, as_traced, build_symbolic, entries_of, trace
-from .symbolic_array import SymbolicArray, _frozen, as_object_array
-
-#: Operators whose function must be scalar-valued.
-_SCALAR = {"grad", "value_and_grad", "hessian", "hvp", "mtp"}
-#: Product operators: the letter of their vector argument.
-_PRODUCTS = {"jvp": "v", "vjp": "v", "hvp": "v", "mhp": "m", "mtp": "m"}
-_PREFIX = {
-    "grad": "grad",
-    "value_and_grad": "value_and_grad",
-    "jacobian": "jacob",
-    "hessian": "hess",
-    "jvp": "jvp",
-    "vjp": "vjp",
-    "hvp": "hvp",
-    "mhp": "mhp",
-    "mtp": "mtp",
-}
-
-
-class Derived(NamedTuple):
-    """A derivative as traced functions: ``main`` (for a product operator, a function of the
-    arguments and the vectors) and ``aux`` (a product operator's lower derivatives and value)."""
-
-    main: Traced
-    aux: Traced | None
-    n_vectors: int
-    single: bool
-
-
-class _Outputs:
-    """Output nodes in order, and the structure tree that shapes them."""
-
-    def __init__(self):
-        self.nodes: list[int] = []
-
-    def array(self, nodes: list[int], shape: tuple) -> tuple:
-        leaves = []
-        for n in nodes:
-            self.nodes.append(n)
-            leaves.append(("leaf", len(self.nodes) - 1))
-        return leaves[0] if shape == () else ("array", tuple(shape), leaves)
-
-
-def _wrt(wrt, n_args: int) -> tuple[list[int], bool]:
-    single = not isinstance(wrt, (tuple, list))
-    items = [wrt] if single else list(wrt)
-    out = []
-    for k in items:
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
-            raise ArgumentError(f"wrt must be an argument index or a tuple of them, got {wrt!r}")
-        if not -n_args <= k < n_args:
-            raise DifferentiationError(f"wrt={k} is out of range for a function of {n_args} argument(s)")
-        out.append(int(k) % n_args)
-    if not out or len(set(out)) != len(out):
-        raise DifferentiationError(f"wrt must name each argument at most once, and at least one: {wrt!r}")
-    return out, single
-
-
-def _value_shape(traced: Traced, kind: str) -> tuple:
-    tree = traced.out_tree
-    if tree[0] == "leaf":
-        return ()
-    if tree[0] == "array":
-        return tree[1]
-    raise DifferentiationError(
-        f"{kind} needs a function that returns one array or scalar; {traced.name} returns a {tree[0]}"
-    )
-
-
-class _Layout:
-    """Where the ``wrt`` arguments sit among the inputs, and how derivatives are shaped by them.
-
-    Derivatives are built over ``X``, the concatenated entries of the ``wrt`` arguments; a
-    layout cuts flat node lists back into one array per argument (block), and into a tuple of
-    them when ``wrt`` is a tuple.
-    """
-
-    def __init__(self, traced: Traced, args: list[int], single: bool):
-        sizes = [int(np.prod(s, dtype=int)) for s in traced.arg_shapes]
-        starts = np.cumsum([0, *sizes]).tolist()
-        self.slots = [list(range(starts[k], starts[k] + sizes[k])) for k in args]
-        self.shapes = [traced.arg_shapes[k] for k in args]
-        self.offsets = np.cumsum([0, *(sizes[k] for k in args)]).tolist()
-        self.single = single
-
-    def _tuple(self, trees: list):
-        return trees[0] if self.single else ("tuple", trees)
-
-    def x_tree(self, out: _Outputs, nodes: list[int]) -> tuple:
-        """Nodes over X (a gradient, a product's result) shaped like the arguments."""
-        o = self.offsets
-        return self._tuple([out.array(nodes[o[k] : o[k + 1]], s) for k, s in enumerate(self.shapes)])
-
-    def jacobian_blocks(self, rows: list[list[int]]) -> list[list[int]]:
-        """Per argument, the Jacobian's entries in row-major order of ``value.shape + arg.shape``."""
-        o = self.offsets
-        return [[n for row in rows for n in row[o[k] : o[k + 1]]] for k in range(len(self.shapes))]
-
-    def jacobian_tree(self, out: _Outputs, rows: list[list[int]], value_shape: tuple) -> tuple:
-        blocks = self.jacobian_blocks(rows)
-        return self._tuple([out.array(nodes, value_shape + s) for nodes, s in zip(blocks, self.shapes)])
-
-    def hessian_blocks(self, H: list[list[int]]) -> list[list[list[int]]]:
-        """Block ``[k][m]``: the entries of ``d2 f / d arg_k d arg_m``, row-major."""
-        o = self.offsets
-        return [
-            [[n for row in H[o[k] : o[k + 1]] for n in row[o[m] : o[m + 1]]] for m in range(len(self.shapes))]
-            for k in range(len(self.shapes))
-        ]
-
-    def hessian_shapes(self) -> list[tuple]:
-        return [a + b for a in self.shapes for b in self.shapes]
-
-    def hessian_tree(self, out: _Outputs, H: list[list[int]]) -> tuple:
-        nested = [
-            [out.array(nodes, self.shapes[k] + self.shapes[m]) for m, nodes in enumerate(row)]
-            for k, row in enumerate(self.hessian_blocks(H))
-        ]
-        return nested[0][0] if self.single else ("tuple", [("tuple", row) for row in nested])
-
-
-def derive(traced: Traced, kind: str, wrt=0, return_aux: bool = False) -> Derived:
-    """Build the derivative ``kind`` of a traced function on its graph (see the module docstring)."""
-    graph = traced.graph
-    vs = _value_shape(traced, kind)
-    if kind in _SCALAR and vs != ():
-        raise DifferentiationError(
-            f"{kind} needs a scalar-valued function, but {traced.name} returns an array of shape {vs}; "
-            "use jacobian (or vector_jacobian_product) for array values"
-        )
-    layout = _Layout(traced, *_wrt(wrt, len(traced.arg_shapes)))
-    inputs = list(graph.inputs)
-    with paused_gc():
-        b = Builder(graph)
-        X = [b.node("input", (), s) for slots in layout.slots for s in slots]
-        val = list(graph.outputs)
-        main, aux = _Outputs(), _Outputs()
-        vector_shapes: list[tuple] = []
-
-        def vectors(shapes: list[tuple]) -> list[int]:
-            """New inputs for a product's vector (or matrix) arguments: their entries' nodes."""
-            vector_shapes.extend(shapes)
-            letter, nodes = _PRODUCTS[kind], []
-            for shape in shapes:
-                for cell in np.ndindex(*shape):
-                    inputs.append(sp.Dummy(f"{letter}[{', '.join(map(str, cell))}]" if cell else letter))
-                    nodes.append(b.node("input", (), len(inputs) - 1))
-            return nodes
-
-        def value(out):
-            return out.array(val, vs)
-
-        def with_aux(tree, lower):
-            """The result, or with ``return_aux`` the result and ``lower()``'s lower derivatives and value."""
-            return ("tuple", [tree, *lower()]) if return_aux else tree
-
-        if kind in ("grad", "value_and_grad"):
-            g = jacobian_nodes(b, val, X)[0]
-            if kind == "value_and_grad":
-                tree = ("tuple", [value(main), layout.x_tree(main, g)])
-            else:
-                tree = with_aux(layout.x_tree(main, g), lambda: [value(main)])
-        elif kind == "jacobian":
-            rows = jacobian_nodes(b, val, X)
-            tree = with_aux(layout.jacobian_tree(main, rows, vs), lambda: [value(main)])
-        elif kind == "hessian":
-            H, g = hessian_nodes(b, val[0], X)
-            tree = with_aux(layout.hessian_tree(main, H), lambda: [layout.x_tree(main, g), value(main)])
-        elif kind == "jvp":
-            tree = main.array(forward(b, X, vectors(layout.shapes), val), vs)
-            aux_tree = ("tuple", [value(aux)])
-        elif kind == "vjp":
-            tree = layout.x_tree(main, reverse(b, val, vectors([vs]), X))
-            aux_tree = ("tuple", [value(aux)])
-        elif kind == "hvp":
-            g = reverse(b, val, [b.const(1)], X)
-            tree = layout.x_tree(main, forward(b, X, vectors(layout.shapes), g))
-            aux_tree = ("tuple", [layout.x_tree(aux, g), value(aux)])
-        elif kind == "mhp":  # the gradient of <m, J>: reverse mode over the Jacobian's nodes
-            rows = jacobian_nodes(b, val, X)
-            J = [n for block in layout.jacobian_blocks(rows) for n in block]
-            M = vectors([vs + s for s in layout.shapes])
-            tree = layout.x_tree(main, reverse(b, J, M, X))
-            aux_tree = ("tuple", [layout.jacobian_tree(aux, rows, vs), value(aux)])
-        elif kind == "mtp":  # the gradient of <m, H>: reverse over forward over reverse
-            H, g = hessian_nodes(b, val[0], X)
-            Hf = [n for row in layout.hessian_blocks(H) for nodes in row for n in nodes]
-            M = vectors(layout.hessian_shapes())
-            tree = layout.x_tree(main, reverse(b, Hf, M, X))
-            aux_tree = ("tuple", [layout.hessian_tree(aux, H), layout.x_tree(aux, g), value(aux)])
-        else:
-            raise ValueError(f"unknown differential operator {kind!r}")
-        name = f"{_PREFIX[kind]}_{traced.name}"
-        letter = _PRODUCTS.get(kind, "")
-        names = [letter] if len(vector_shapes) == 1 else [f"{letter}_{k}" for k in range(len(vector_shapes))]
-        main_traced = Traced(
-            collect_coefficients(b.graph(main.nodes, inputs, graph.params, graph.buffers)),
-            traced.arg_shapes + tuple(vector_shapes),
-            traced.arg_names + tuple(names if vector_shapes else ()),
-            tree,
-            name,
-        )
-        aux_traced = None
-        if kind in _PRODUCTS and return_aux:
-            aux_graph = collect_coefficients(b.graph(aux.nodes, graph.inputs, graph.params, graph.buffers))
-            aux_traced = Traced(aux_graph, traced.arg_shapes, traced.arg_names, aux_tree, name)
-    return Derived(main_traced, aux_traced, len(vector_shapes), layout.single)
-
+from .derive import PREFIX, PRODUCTS, derive
+from .entries import frozen
+from .numpify import NumpifiedFunction, as_traced
+from .symbolic_array import SymbolicArray, as_object_array
+from .tracing import Traced, build_symbolic, entries_of, trace
 
 # -- numerical operators ---------------------------------------------------------------------------------
 
@@ -345,15 +135,30 @@ def _operator(kind: str, func: Callable, arg_shapes, wrt, return_aux: bool, back
         backend = func.backend if isinstance(func, NumpifiedFunction) else "numpy"
     derived = derive(traced, kind, wrt, return_aux)
     main = NumpifiedFunction(derived.main, backend)
-    if kind not in _PRODUCTS:
+    if kind not in PRODUCTS:
         return main
     aux = None if derived.aux is None else NumpifiedFunction(derived.aux, backend)
     return ProductOperator(main, aux, derived.n_vectors, derived.single)
 
 
-def grad(
-    func: Callable, *arg_shapes, wrt: int | tuple = 0, return_aux: bool = False, backend: str | None = None
-) -> NumpifiedFunction:
+def _numerical(kind: str, name: str, doc: str) -> Callable:
+    """The public function ``name`` for the compiled operator ``kind``:
+    ``name(func, *arg_shapes, wrt=0, return_aux=False, backend=None)``."""
+
+    def operator(
+        func: Callable, *arg_shapes, wrt: int | tuple = 0, return_aux: bool = False, backend: str | None = None
+    ) -> NumpifiedFunction | ProductOperator:
+        return _operator(kind, func, arg_shapes, wrt, return_aux, backend)
+
+    operator.__name__ = operator.__qualname__ = name
+    operator.__doc__ = doc
+    operator.__annotations__["return"] = "ProductOperator" if kind in PRODUCTS else "NumpifiedFunction"
+    return operator
+
+
+grad = _numerical(
+    "grad",
+    "grad",
     """The gradient of a scalar-valued function, compiled (reverse mode on the graph).
 
     Args:
@@ -370,8 +175,8 @@ def grad(
         >>> g = grad(lambda x: snp.sum(x**3), 2)
         >>> g(np.array([1.0, 2.0]))
         array([ 3., 12.])
-    """
-    return _operator("grad", func, arg_shapes, wrt, return_aux, backend)
+    """,
+)
 
 
 gradient = grad
@@ -401,9 +206,9 @@ def grad_and_value(func: Callable, *arg_shapes, wrt: int | tuple = 0, backend: s
     return _operator("grad", func, arg_shapes, wrt, True, backend)
 
 
-def jacobian(
-    func: Callable, *arg_shapes, wrt: int | tuple = 0, return_aux: bool = False, backend: str | None = None
-) -> NumpifiedFunction:
+jacobian = _numerical(
+    "jacobian",
+    "jacobian",
     """The Jacobian, shape ``value.shape + arg.shape``; ``return_aux`` gives ``(jacobian, value)``.
 
     Reverse mode when the function has fewer outputs than inputs, else forward mode.
@@ -415,13 +220,13 @@ def jacobian(
         >>> jacobian(lambda x: snp.array([x[0] * x[1], x[0]]), 2)(np.array([2.0, 3.0]))
         array([[3., 2.],
                [1., 0.]])
-    """
-    return _operator("jacobian", func, arg_shapes, wrt, return_aux, backend)
+    """,
+)
 
 
-def hessian(
-    func: Callable, *arg_shapes, wrt: int | tuple = 0, return_aux: bool = False, backend: str | None = None
-) -> NumpifiedFunction:
+hessian = _numerical(
+    "hessian",
+    "hessian",
     """The Hessian of a scalar-valued function (forward over reverse); ``return_aux`` gives
     ``(hessian, grad, value)``.
 
@@ -431,13 +236,13 @@ def hessian(
         >>> hessian(lambda x: x[0] ** 2 * x[1], 2)(np.array([1.0, 2.0]))
         array([[4., 2.],
                [2., 0.]])
-    """
-    return _operator("hessian", func, arg_shapes, wrt, return_aux, backend)
+    """,
+)
 
 
-def jacobian_vector_product(
-    func: Callable, *arg_shapes, wrt: int | tuple = 0, return_aux: bool = False, backend: str | None = None
-) -> ProductOperator:
+jacobian_vector_product = _numerical(
+    "jvp",
+    "jacobian_vector_product",
     """``jvp(func)(*args)(v) == tensordot(jacobian(func)(*args), v, v.ndim)`` (forward mode);
     ``return_aux`` gives ``(jvp_function, value)``.
 
@@ -447,13 +252,13 @@ def jacobian_vector_product(
         >>> jvp = jacobian_vector_product(lambda x: x**2, 2)
         >>> jvp(np.array([1.0, 2.0]))(np.array([1.0, 1.0]))
         array([2., 4.])
-    """
-    return _operator("jvp", func, arg_shapes, wrt, return_aux, backend)
+    """,
+)
 
 
-def vector_jacobian_product(
-    func: Callable, *arg_shapes, wrt: int | tuple = 0, return_aux: bool = False, backend: str | None = None
-) -> ProductOperator:
+vector_jacobian_product = _numerical(
+    "vjp",
+    "vector_jacobian_product",
     """``vjp(func)(*args)(v) == tensordot(v, jacobian(func)(*args), v.ndim)`` (reverse mode);
     ``return_aux`` gives ``(vjp_function, value)``.
 
@@ -463,13 +268,13 @@ def vector_jacobian_product(
         >>> vjp = vector_jacobian_product(lambda x: x**2, 2)
         >>> vjp(np.array([1.0, 2.0]))(np.array([1.0, 1.0]))
         array([2., 4.])
-    """
-    return _operator("vjp", func, arg_shapes, wrt, return_aux, backend)
+    """,
+)
 
 
-def hessian_vector_product(
-    func: Callable, *arg_shapes, wrt: int | tuple = 0, return_aux: bool = False, backend: str | None = None
-) -> ProductOperator:
+hessian_vector_product = _numerical(
+    "hvp",
+    "hessian_vector_product",
     """``hvp(func)(*args)(v) == tensordot(hessian(func)(*args), v, v.ndim)`` (forward over reverse);
     ``return_aux`` gives ``(hvp_function, grad, value)``.
 
@@ -479,13 +284,13 @@ def hessian_vector_product(
         >>> hvp = hessian_vector_product(lambda x: x[0] ** 2 * x[1], 2)
         >>> hvp(np.array([1.0, 2.0]))(np.array([1.0, 0.0]))
         array([4., 2.])
-    """
-    return _operator("hvp", func, arg_shapes, wrt, return_aux, backend)
+    """,
+)
 
 
-def matrix_hessian_product(
-    func: Callable, *arg_shapes, wrt: int | tuple = 0, return_aux: bool = False, backend: str | None = None
-) -> ProductOperator:
+matrix_hessian_product = _numerical(
+    "mhp",
+    "matrix_hessian_product",
     """``mhp(func)(*args)(m) == tensordot(m, jacobian(jacobian(func))(*args), m.ndim)``: the gradient
     of ``<m, J(x)>``, for ``m`` of shape ``value.shape + arg.shape``; ``return_aux`` gives
     ``(mhp_function, jacobian, value)``.
@@ -497,13 +302,13 @@ def matrix_hessian_product(
         >>> mhp = matrix_hessian_product(lambda x: snp.array([x[0] ** 2, x[0] * x[1]]), 2)
         >>> mhp(np.array([1.0, 2.0]))(np.eye(2))
         array([2., 1.])
-    """
-    return _operator("mhp", func, arg_shapes, wrt, return_aux, backend)
+    """,
+)
 
 
-def matrix_tressian_product(
-    func: Callable, *arg_shapes, wrt: int | tuple = 0, return_aux: bool = False, backend: str | None = None
-) -> ProductOperator:
+matrix_tressian_product = _numerical(
+    "mtp",
+    "matrix_tressian_product",
     """``mtp(func)(*args)(m) == tensordot(m, jacobian(hessian(func))(*args), m.ndim)``: the gradient of
     ``<m, H(x)>`` for a scalar function; ``return_aux`` gives ``(mtp_function, hessian, grad, value)``.
 
@@ -514,8 +319,8 @@ def matrix_tressian_product(
         >>> mtp = matrix_tressian_product(lambda x: snp.sum(x**4), 2)
         >>> mtp(np.array([1.0, 2.0]))(np.eye(2))
         array([24., 48.])
-    """
-    return _operator("mtp", func, arg_shapes, wrt, return_aux, backend)
+    """,
+)
 
 
 # -- symbolic operators -------------------------------------------------------------------------------
@@ -545,7 +350,7 @@ def _trace_at(func: Callable, args: tuple) -> tuple[Traced, dict | None]:
         sp.Dummy("s", real=True)
         if s is None
         else SymbolicArray._from_data(
-            _frozen(np.array([sp.Dummy("s", real=True) for _ in range(int(np.prod(s, dtype=int)))], object).reshape(s))
+            frozen(np.array([sp.Dummy("s", real=True) for _ in range(int(np.prod(s, dtype=int)))], object).reshape(s))
         )
         for s in shapes
     ]
@@ -588,14 +393,14 @@ class SymbolicOperator:
         self.func = func
         self.wrt = wrt
         self.return_aux = return_aux
-        self.__name__ = f"{_PREFIX[kind]}_{getattr(func, '__name__', 'function')}"
+        self.__name__ = f"{PREFIX[kind]}_{getattr(func, '__name__', 'function')}"
 
     def __call__(self, *args) -> Any:
         traced, subs = _trace_at(self.func, args)
         derived = derive(traced, self.kind, self.wrt, self.return_aux)
         main = derived.main
         values = _raised(main, subs)
-        if self.kind not in _PRODUCTS:
+        if self.kind not in PRODUCTS:
             return build_symbolic(main.out_tree, values)
         n_base = len(traced.graph.inputs)
         product = SymbolicProduct(
@@ -614,7 +419,7 @@ def _symbolic(kind: str, doc: str):
     def operator(func: Callable, *, wrt: int | tuple = 0, return_aux: bool = False) -> SymbolicOperator:
         return SymbolicOperator(kind, func, wrt, return_aux)
 
-    operator.__name__ = operator.__qualname__ = f"symbolic_{_PREFIX[kind]}"
+    operator.__name__ = operator.__qualname__ = f"symbolic_{PREFIX[kind]}"
     operator.__doc__ = doc
     return operator
 

@@ -1,9 +1,7 @@
 """`numpify`: trace a NumPy-style function with symbolic arrays, and compile it through the graph.
 
-Tracing calls the function once on `named_array` arguments; every entry of every output
-is a SymPy scalar, and all of them are lowered into one `Graph` (so subexpressions shared
-between entries are computed once). The graph is compiled by the chosen backend like any
-other, with one flat argument per input entry and the outputs assembled into arrays.
+The traced graph (`tracing`) is compiled by the chosen backend like any other, with one
+flat argument per input entry and the outputs assembled into arrays.
 
 At call time a `NumpifiedFunction` checks each argument's shape (no silent broadcasting of
 a stack of inputs into one row), hands the entries to the compiled code as Python numbers
@@ -17,149 +15,38 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
 import sympy as sp
-from sympy.core.parameters import evaluate
 
 from .._core.errors import ArgumentError, ShapeError, SympileError
 from .._core.graph import Builder, Graph, paused_gc
 from .._core.ops import OPS
-from .._emit.emit import Emitted, compile_source
+from .._emit.emit import Emitted, bind, compile_source
 from .._functions.lambdify import LambdifiedFunction
-from .._sympy.lower import lower
 from .._sympy.raising import to_sympy
-from .symbolic_array import SymbolicArray, _entry, _frozen, _shape, as_object_array, named_array
+from .entries import as_shape, entry
+from .symbolic_array import SymbolicArray, as_object_array
+from .tracing import Traced, build_symbolic, trace
 
 _F64 = np.dtype(np.float64)
 #: The default of a generated entry point's parameters: a missing argument, not None.
 _ABSENT = object()
 
 
-class Traced(NamedTuple):
-    """A traced function: its graph, argument shapes and names, and output structure.
-
-    The graph's inputs are the arguments' entries in order (row-major within each
-    argument); ``out_tree`` is a `_structure` tree whose ``("array", shape, ...)`` nodes
-    are output arrays and whose leaves number the graph's outputs.
-    """
-
-    graph: Graph
-    arg_shapes: tuple
-    arg_names: tuple
-    out_tree: tuple
-    name: str
-
-
 # -- tracing ---------------------------------------------------------------------------------------
 
 
-def arg_names(func: Callable, n: int) -> list[str]:
-    """Names for ``n`` positional arguments of ``func`` (``args_0, ...`` for ``*args``)."""
-    if isinstance(func, NumpifiedFunction):
-        return list(func.arg_names)
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        return [f"arg_{k}" for k in range(n)]
-    names: list[str] = []
-    required = 0
-    for p in params:
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            names.append(p.name)
-            required += p.default is p.empty
-        elif p.kind is p.VAR_POSITIONAL:
-            names += [f"{p.name}_{k}" for k in range(max(0, n - len(names)))]
-            break
-    if n < required or n > len(names):
-        what = f"{required}" if required == len(names) else f"{required} to {len(names)}"
-        raise ArgumentError(
-            f"{_name(func)} takes {what} positional argument(s) but {n} shape(s) were given; "
-            "give one shape per argument (None or () for a scalar)"
-        )
-    return names[:n]
-
-
-def _name(func) -> str:
-    name = getattr(func, "__name__", None) or type(func).__name__
-    return "lambda" if name == "<lambda>" else name
-
-
-def symbolic_arguments(arg_shapes, names) -> list:
-    """One symbolic argument per shape: a real symbol for ``None``, else a `named_array`."""
-    return [sp.Symbol(n, real=True) if s is None else named_array(n, s) for s, n in zip(arg_shapes, names)]
-
-
-def entries_of(value) -> list:
-    """The entries of a symbolic argument in row-major order."""
-    if isinstance(value, SymbolicArray):
-        return value._data.ravel().tolist()
-    return as_object_array(value).ravel().tolist()
-
-
-def flatten_output(value, leaves: list) -> tuple:
-    """The structure tree of a traced function's value, appending its entries to ``leaves``."""
-    if isinstance(value, tuple):
-        return ("tuple", [flatten_output(v, leaves) for v in value])
-    if isinstance(value, list):
-        return ("list", [flatten_output(v, leaves) for v in value])
-    if isinstance(value, (SymbolicArray, np.ndarray, sp.MatrixBase, sp.NDimArray)):
-        data = value._data if isinstance(value, SymbolicArray) else as_object_array(value)
-        if data.ndim == 0:
-            leaves.append(data[()])
-            return ("leaf", len(leaves) - 1)
-        items = []
-        for e in data.ravel().tolist():
-            leaves.append(e)
-            items.append(("leaf", len(leaves) - 1))
-        return ("array", data.shape, items)
-    if isinstance(value, (sp.Basic, bool, int, float, complex, np.generic)):
-        leaves.append(_entry(value))
-        return ("leaf", len(leaves) - 1)
-    raise SympileError(
-        f"a traced function must return SymPy expressions, symbolic arrays or tuples/lists of them, "
-        f"not {type(value).__name__}"
-    )
-
-
-def trace(func: Callable, arg_shapes, names=None, args=None) -> Traced:
-    """Call ``func`` on symbolic arguments and lower every output entry into one graph.
-
-    ``args`` are the symbolic arguments to use (their entries must be distinct symbols);
-    by default they are made from ``arg_shapes`` and ``names``.
-    """
-    if names is None:
-        names = arg_names(func, len(arg_shapes))
-    if args is None:
-        args = symbolic_arguments(arg_shapes, names)
-    try:
-        # SymPy's automatic evaluation (collecting terms, asking assumptions) costs most of a
-        # trace and the graph does not need it: lowering reads structure, the builder
-        # simplifies and folds, and raised results are evaluated again.
-        with evaluate(False):
-            value = func(*args)
-    except TypeError as e:
-        if "truth value" in str(e) or "cannot determine" in str(e):
-            raise SympileError(
-                f"{_name(func)} branches on the value of an argument ({e}); a traced function must not: "
-                "use sympile.numpy.where, maximum or minimum instead of if/else"
-            ) from e
-        raise
-    leaves: list = []
-    out_tree = flatten_output(value, leaves)
-    inputs = [s for a in args for s in entries_of(a)]
-    with paused_gc():
-        graph = lower(leaves, inputs)
-    shapes = tuple(_shape(s) for s in arg_shapes)
-    return Traced(graph, shapes, tuple(names), out_tree, _name(func))
+def _trace(func: Callable, arg_shapes) -> Traced:
+    """`trace`, keeping a `NumpifiedFunction`'s argument names."""
+    return trace(func, arg_shapes, list(func.arg_names) if isinstance(func, NumpifiedFunction) else None)
 
 
 def as_traced(func: Callable, arg_shapes) -> Traced:
     """The trace of ``func``: read from a `NumpifiedFunction`, or made from ``arg_shapes``."""
     if isinstance(func, NumpifiedFunction):
-        if arg_shapes and tuple(_shape(s) for s in arg_shapes) != func.arg_shapes:
-            return trace(func, arg_shapes)
+        if arg_shapes and tuple(as_shape(s) for s in arg_shapes) != func.arg_shapes:
+            return _trace(func, arg_shapes)
         return func._traced
     if not callable(func):
         raise SympileError(f"expected a function, got {type(func).__name__}")
@@ -274,12 +161,12 @@ class NumpifiedFunction(functools.partial):
             "_empty": np.empty,
             # the NumPy backend's generated ``_call(self, *args)`` itself, called with None for
             # self: ``_fn`` would add a frame to every call
-            "_fn": compiled._fn.__globals__.get("_call", compiled._fn) if backend == "numpy" else compiled._fn,
-            "_self_arg": backend == "numpy" and "_call" in compiled._fn.__globals__,
+            "_fn": compiled.built.method or compiled.built.fn,
+            "_self_arg": compiled.built.method is not None,
             "_absent": _ABSENT,
             "_assembled": assembled,
         }
-        point = getattr(getattr(compiled._fn, "kernel", None), "point_of_arrays", None) if assembled else None
+        point = getattr(compiled.built.kernel, "point_of_arrays", None) if assembled else None
         if point is not None:
             entry = _generate_c_entry(traced, point)
         elif numpy:
@@ -290,7 +177,7 @@ class NumpifiedFunction(functools.partial):
         self._traced = traced
         self.backend = backend
         self._options = dict(options or {})
-        self._fn = compiled._fn
+        self._fn = compiled.built.fn
         self.source = compiled.source
         self._numpy = numpy
         self._assembled = assembled
@@ -305,7 +192,7 @@ class NumpifiedFunction(functools.partial):
         self.__signature__ = inspect.Signature(
             [inspect.Parameter(name, inspect.Parameter.POSITIONAL_ONLY) for name in traced.arg_names]
         )
-        entry.__globals__.update(_slow=self._slow, _finish=self._finish)
+        bind(entry, _slow=self._slow, _finish=self._finish)
         return self
 
     # -- what it is ---------------------------------------------------------------------------
@@ -376,7 +263,7 @@ class NumpifiedFunction(functools.partial):
             tail = slow
             if self._numpy:
                 tail = _generate_entry(self._traced, first, self._bools, self._namespace)
-                tail.__globals__.update(_slow_tail=slow, _finish=self._finish)
+                bind(tail, _slow_tail=slow, _finish=self._finish)
             self._tails[first] = tail
         return tail
 
@@ -450,7 +337,7 @@ class NumpifiedFunction(functools.partial):
     def _symbolic_entries(self, entries: list):
         if self._raised is None:
             self._raised = to_sympy(self.graph)
-        subs = dict(zip(self.graph.inputs, [_entry(e) for e in entries]))
+        subs = dict(zip(self.graph.inputs, [entry(e) for e in entries]))
         values = [e.xreplace(subs) for e in self._raised]
         return build_symbolic(self._traced.out_tree, values)
 
@@ -463,6 +350,8 @@ def _none(*args):
 _UNPACK_MAX = 64
 #: Output arrays up to this size are filled entry by entry.
 _SMALL = 8
+#: The end of a ``try:`` that builds float64 outputs: complex values go to ``_finish``.
+_COMPLEX_TO_FINISH = ["except TypeError:  # complex values", "    return _finish(_o, None)"]
 
 
 def _fast_checks(shapes, pre: int = 0) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -493,34 +382,54 @@ def _fast_checks(shapes, pre: int = 0) -> tuple[list[str], list[str], list[str],
     return params, checks, statements, passed
 
 
+def _compile_guarded(
+    name: str, params: list[str], checks: list[str], body: list[str], otherwise: str, namespace: dict
+) -> Callable:
+    """The compiled function ``def name(params): if checks: body; return otherwise``.
+
+    The checks are joined by ``and``; ``body`` is lines of source as at the top of a function.
+    """
+    source = (
+        f"def {name}({', '.join(params)}):\n"
+        f"    if {' and '.join(checks)}:\n"
+        + "".join(f"        {line}\n" for line in body)
+        + f"    return {otherwise}\n"
+    )
+    return compile_source(Emitted(source, namespace, name), "numpify")
+
+
 def _generate_prefix(shapes) -> Callable:
     params, checks, statements, passed = _fast_checks(shapes)
     if len(shapes) == 1 and shapes[0]:  # one array: its list of entries is the answer
         statements, passed = [], [f"*x0.{'tolist()' if len(shapes[0]) == 1 else 'ravel().tolist()'}"]
-    source = (
-        f"def _prefix({', '.join([*(f'{x}=None' for x in params), '*_more'])}):\n"
-        f"    if {' and '.join(checks)}:\n"
-        + "".join(f"        {line}\n" for line in statements)
-        + f"        return [{', '.join(passed)}]\n"
-        f"    return None\n"
+    return _compile_guarded(
+        "_prefix",
+        [*(f"{x}=None" for x in params), "*_more"],
+        checks,
+        [*statements, f"return [{', '.join(passed)}]"],
+        "None",
+        {"_nd": np.ndarray, "_f64": _F64},
     )
-    return compile_source(Emitted(source, {"_nd": np.ndarray, "_f64": _F64}, "_prefix"), "numpify")
 
 
 def _generate_c_entry(traced: Traced, point: Callable) -> Callable:
     """The entry point of a C kernel that fills the one output array itself: the arrays go to
     the library as they are (it checks their type and shape), anything else to ``_slow``."""
     params = [f"x{k}" for k in range(len(traced.arg_shapes))]
+    body = [
+        f"_r = _point({tuple(traced.out_tree[1])!r}, {tuple(traced.arg_shapes)!r}, {', '.join(params)})",
+        "if _r is not NotImplemented:",
+        "    return _r",
+    ]
     passed = ", ".join([*params, "*_more"])
-    source = (
-        f"def _entry({', '.join([*(f'{x}=_absent' for x in params), '*_more'])}):\n"
-        f"    if not _more:\n"
-        f"        _r = _point({tuple(traced.out_tree[1])!r}, {tuple(traced.arg_shapes)!r}, {', '.join(params)})\n"
-        f"        if _r is not NotImplemented:\n"
-        f"            return _r\n"
-        f"    return _slow({passed})\n"
+    return _compile_guarded(
+        "_entry",
+        [*(f"{x}=_absent" for x in params), "*_more"],
+        ["not _more"],
+        body,
+        f"_slow({passed})",
+        {"_point": point, "_absent": _ABSENT},
     )
-    return compile_source(Emitted(source, {"_point": point, "_absent": _ABSENT}, "_entry"), "numpify")
 
 
 def _forward() -> Callable:
@@ -539,49 +448,35 @@ def _generate_entry(traced: Traced, first: int, bools: list[bool], namespace: di
     """
     pre = sum(int(np.prod(s, dtype=int)) for s in traced.arg_shapes[:first])
     params, checks, statements, passed = _fast_checks(traced.arg_shapes[first:], pre if first else 0)
-    signature = ", ".join((["_pre"] if first else []) + [f"{x}=_absent" for x in params] + ["*_more"])
+    signature = (["_pre"] if first else []) + [f"{x}=_absent" for x in params] + ["*_more"]
     rest = ", ".join([*params, "*_more"])
     slow = f"_slow({rest})" if not first else f"_slow_tail(_pre, {rest})"
     tree = traced.out_tree
     real, floating = _value_kinds(traced.graph)
     if namespace.get("_assembled"):  # the backend returned the float64 array itself
-        done = "        return _o\n"
+        done = ["return _o"]
     elif tree[0] == "array" and not any(bools) and all(real) and len(tree[2]) <= _SMALL:
         # A few entries: filling an empty array is cheaper than NumPy's list conversion.
         names = [f"_o{k}" for k in range(len(tree[2]))]
         cells = [", ".join(map(str, c)) for c in np.ndindex(*tree[1])]
-        done = (
-            f"        {', '.join(names)}, = _o\n"
-            f"        _r = _empty({tree[1]!r})\n"
-            f"        try:\n"
-            + "".join(f"            _r[{c}] = {n}\n" for c, n in zip(cells, names))
-            + "        except TypeError:  # complex values\n            return _finish(_o, None)\n"
-            "        return _r\n"
-        )
+        done = [
+            f"{', '.join(names)}, = _o",
+            f"_r = _empty({tree[1]!r})",
+            "try:",
+            *(f"    _r[{c}] = {n}" for c, n in zip(cells, names)),
+            *_COMPLEX_TO_FINISH,
+            "return _r",
+        ]
     elif tree[0] == "array" and not any(bools):
         reshape = "" if len(tree[1]) == 1 else f".reshape({tree[1]!r})"
         if any(r and f for r, f in zip(real, floating)):  # one float entry makes the array float64
-            done = f"        return _np_array(_o){reshape}\n"
+            done = [f"return _np_array(_o){reshape}"]
         else:  # integer results (a constant Hessian) are cast in _finish
-            done = (
-                f"        _r = _np_array(_o){reshape}\n"
-                f"        if _r.dtype is _f64:\n            return _r\n"
-                f"        return _finish(_o, None)\n"
-            )
+            done = [f"_r = _np_array(_o){reshape}", "if _r.dtype is _f64:", "    return _r", "return _finish(_o, None)"]
     else:
-        done = (
-            f"        try:\n            return {_spell_outputs(tree, bools, True)}\n"
-            f"        except TypeError:  # complex values\n            return _finish(_o, None)\n"
-        )
-    source = (
-        f"def _entry({signature}):\n"
-        f"    if {' and '.join(checks)}:\n"
-        + "".join(f"        {line}\n" for line in statements)
-        + f"        _o = _fn({', '.join((['None'] if namespace.get('_self_arg') else []) + list(passed))})\n"
-        f"{done}"
-        f"    return {slow}\n"
-    )
-    return compile_source(Emitted(source, dict(namespace), "_entry"), "numpify")
+        done = ["try:", f"    return {_spell_outputs(tree, bools, True)}", *_COMPLEX_TO_FINISH]
+    call = f"_o = _fn({', '.join((['None'] if namespace.get('_self_arg') else []) + list(passed))})"
+    return _compile_guarded("_entry", signature, checks, [*statements, call, *done], slow, dict(namespace))
 
 
 #: Ops whose value is one of their arguments' (or a literal's): an int stays an int.
@@ -635,19 +530,6 @@ def _cast_tree(tree, value, bools, target):
     return items if kind == "list" else tuple(items)
 
 
-def build_symbolic(tree, values: list):
-    """The output structure with symbolic arrays (and SymPy scalars for the leaves)."""
-    kind = tree[0]
-    if kind == "leaf":
-        return values[tree[1]]
-    if kind == "array":
-        data = np.empty(len(tree[2]), dtype=object)
-        data[:] = [values[t[1]] for t in tree[2]]
-        return SymbolicArray._from_data(_frozen(data.reshape(tree[1])))
-    items = [build_symbolic(t, values) for t in tree[1]]
-    return items if kind == "list" else tuple(items)
-
-
 def _rebuild(traced, backend, options):
     return NumpifiedFunction(Traced(*traced), backend, options)
 
@@ -686,7 +568,7 @@ def numpify_func(func: Callable, *arg_shapes, backend: str = "numpy", **kwargs) 
     _check_options("numpify_func", kwargs)
     if not arg_shapes and isinstance(func, NumpifiedFunction):
         arg_shapes = func.arg_shapes
-    return NumpifiedFunction(trace(func, arg_shapes), backend)
+    return NumpifiedFunction(_trace(func, arg_shapes), backend)
 
 
 def numpify(*arg_shapes, backend: str = "numpy", **kwargs) -> Callable[[Callable], NumpifiedFunction]:
@@ -710,4 +592,4 @@ def numpify(*arg_shapes, backend: str = "numpy", **kwargs) -> Callable[[Callable
     return decorate
 
 
-__all__ = ["numpify", "numpify_func", "NumpifiedFunction", "Traced", "trace", "as_traced"]
+__all__ = ["numpify", "numpify_func", "NumpifiedFunction", "as_traced"]

@@ -1,13 +1,9 @@
 """The symbolic NumPy namespace (``import sympile.numpy as snp``): constants and functions.
 
-Elementwise functions are one table, name -> SymPy function, applied with NumPy's
-broadcasting by `elementwise`. Each function takes NumPy's positional arguments; a keyword
-NumPy has and sympile does not support (``out=``, ``where=``, ``dtype=``, ...) raises an
-`UnsupportedFunctionError` naming it rather than being ignored.
-
-Where a textbook formula is poor in floating point, the SymPy form chosen lowers to the
-accurate op: ``expm1(x)`` is ``exp(x) - 1`` and ``log1p(x)`` is ``log(1 + x)``, which
-lowering turns into ``expm1``/``log1p``; ``logaddexp`` picks the branch that cannot overflow.
+Elementwise functions are one table (`ufuncs`), name -> SymPy function, applied with
+NumPy's broadcasting (`symbolic_array.ELEMENTWISE`). Each function takes NumPy's positional
+arguments; a keyword NumPy has and sympile does not support (``out=``, ``where=``,
+``dtype=``, ...) raises an `UnsupportedFunctionError` naming it rather than being ignored.
 """
 
 from __future__ import annotations
@@ -20,23 +16,15 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from sympy.logic.boolalg import Boolean
 
 from .._core.errors import ShapeError, SympileError, UnsupportedFunctionError
-from .symbolic_array import (
-    SymbolicArray,
-    _frozen,
-    _operand,
-    add_all,
-    as_object_array,
-    elementwise,
-    lazy,
-    matmul_entries,
-    reduce_entries,
-    tensordot,
-)
-from .symbolic_array import floor_divide as _floor_divide
-from .symbolic_array import power as _power
+from .entries import as_shape, frozen
+from .reductions import add_all, reduce_entries
+from .symbolic_array import ELEMENTWISE, SymbolicArray, as_object_array, as_result, elementwise, operand
+from .symbolic_array import dot as _dot
+from .symbolic_array import matmul as _matmul
+from .symbolic_array import trace as _trace
+from .ufuncs import BINARY, UNARY, select
 
 # -- constants (SymPy's exact ones: they lower to full-precision literals) --------------------
 pi = sp.pi
@@ -59,140 +47,8 @@ def _reject(name: str, kwargs: dict) -> None:
 # -- elementwise functions -----------------------------------------------------------------------
 
 
-def _truth(v):
-    """NumPy's truth of a value: a condition as it is, a number compared with zero."""
-    return v if isinstance(v, Boolean) else sp.Ne(v, 0)
-
-
-def _unless_number(number_test, symbolic):
-    """A predicate decided now for numbers, and at run time (an unevaluated comparison) otherwise."""
-
-    def predicate(x):
-        if x.is_number:
-            return sp.true if number_test(x) else sp.false
-        return symbolic(x)
-
-    return predicate
-
-
-def _cbrt(x):
-    return lazy(sp.sign)(x) * lazy(sp.Abs)(x) ** sp.Rational(1, 3)  # real cube root, as NumPy's
-
-
-def _logaddexp(x, y):
-    # Each branch is exactly log(e^x + e^y), so its derivative is right everywhere (0.5, 0.5
-    # at a tie); the select keeps the exponential that cannot overflow. Equal infinities
-    # come first (inf - inf would be NaN).
-    log1p, exp = lazy(sp.log), lazy(sp.exp)
-    return sp.Piecewise(
-        (x, lazy(sp.And)(lazy(sp.Eq)(x, y), lazy(sp.Eq)(lazy(sp.Abs)(x), sp.oo))),
-        (x + log1p(1 + exp(y - x)), lazy(sp.Ge)(x, y)),
-        (y + log1p(1 + exp(x - y)), True),
-        evaluate=False,
-    )
-
-
-def _hypot(x, y):
-    # Scaled so that neither x**2 nor y**2 overflows or underflows; each branch is exactly
-    # hypot, so derivatives are right (1/sqrt(2) at a tie). NaN selects no branch: NaN.
-    a, b = lazy(sp.Abs)(x), lazy(sp.Abs)(y)
-    square = lambda r: sp.Pow(r, 2, evaluate=False)  # SymPy would write (b/a)**2 as b**2/a**2
-    ge, gt, eq, both = lazy(sp.Ge), lazy(sp.Gt), lazy(sp.Eq), lazy(sp.And)
-    return sp.Piecewise(
-        (a, eq(a, sp.oo)),
-        (b, eq(b, sp.oo)),
-        (a * sp.sqrt(1 + square(b / a)), both(ge(a, b), gt(a, 0))),
-        (b * sp.sqrt(1 + square(a / b)), gt(b, a)),
-        (0, eq(a + b, 0)),
-        evaluate=False,
-    )
-
-
-def _where(c, x, y):
-    c = _truth(c)
-    if c is sp.true or c is sp.false:
-        return x if c is sp.true else y
-    # Unevaluated, so that a run-time test such as isnan(x) (x != x) is kept.
-    return sp.Piecewise((x, c), (y, True), evaluate=False)
-
-
-_INF = (sp.oo, -sp.oo, sp.zoo)
-
-UNARY = {
-    "exp": lazy(sp.exp),
-    "expm1": lambda x: lazy(sp.exp)(x) - 1,
-    "log": lazy(sp.log),
-    "log2": lambda x: lazy(sp.log)(x) / sp.log(2),
-    "log10": lambda x: lazy(sp.log)(x) / sp.log(10),
-    "log1p": lambda x: lazy(sp.log)(1 + x),
-    "sin": lazy(sp.sin),
-    "cos": lazy(sp.cos),
-    "tan": lazy(sp.tan),
-    "arcsin": lazy(sp.asin),
-    "arccos": lazy(sp.acos),
-    "arctan": lazy(sp.atan),
-    "sinh": lazy(sp.sinh),
-    "cosh": lazy(sp.cosh),
-    "tanh": lazy(sp.tanh),
-    "arcsinh": lazy(sp.asinh),
-    "arccosh": lazy(sp.acosh),
-    "arctanh": lazy(sp.atanh),
-    "ceil": lazy(sp.ceiling),
-    "floor": lazy(sp.floor),
-    "sqrt": sp.sqrt,
-    "cbrt": _cbrt,
-    "square": lambda x: _power(x, 2),
-    "abs": lazy(sp.Abs),
-    "absolute": lazy(sp.Abs),
-    "fabs": lazy(sp.Abs),
-    "sign": lazy(sp.sign),
-    "negative": operator.neg,
-    "positive": lambda x: x,
-    "conj": sp.conjugate,
-    "conjugate": sp.conjugate,
-    "real": sp.re,
-    "imag": sp.im,
-    "logical_not": lambda x: lazy(sp.Not)(_truth(x)),
-    "isinf": _unless_number(lambda x: x in _INF, lambda x: sp.Eq(sp.Abs(x), sp.oo, evaluate=False)),
-    "isposinf": _unless_number(lambda x: x == sp.oo, lambda x: sp.Eq(x, sp.oo, evaluate=False)),
-    "isneginf": _unless_number(lambda x: x == -sp.oo, lambda x: sp.Eq(x, -sp.oo, evaluate=False)),
-    "isnan": _unless_number(lambda x: x is sp.nan, lambda x: sp.Ne(x, x, evaluate=False)),
-    "isfinite": _unless_number(
-        lambda x: x not in _INF and x is not sp.nan, lambda x: sp.Lt(sp.Abs(x), sp.oo, evaluate=False)
-    ),
-    "isreal": lambda x: sp.Eq(sp.im(x), 0),
-    "iscomplex": lambda x: sp.Ne(sp.im(x), 0),
-}
-
-BINARY = {
-    "add": operator.add,
-    "subtract": operator.sub,
-    "multiply": operator.mul,
-    "divide": operator.truediv,
-    "true_divide": operator.truediv,
-    "floor_divide": _floor_divide,
-    "mod": lazy(sp.Mod),
-    "remainder": lazy(sp.Mod),
-    "power": _power,
-    "arctan2": lazy(sp.atan2),
-    "maximum": lazy(sp.Max),
-    "minimum": lazy(sp.Min),
-    "hypot": _hypot,
-    "logaddexp": _logaddexp,
-    "logical_and": lambda x, y: lazy(sp.And)(_truth(x), _truth(y)),
-    "logical_or": lambda x, y: lazy(sp.Or)(_truth(x), _truth(y)),
-    "logical_xor": lambda x, y: lazy(sp.Xor)(_truth(x), _truth(y)),
-    "less": lazy(sp.Lt),
-    "less_equal": lazy(sp.Le),
-    "greater": lazy(sp.Gt),
-    "greater_equal": lazy(sp.Ge),
-    "equal": lazy(sp.Eq),
-    "not_equal": lazy(sp.Ne),
-}
-
-
-def _numpy_function(name: str, fn, nin: int):
-    apply = elementwise(fn, nin, name)
+def _numpy_function(name: str, nin: int):
+    apply = ELEMENTWISE[name]
 
     def function(*args, **kwargs):
         _reject(name, kwargs)
@@ -205,8 +61,8 @@ def _numpy_function(name: str, fn, nin: int):
     return function
 
 
-_FUNCTIONS = {name: _numpy_function(name, fn, 1) for name, fn in UNARY.items()}
-_FUNCTIONS.update({name: _numpy_function(name, fn, 2) for name, fn in BINARY.items()})
+_FUNCTIONS = {name: _numpy_function(name, 1) for name in UNARY}
+_FUNCTIONS.update({name: _numpy_function(name, 2) for name in BINARY})
 
 exp, expm1, log, log2, log10, log1p = (_FUNCTIONS[n] for n in ("exp", "expm1", "log", "log2", "log10", "log1p"))
 sin, cos, tan, arcsin, arccos, arctan = (_FUNCTIONS[n] for n in ("sin", "cos", "tan", "arcsin", "arccos", "arctan"))
@@ -227,7 +83,7 @@ power, hypot, logaddexp = _FUNCTIONS["power"], _FUNCTIONS["hypot"], _FUNCTIONS["
 less, less_equal, greater, greater_equal = (_FUNCTIONS[n] for n in ("less", "less_equal", "greater", "greater_equal"))
 equal, not_equal = _FUNCTIONS["equal"], _FUNCTIONS["not_equal"]
 
-_WHERE = elementwise(_where, 3, "where")
+_WHERE = elementwise(select, 3, "where")
 
 
 def where(condition, x, y, **kwargs) -> Any:
@@ -287,12 +143,10 @@ asarray = array
 
 
 def _constant(shape, value, dtype) -> SymbolicArray:
-    from .symbolic_array import _shape
-
-    shape = _shape(shape)
+    shape = as_shape(shape)
     data = np.empty(shape, dtype=object)
     data.fill(as_object_array(value)[()])
-    return SymbolicArray._from_data(_frozen(data), None if dtype is None else np.dtype(dtype))
+    return SymbolicArray._from_data(frozen(data), None if dtype is None else np.dtype(dtype))
 
 
 def zeros(shape, dtype=None, **kwargs) -> SymbolicArray:
@@ -341,7 +195,7 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype=None, **kwargs) -> Symbo
     for i in range(N):
         for j in range(M):
             data[i, j] = one if j - i == k else zero
-    return SymbolicArray._from_data(_frozen(data), None if dtype is None else np.dtype(dtype))
+    return SymbolicArray._from_data(frozen(data), None if dtype is None else np.dtype(dtype))
 
 
 def identity(n: int, dtype=None, **kwargs) -> SymbolicArray:
@@ -374,48 +228,37 @@ def mean(a, axis=None, keepdims: bool = False, **kwargs) -> Any:
     return _as_array(a).mean(axis, keepdims)
 
 
-def _result(data: np.ndarray) -> Any:
-    return data[()] if data.ndim == 0 else SymbolicArray._from_data(data)
-
-
 def matmul(a, b, **kwargs) -> Any:
     """Symbolic ``numpy.matmul`` (``a @ b``), with 1-D promotion and broadcast batch dimensions."""
     _reject("matmul", kwargs)
-    return _result(matmul_entries(_operand(a)[0], _operand(b)[0]))
+    return _matmul(a, b)
 
 
 def dot(a, b, **kwargs) -> Any:
     """Symbolic ``numpy.dot``: the last axis of ``a`` against the second-to-last of ``b``."""
     _reject("dot", kwargs)
-    da, db = _operand(a)[0], _operand(b)[0]
-    if da.ndim == 0 or db.ndim == 0:
-        return multiply(a, b)
-    return _result(tensordot(da, db, da.ndim - 1, 0 if db.ndim == 1 else db.ndim - 2))
+    return _dot(a, b)
 
 
 def outer(a, b, **kwargs) -> SymbolicArray:
     """Symbolic ``numpy.outer`` of the flattened arguments."""
     _reject("outer", kwargs)
-    da, db = _operand(a)[0].ravel(), _operand(b)[0].ravel()
+    da, db = operand(a)[0].ravel(), operand(b)[0].ravel()
     return multiply(SymbolicArray._from_data(da[:, None]), SymbolicArray._from_data(db[None, :]))
 
 
 def trace(a, offset: int = 0, axis1: int = 0, axis2: int = 1, **kwargs) -> Any:
     """Symbolic ``numpy.trace``."""
     _reject("trace", kwargs)
-    data = _operand(a)[0]
-    if data.ndim < 2:
-        raise ShapeError(f"trace needs an array of at least 2 dimensions, got shape {data.shape}")
-    diagonal = np.diagonal(data, offset, axis1, axis2)
-    return _result(reduce_entries(diagonal, -1, False, add_all, "trace"))
+    return _trace(a, offset, axis1, axis2)
 
 
 def diag(v, k: int = 0, **kwargs) -> SymbolicArray:
     """Symbolic ``numpy.diag``: the ``k``-th diagonal of a 2-D array, or a 2-D array with ``v`` on it."""
     _reject("diag", kwargs)
-    data = _operand(v)[0]
+    data = operand(v)[0]
     if data.ndim == 2:
-        return SymbolicArray._from_data(_frozen(np.diagonal(data, k).copy()))
+        return SymbolicArray._from_data(frozen(np.diagonal(data, k).copy()))
     if data.ndim != 1:
         raise ShapeError(f"diag needs a 1-D or 2-D array, got shape {data.shape}")
     n = data.shape[0] + builtins.abs(k)
@@ -423,7 +266,7 @@ def diag(v, k: int = 0, **kwargs) -> SymbolicArray:
     out.fill(sp.Integer(0))
     for i, entry in enumerate(data.tolist()):
         out[i - min(k, 0), i + max(k, 0)] = entry
-    return SymbolicArray._from_data(_frozen(out))
+    return SymbolicArray._from_data(frozen(out))
 
 
 def einsum(subscripts: str, *operands, **kwargs) -> Any:
@@ -439,7 +282,7 @@ def einsum(subscripts: str, *operands, **kwargs) -> Any:
     _reject("einsum", kwargs)
     if not isinstance(subscripts, str):
         raise SympileError("einsum: give the subscripts as a string (the interleaved form is not supported)")
-    datas = [_operand(o)[0] for o in operands]
+    datas = [operand(o)[0] for o in operands]
     spec = subscripts.replace(" ", "")
     inputs, _, output = spec.partition("->")
     explicit = "->" in spec
@@ -493,7 +336,7 @@ def einsum(subscripts: str, *operands, **kwargs) -> Any:
     summed = tuple(range(len(out), len(order)))
     if summed:
         full = reduce_entries(full, summed, False, add_all, "einsum")
-    return _result(_frozen(np.asarray(full, dtype=object)))
+    return as_result(frozen(np.asarray(full, dtype=object)))
 
 
 # -- joining and reshaping -------------------------------------------------------------------------
@@ -502,12 +345,12 @@ def einsum(subscripts: str, *operands, **kwargs) -> Any:
 def concatenate(arrays, axis: int | None = 0, **kwargs) -> SymbolicArray:
     """Symbolic ``numpy.concatenate`` (``axis=None`` joins the flattened arrays)."""
     _reject("concatenate", kwargs)
-    datas = [_operand(a)[0] for a in arrays]
+    datas = [operand(a)[0] for a in arrays]
     if axis is None:
         datas = [d.ravel() for d in datas]
         axis = 0
     try:
-        return SymbolicArray._from_data(_frozen(np.concatenate(datas, axis=axis)))
+        return SymbolicArray._from_data(frozen(np.concatenate(datas, axis=axis)))
     except (ValueError, np.exceptions.AxisError) as e:
         raise ShapeError(f"concatenate: {e}") from None
 
@@ -516,7 +359,7 @@ def stack(arrays, axis: int = 0, **kwargs) -> SymbolicArray:
     """Symbolic ``numpy.stack``: join arrays of one shape along a new axis."""
     _reject("stack", kwargs)
     try:
-        return SymbolicArray._from_data(_frozen(np.stack([_operand(a)[0] for a in arrays], axis=axis)))
+        return SymbolicArray._from_data(frozen(np.stack([operand(a)[0] for a in arrays], axis=axis)))
     except (ValueError, np.exceptions.AxisError) as e:
         raise ShapeError(f"stack: {e}") from None
 
@@ -530,9 +373,6 @@ def transpose(a, axes=None, **kwargs) -> SymbolicArray:
     _reject("transpose", kwargs)
     return _as_array(a).transpose(axes)
 
-
-#: NumPy ufunc name -> its symbolic version, for ``numpy.exp(symbolic_array)`` and friends.
-UFUNCS = {**_FUNCTIONS, "matmul": matmul}
 
 __all__ = [
     "pi",

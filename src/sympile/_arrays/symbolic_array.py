@@ -2,15 +2,14 @@
 
 The entries live in a read-only NumPy ``object`` array, so shapes, broadcasting, indexing,
 transposes and reshapes are NumPy's own; arithmetic applies SymPy's operators entry by
-entry. Reductions build one n-ary ``Add``/``Mul`` per result, never a left fold (which
-SymPy would rebuild at every step). Everything a traced function computes stays a scalar
-SymPy expression per entry; `numpify` lowers them all into one graph.
+entry, and NumPy's elementwise functions (`ufuncs`) apply the same way. Reductions build one
+n-ary ``Add``/``Mul`` per result (`reductions`). Everything a traced function computes stays
+a scalar SymPy expression per entry; `numpify` lowers them all into one graph.
 """
 
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,37 +17,10 @@ import numpy as np
 import sympy as sp
 
 from .._core.errors import ShapeError, SympileError, UnsupportedFunctionError
-
-ShapeLike = Any  # int, tuple of ints, or None (a scalar)
-
-
-def _entry(v) -> sp.Basic:
-    """One array entry as a SymPy object. Numbers become exact SymPy numbers; text is refused."""
-    if isinstance(v, sp.Basic):
-        return v
-    if isinstance(v, (bool, np.bool_)):
-        return sp.true if v else sp.false
-    if isinstance(v, (int, np.integer)):
-        return sp.Integer(int(v))
-    if isinstance(v, (float, np.floating)):
-        return sp.Float(float(v))
-    if isinstance(v, (complex, np.complexfloating)):
-        v = complex(v)
-        return sp.Float(v.real) + sp.I * sp.Float(v.imag)
-    if isinstance(v, str):
-        raise SympileError(
-            f"cannot put the string {v!r} into a symbolic array: sympile never evaluates text; "
-            "build the entry with SymPy (sympy.Symbol, ...) instead"
-        )
-    raise SympileError(f"cannot put a {type(v).__name__} into a symbolic array; entries must be SymPy or numbers")
-
-
-_to_entries = np.frompyfunc(_entry, 1, 1)
-
-
-def _frozen(data: np.ndarray) -> np.ndarray:
-    data.flags.writeable = False
-    return data
+from .array_derivative import differentiate
+from .entries import ShapeLike, as_shape, entry, frozen, to_entries
+from .reductions import add_all, axes, matmul_entries, multiply_all, reduce_entries, tensordot
+from .ufuncs import BINARY, UNARY
 
 
 def as_object_array(obj) -> np.ndarray:
@@ -58,14 +30,14 @@ def as_object_array(obj) -> np.ndarray:
         return obj._data
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
-            return _frozen(np.asarray(_to_entries(obj), dtype=object))
-        return _frozen(np.asarray(_to_entries(obj.astype(object)), dtype=object))
+            return frozen(np.asarray(to_entries(obj), dtype=object))
+        return frozen(np.asarray(to_entries(obj.astype(object)), dtype=object))
     if isinstance(obj, (sp.MatrixBase, sp.NDimArray)):
         shape = tuple(obj.shape)
         data = np.empty(shape, dtype=object)
         for idx in itertools.product(*(range(n) for n in shape)):
-            data[idx] = _entry(obj[idx])
-        return _frozen(data)
+            data[idx] = entry(obj[idx])
+        return frozen(data)
     if isinstance(obj, (list, tuple)):
         parts = [as_object_array(o) for o in obj]
         shapes = {p.shape for p in parts}
@@ -75,17 +47,17 @@ def as_object_array(obj) -> np.ndarray:
                 "every item of a level must have the same shape"
             )
         if not parts:
-            return _frozen(np.empty((0,), dtype=object))
+            return frozen(np.empty((0,), dtype=object))
         out = np.empty((len(parts), *parts[0].shape), dtype=object)
         for k, p in enumerate(parts):
             out[k] = p[()] if p.ndim == 0 else p  # a 0-d array would be stored as an object itself
-        return _frozen(out)
+        return frozen(out)
     data = np.empty((), dtype=object)
-    data[()] = _entry(obj)
-    return _frozen(data)
+    data[()] = entry(obj)
+    return frozen(data)
 
 
-def _operand(obj) -> tuple[np.ndarray, bool]:
+def operand(obj) -> tuple[np.ndarray, bool]:
     """``(entries, is_array)`` for an operand of an elementwise function."""
     if isinstance(obj, SymbolicArray):
         return obj._data, True
@@ -102,7 +74,7 @@ def _wrap(result, is_array: bool):
         data = result
     else:
         data[()] = result
-    return SymbolicArray._from_data(_frozen(data))
+    return SymbolicArray._from_data(frozen(data))
 
 
 def elementwise(fn: Callable, nin: int, name: str) -> Callable:
@@ -113,7 +85,7 @@ def elementwise(fn: Callable, nin: int, name: str) -> Callable:
     ufunc = np.frompyfunc(fn, nin, 1)
 
     def apply(*args):
-        ops = [_operand(a) for a in args]
+        ops = [operand(a) for a in args]
         datas = [d for d, _ in ops]
         if nin > 1:
             try:
@@ -127,159 +99,48 @@ def elementwise(fn: Callable, nin: int, name: str) -> Callable:
     return apply
 
 
-def lazy(fn):
-    """``fn`` (a SymPy function or relation) evaluated now for numbers only.
-
-    SymPy's automatic evaluation of a function of a symbolic argument asks the assumption
-    system many questions (``exp`` of a 10-term sum: ~25 ms, ``Max``: ~60 ms); a traced
-    function does not need the answers, and the graph simplifies what matters.
-    """
-
-    def apply(*args):
-        if all(getattr(a, "is_number", True) for a in args):
-            return fn(*args)
-        return fn(*args, evaluate=False)
-
-    return apply
-
-
-def _floordiv(a, b):
-    # NumPy's floor_divide: the whole number of times b goes into a, rounded from the exact
-    # remainder (1.0 // 0.1 is 9.0; floor(1.0 / 0.1) would be 10).
-    if getattr(a, "is_number", True) and getattr(b, "is_number", True):
-        if (a.is_Float or b.is_Float) and a.is_real and b.is_real and b != 0:
-            return sp.Float(float(a) // float(b))  # Python's float // is NumPy's
-        return sp.floor(a / b)  # exact
-    whole = lazy(sp.floor)((a - lazy(sp.Mod)(a, b)) / b + sp.S.Half)
-    return sp.Piecewise((a / b, lazy(sp.Eq)(b, 0)), (whole, True), evaluate=False)
-
-
-def _pow(a, b):
-    if getattr(a, "is_number", True) and getattr(b, "is_number", True):
-        return a**b
-    # Evaluating ``(sum of terms)**2`` asks the assumption system about every term (~1 ms);
-    # the graph needs only the structure.
-    return sp.Pow(a, b, evaluate=False)
-
-
-_ADD = elementwise(operator.add, 2, "add")
-_SUB = elementwise(operator.sub, 2, "subtract")
-_MUL = elementwise(operator.mul, 2, "multiply")
-_DIV = elementwise(operator.truediv, 2, "divide")
-_FLOORDIV = elementwise(_floordiv, 2, "floor_divide")
-_MOD = elementwise(lazy(sp.Mod), 2, "mod")
-_POW = elementwise(_pow, 2, "power")
-power = _pow
-floor_divide = _floordiv
-_LT = elementwise(lazy(sp.Lt), 2, "less")
-_LE = elementwise(lazy(sp.Le), 2, "less_equal")
-_GT = elementwise(lazy(sp.Gt), 2, "greater")
-_GE = elementwise(lazy(sp.Ge), 2, "greater_equal")
-_EQ = elementwise(lazy(sp.Eq), 2, "equal")
-_NE = elementwise(lazy(sp.Ne), 2, "not_equal")
-_NEG = elementwise(operator.neg, 1, "negative")
-_ABS = elementwise(lazy(sp.Abs), 1, "absolute")
-_RE = elementwise(sp.re, 1, "real")
-_IM = elementwise(sp.im, 1, "imag")
-_CONJ = elementwise(sp.conjugate, 1, "conjugate")
+#: NumPy's elementwise functions by name, applied with broadcasting: the array's operators,
+#: ``numpy.exp(array)`` and friends, and `sympile.numpy`'s functions are these.
+ELEMENTWISE = {name: elementwise(fn, 1, name) for name, fn in UNARY.items()}
+ELEMENTWISE.update({name: elementwise(fn, 2, name) for name, fn in BINARY.items()})
 
 
 def _swap(fn):
     return lambda a, b: fn(b, a)
 
 
-# -- reductions and contractions -----------------------------------------------------------
+# -- products (NumPy's matmul, dot and trace; `sympile.numpy` offers them too) -----------------
 
 
-def _axes(axis, ndim: int, name: str) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    items = axis if isinstance(axis, (tuple, list)) else (axis,)
-    out = []
-    for a in items:
-        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
-            raise SympileError(f"{name}: axis must be an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= a < ndim:
-            raise ShapeError(f"{name}: axis {a} is out of bounds for an array of dimension {ndim}")
-        out.append(int(a) % ndim)
-    if len(set(out)) != len(out):
-        raise ShapeError(f"{name}: repeated axis in {axis!r}")
-    return tuple(out)
+def as_result(data: np.ndarray) -> Any:
+    """A computed object array as a result: its one entry when it is 0-d, else a `SymbolicArray`."""
+    return data[()] if data.ndim == 0 else SymbolicArray._from_data(data)
 
 
-def reduce_entries(data: np.ndarray, axis, keepdims: bool, combine: Callable[[list], Any], name: str) -> np.ndarray:
-    """``combine`` (a function of a list of entries) over ``axis`` of an object array."""
-    axes = _axes(axis, data.ndim, name)
-    keep = [d for d in range(data.ndim) if d not in axes]
-    moved = np.transpose(data, keep + list(axes))
-    lead = moved.shape[: len(keep)]
-    rows = moved.reshape((*lead, -1))
-    out = np.empty(lead, dtype=object)
-    for idx in np.ndindex(*lead):
-        out[idx] = combine(rows[idx].tolist())
-    if keepdims:
-        out = out.reshape(tuple(1 if d in axes else n for d, n in enumerate(data.shape)))
-    return _frozen(out)
+def matmul(a, b) -> Any:
+    """NumPy's ``matmul`` (``a @ b``), with 1-D promotion and broadcast batch dimensions."""
+    return as_result(matmul_entries(operand(a)[0], operand(b)[0]))
 
 
-def add_all(items: list) -> sp.Basic:
-    return sp.Add(*items) if items else sp.Integer(0)
+def dot(a, b) -> Any:
+    """NumPy's ``dot``: the last axis of ``a`` against the second-to-last of ``b``."""
+    da, db = operand(a)[0], operand(b)[0]
+    if da.ndim == 0 or db.ndim == 0:
+        return ELEMENTWISE["multiply"](a, b)
+    return as_result(tensordot(da, db, da.ndim - 1, 0 if db.ndim == 1 else db.ndim - 2))
 
 
-def multiply_all(items: list) -> sp.Basic:
-    return sp.Mul(*items) if items else sp.Integer(1)
+def trace(a, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """NumPy's ``trace``: the sum along a diagonal."""
+    data = operand(a)[0]
+    if data.ndim < 2:
+        raise ShapeError(f"trace needs an array of at least 2 dimensions, got shape {data.shape}")
+    diagonal = np.diagonal(data, offset, axis1, axis2)
+    return as_result(reduce_entries(diagonal, -1, False, add_all, "trace"))
 
 
-def tensordot(a: np.ndarray, b: np.ndarray, a_axis: int, b_axis: int) -> np.ndarray:
-    """Contract axis ``a_axis`` of ``a`` with ``b_axis`` of ``b`` (object arrays): ``numpy.tensordot``'s shape."""
-    if a.shape[a_axis] != b.shape[b_axis]:
-        raise ShapeError(
-            f"shapes {a.shape} and {b.shape} are not aligned: dimension {a_axis} of the first ({a.shape[a_axis]}) "
-            f"!= dimension {b_axis} of the second ({b.shape[b_axis]})"
-        )
-    am = np.moveaxis(a, a_axis, -1)
-    bm = np.moveaxis(b, b_axis, 0)
-    k = a.shape[a_axis]
-    a2 = am.reshape(-1, k)
-    b2 = bm.reshape(k, -1)
-    out = np.empty((a2.shape[0], b2.shape[1]), dtype=object)
-    for i in range(a2.shape[0]):
-        row = a2[i]
-        for j in range(b2.shape[1]):
-            out[i, j] = add_all([row[t] * b2[t, j] for t in range(k)])
-    return _frozen(out.reshape(am.shape[:-1] + bm.shape[1:]))
-
-
-def matmul_entries(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """NumPy's ``matmul`` on object arrays: 1-D promotion and broadcast batch dimensions."""
-    if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError("matmul: an operand is a scalar (0-d); use * to multiply by a scalar")
-    va, vb = a.ndim == 1, b.ndim == 1
-    a2 = a[None, :] if va else a
-    b2 = b[:, None] if vb else b
-    if a2.shape[-1] != b2.shape[-2]:
-        raise ShapeError(
-            f"matmul: the operands' shapes {a.shape} and {b.shape} do not match "
-            f"(size {a2.shape[-1]} is different from {b2.shape[-2]})"
-        )
-    try:
-        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    except ValueError:
-        raise ShapeError(f"matmul: the batch dimensions of {a.shape} and {b.shape} do not broadcast") from None
-    a3 = np.broadcast_to(a2, batch + a2.shape[-2:])
-    b3 = np.broadcast_to(b2, batch + b2.shape[-2:])
-    n, k, m = a2.shape[-2], a2.shape[-1], b2.shape[-1]
-    out = np.empty(batch + (n, m), dtype=object)
-    for idx in np.ndindex(*batch):
-        left, right = a3[idx], b3[idx]
-        for i in range(n):
-            for j in range(m):
-                out[idx + (i, j)] = add_all([left[i, t] * right[t, j] for t in range(k)])
-    if va:
-        out = out[..., 0, :]
-    if vb:
-        out = out[..., 0]
-    return _frozen(np.asarray(out, dtype=object))
+#: NumPy ufunc name -> its symbolic version, for ``numpy.exp(symbolic_array)`` and friends.
+UFUNCS = {**ELEMENTWISE, "matmul": matmul}
 
 
 # -- the array -------------------------------------------------------------------------------
@@ -307,9 +168,9 @@ class SymbolicArray:
     def __init__(self, object_: Any, shape: ShapeLike = None, dtype: Any = None):
         data = as_object_array(object_)
         if shape is not None:
-            shape = _shape(shape)
+            shape = as_shape(shape)
             if data.size == int(np.prod(shape, dtype=int)):
-                data = _frozen(data.reshape(shape))
+                data = frozen(data.reshape(shape))
             else:
                 raise ShapeError(f"cannot give {data.size} entries the shape {shape}")
         self._data = data
@@ -366,14 +227,14 @@ class SymbolicArray:
 
     @property
     def real(self) -> SymbolicArray:
-        return _RE(self)
+        return ELEMENTWISE["real"](self)
 
     @property
     def imag(self) -> SymbolicArray:
-        return _IM(self)
+        return ELEMENTWISE["imag"](self)
 
     def conj(self) -> SymbolicArray:
-        return _CONJ(self)
+        return ELEMENTWISE["conjugate"](self)
 
     conjugate = conj
 
@@ -397,7 +258,7 @@ class SymbolicArray:
         except IndexError as e:
             raise ShapeError(f"bad index {index!r} for an array of shape {self.shape}: {e}") from None
         if isinstance(got, np.ndarray):
-            return SymbolicArray._from_data(_frozen(got), self._dtype)
+            return SymbolicArray._from_data(frozen(got), self._dtype)
         return got
 
     def __setitem__(self, index, value):
@@ -420,8 +281,6 @@ class SymbolicArray:
             ) from None
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from .snp import UFUNCS
-
         if method != "__call__":
             raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.{method} is not supported on symbolic arrays")
         if kwargs:
@@ -459,38 +318,37 @@ class SymbolicArray:
         return (_rebuild_array, (self._data.tolist() if self.ndim else self._data[()], self.shape, self._dtype))
 
     # -- arithmetic ---------------------------------------------------------------------------
-    __add__ = _ADD
-    __sub__ = _SUB
-    __mul__ = _MUL
-    __truediv__ = _DIV
-    __floordiv__ = _FLOORDIV
-    __mod__ = _MOD
-    __pow__ = _POW
-    __radd__ = _swap(_ADD)
-    __rsub__ = _swap(_SUB)
-    __rmul__ = _swap(_MUL)
-    __rtruediv__ = _swap(_DIV)
-    __rfloordiv__ = _swap(_FLOORDIV)
-    __rmod__ = _swap(_MOD)
-    __rpow__ = _swap(_POW)
-    __lt__ = _LT
-    __le__ = _LE
-    __gt__ = _GT
-    __ge__ = _GE
-    __eq__ = _EQ  # elementwise, as in NumPy
-    __ne__ = _NE
+    __add__ = ELEMENTWISE["add"]
+    __sub__ = ELEMENTWISE["subtract"]
+    __mul__ = ELEMENTWISE["multiply"]
+    __truediv__ = ELEMENTWISE["divide"]
+    __floordiv__ = ELEMENTWISE["floor_divide"]
+    __mod__ = ELEMENTWISE["mod"]
+    __pow__ = ELEMENTWISE["power"]
+    __radd__ = _swap(__add__)
+    __rsub__ = _swap(__sub__)
+    __rmul__ = _swap(__mul__)
+    __rtruediv__ = _swap(__truediv__)
+    __rfloordiv__ = _swap(__floordiv__)
+    __rmod__ = _swap(__mod__)
+    __rpow__ = _swap(__pow__)
+    __lt__ = ELEMENTWISE["less"]
+    __le__ = ELEMENTWISE["less_equal"]
+    __gt__ = ELEMENTWISE["greater"]
+    __ge__ = ELEMENTWISE["greater_equal"]
+    __eq__ = ELEMENTWISE["equal"]  # elementwise, as in NumPy
+    __ne__ = ELEMENTWISE["not_equal"]
     __hash__ = None  # type: ignore[assignment]
-    __neg__ = _NEG
-    __abs__ = _ABS
+    __neg__ = ELEMENTWISE["negative"]
+    __abs__ = ELEMENTWISE["absolute"]
 
     def __pos__(self) -> SymbolicArray:
         return self
 
-    def __matmul__(self, other) -> Any:
-        return _matmul_result(matmul_entries(self._data, _operand(other)[0]))
+    __matmul__ = matmul
 
     def __rmatmul__(self, other) -> Any:
-        return _matmul_result(matmul_entries(_operand(other)[0], self._data))
+        return matmul(other, self)
 
     # -- shape ---------------------------------------------------------------------------------
     def reshape(self, *shape, order: str = "C") -> SymbolicArray:
@@ -502,7 +360,7 @@ class SymbolicArray:
             data = self._data.reshape(shape)
         except (ValueError, TypeError) as e:
             raise ShapeError(f"cannot reshape an array of shape {self.shape} to {shape}: {e}") from None
-        return SymbolicArray._from_data(_frozen(data), self._dtype)
+        return SymbolicArray._from_data(frozen(data), self._dtype)
 
     def flatten(self) -> SymbolicArray:
         return self.reshape(-1)
@@ -516,16 +374,16 @@ class SymbolicArray:
             data = np.transpose(self._data, axes if axes else None)
         except (ValueError, TypeError) as e:
             raise ShapeError(f"bad axes {axes!r} for an array of shape {self.shape}: {e}") from None
-        return SymbolicArray._from_data(_frozen(data), self._dtype)
+        return SymbolicArray._from_data(frozen(data), self._dtype)
 
     def squeeze(self, axis=None) -> SymbolicArray:
         try:
-            return SymbolicArray._from_data(_frozen(np.squeeze(self._data, axis)), self._dtype)
+            return SymbolicArray._from_data(frozen(np.squeeze(self._data, axis)), self._dtype)
         except ValueError as e:
             raise ShapeError(str(e)) from None
 
     def swapaxes(self, axis1: int, axis2: int) -> SymbolicArray:
-        return SymbolicArray._from_data(_frozen(np.swapaxes(self._data, axis1, axis2)), self._dtype)
+        return SymbolicArray._from_data(frozen(np.swapaxes(self._data, axis1, axis2)), self._dtype)
 
     def copy(self) -> SymbolicArray:
         return self
@@ -535,32 +393,27 @@ class SymbolicArray:
 
     # -- reductions ------------------------------------------------------------------------------
     def sum(self, axis=None, keepdims: bool = False) -> Any:
-        return _reduced(reduce_entries(self._data, axis, keepdims, add_all, "sum"), axis, keepdims)
+        return _reduced(reduce_entries(self._data, axis, keepdims, add_all, "sum"), keepdims)
 
     def prod(self, axis=None, keepdims: bool = False) -> Any:
-        return _reduced(reduce_entries(self._data, axis, keepdims, multiply_all, "prod"), axis, keepdims)
+        return _reduced(reduce_entries(self._data, axis, keepdims, multiply_all, "prod"), keepdims)
 
     def mean(self, axis=None, keepdims: bool = False) -> Any:
-        axes = _axes(axis, self.ndim, "mean")
-        count = int(np.prod([self.shape[a] for a in axes], dtype=int))
+        count = int(np.prod([self.shape[a] for a in axes(axis, self.ndim, "mean")], dtype=int))
         if count == 0:
             raise ShapeError("mean of an empty array")
         return _reduced(
-            reduce_entries(self._data, axis, keepdims, lambda items: add_all(items) / count, "mean"), axis, keepdims
+            reduce_entries(self._data, axis, keepdims, lambda items: add_all(items) / count, "mean"), keepdims
         )
 
     def dot(self, other) -> Any:
-        from .snp import dot
-
         return dot(self, other)
 
     def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-        from .snp import trace
-
         return trace(self, offset, axis1, axis2)
 
     def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> SymbolicArray:
-        return SymbolicArray._from_data(_frozen(np.diagonal(self._data, offset, axis1, axis2).copy()))
+        return SymbolicArray._from_data(frozen(np.diagonal(self._data, offset, axis1, axis2).copy()))
 
     # -- SymPy --------------------------------------------------------------------------------------
     def tolist(self) -> Any:
@@ -597,39 +450,19 @@ class SymbolicArray:
         """
         out = self
         for v in variables:
-            out = _diff(out, v)
+            out = SymbolicArray._from_data(differentiate(out._data, as_object_array(v)))
         return out
 
     def _map(self, fn: Callable) -> SymbolicArray:
-        return SymbolicArray._from_data(_frozen(np.asarray(np.frompyfunc(fn, 1, 1)(self._data), dtype=object)))
-
-
-def _shape(shape: ShapeLike) -> tuple[int, ...]:
-    if shape is None:
-        return ()
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (int(shape),)
-    if isinstance(shape, sp.Tuple):
-        shape = tuple(int(s) for s in shape)
-    if not isinstance(shape, (tuple, list)) or not all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in shape
-    ):
-        raise ShapeError(f"a shape is None, a non-negative int or a tuple of them, not {shape!r}")
-    return tuple(int(s) for s in shape)
+        return SymbolicArray._from_data(frozen(np.asarray(np.frompyfunc(fn, 1, 1)(self._data), dtype=object)))
 
 
 def _rebuild_array(entries, shape, dtype):
     return SymbolicArray(entries, shape, dtype)
 
 
-def _reduced(data: np.ndarray, axis, keepdims: bool):
-    if data.ndim == 0 and not keepdims:
-        return data[()]
-    return SymbolicArray._from_data(data)
-
-
-def _matmul_result(data: np.ndarray):
-    return data[()] if data.ndim == 0 else SymbolicArray._from_data(data)
+def _reduced(data: np.ndarray, keepdims: bool):
+    return SymbolicArray._from_data(data) if keepdims else as_result(data)
 
 
 def _subs_pairs(args) -> list:
@@ -646,7 +479,7 @@ def _subs_pairs(args) -> list:
             news = np.broadcast_to(as_object_array(new), olds.shape)
             pairs += list(zip(olds.ravel().tolist(), news.ravel().tolist()))
         else:
-            pairs.append((old, _entry(new)))
+            pairs.append((old, entry(new)))
     return pairs
 
 
@@ -663,7 +496,7 @@ def named_array(name: str, shape: ShapeLike, dtype: Any = np.float64) -> Symboli
     """
     if not isinstance(name, str):
         raise SympileError(f"named_array: the name must be a string, got {type(name).__name__}")
-    shape = _shape(shape)
+    shape = as_shape(shape)
     dtype = np.dtype(np.float64 if dtype is None else dtype)
     if dtype.kind in "iu":
         assumptions = {"integer": True}
@@ -681,47 +514,21 @@ def named_array(name: str, shape: ShapeLike, dtype: Any = np.float64) -> Symboli
             data[idx] = sp.Symbol(f"{name}[{', '.join(map(str, idx))}]", **assumptions)
     else:
         data[()] = sp.Symbol(name, **assumptions)
-    out = SymbolicArray._from_data(_frozen(data), dtype)
+    out = SymbolicArray._from_data(frozen(data), dtype)
     out._name = name
     return out
 
 
-def input_atoms(entries) -> list:
-    """The free symbols (and applied undefined functions) of the entries, in a stable order."""
-    found: set = set()
-    for e in entries:
-        if isinstance(e, sp.Basic):
-            found |= e.free_symbols
-            found |= {a for a in e.atoms(sp.Function) if isinstance(a, sp.core.function.AppliedUndef)}
-    return sorted(found, key=sp.default_sort_key)
-
-
-def _diff(array: SymbolicArray, v) -> SymbolicArray:
-    from .._core.graph import Builder, paused_gc
-    from .._sympy.lower import lower
-    from .._sympy.raising import to_sympy
-    from .._transforms.ad import jacobian_nodes
-
-    wrt = as_object_array(v)
-    wrt_entries = wrt.ravel().tolist()
-    for w in wrt_entries:
-        if not (w.is_Symbol or isinstance(w, sp.core.function.AppliedUndef)):
-            raise SympileError(f"diff: can only differentiate by symbols, not {w}")
-    if len(set(wrt_entries)) != len(wrt_entries):
-        raise SympileError("diff: the variables repeat a symbol")
-    entries = array._data.ravel().tolist()
-    others = [s for s in input_atoms(entries) if s not in set(wrt_entries)]
-    with paused_gc():
-        graph = lower(entries, wrt_entries + others)
-        b = Builder(graph)
-        xs = [b.node("input", (), k) for k in range(len(wrt_entries))]
-        rows = jacobian_nodes(b, list(graph.outputs), xs)
-        # SymPy's convention: d(array)/d(v) has shape v.shape + array.shape.
-        outs = [rows[i][j] for j in range(len(xs)) for i in range(len(entries))]
-        raised = to_sympy(b.graph(outs, graph.inputs).pruned())
-    data = np.empty(len(raised), dtype=object)
-    data[:] = raised
-    return SymbolicArray._from_data(_frozen(data.reshape(wrt.shape + array.shape)))
-
-
-__all__ = ["SymbolicArray", "named_array", "as_object_array", "elementwise", "lazy", "power", "floor_divide"]
+__all__ = [
+    "SymbolicArray",
+    "named_array",
+    "as_object_array",
+    "operand",
+    "elementwise",
+    "ELEMENTWISE",
+    "UFUNCS",
+    "as_result",
+    "matmul",
+    "dot",
+    "trace",
+]

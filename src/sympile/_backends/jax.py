@@ -12,7 +12,7 @@ under ``jax.jit`` and XLA fuses the elementwise ops. What differs from NumPy:
   correctly rounded to it (`fold_constants` rounds SymPy's 30-digit value once), and ``x / 3``
   stays a true division (`_divide_exactly`).
 - Python numbers given as inputs become JAX scalars first, so ``1 / x`` at 0 is inf.
-- JAX has no Bessel functions of real order and no LambertW (`UNSUPPORTED`), and its special
+- JAX has no Bessel functions of real order and no LambertW (they are unsupported), and its special
   functions take real arguments only: both raise `UnsupportedFunctionError`.
 
 `build` serves ``lambdify(..., backend="jax")``; `emit_module` serves
@@ -22,10 +22,8 @@ and the user's functions as arguments, and whose isomorphic sibling terms are ba
 
 from __future__ import annotations
 
-import functools
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Callable
 
 import jax
@@ -35,11 +33,11 @@ import numpy as np
 
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Graph
-from .._core.tree import arg_targets, spell
-from .._emit.emit import ARRAY_FORMS, Emitted, Spelling, compile_source, emit
-from .._transforms.batch import BATCH_FORMS, batch_siblings, vector_literal
-from .._transforms.fold import fold_constants
-from .._transforms.mask import mask_branches
+from .._emit.emit import Emitted, Spelling, compile_source, emit
+from .._emit.pipeline import pipeline
+from .._emit.tables import ARRAY, vector_literal
+from .._emit.wrapper import LRU, Built, array_of, entry_frame
+from .._transforms.batch import batch_siblings
 
 _NUMBER = re.compile(r"\(?(-?[0-9][0-9.e+-]*)\)?")
 
@@ -67,7 +65,7 @@ def _divide_exactly(u, q):
 
 
 JAX = {
-    **ARRAY_FORMS,
+    **ARRAY,
     "div": _spell_div,
     "rsqrt": "_lax.rsqrt({0})",
     "acot": "_acot({0})",
@@ -80,12 +78,7 @@ JAX = {
     "gamma": "_sp.gamma({0})",
     "loggamma": "_loggamma({0})",
     "polygamma": "_polygamma({a}, {0})",
-    "factorial": "_sp.gamma({0} + 1)",
-    "binomial": "_binomial({0}, {1})",
 }
-
-#: Ops that JAX has no function for, and the SymPy function a user would override.
-UNSUPPORTED = {"besselj": "besselj", "bessely": "bessely", "lambertw": "LambertW"}
 
 
 def _real_only(name: str, fn: Callable) -> Callable:
@@ -109,18 +102,6 @@ _loggamma = _real_only("loggamma", jsp.gammaln)
 _polygamma = _real_only("polygamma", lambda n, x: jsp.polygamma(n, x))
 
 
-@functools.partial(_real_only, "binomial")
-def _binomial(n, k):
-    """The real binomial coefficient Γ(n+1) / (Γ(k+1) Γ(n-k+1)), as `scipy.special.binom`.
-
-    (``jax.scipy.special.comb`` is 0 outside ``0 <= k <= n``.)
-    """
-    n, k = jnp.asarray(n), jnp.asarray(k)
-    a, b, c = n + 1, k + 1, n - k + 1
-    sign = jsp.gammasgn(a) * jsp.gammasgn(b) * jsp.gammasgn(c)
-    return sign * jnp.exp(jsp.gammaln(a) - jsp.gammaln(b) - jsp.gammaln(c))
-
-
 @jax.custom_jvp
 def _acot(x):
     """``arctan(1 / x)``, SymPy's acot, whose derivative JAX would get as ``0 * inf`` at 0."""
@@ -138,14 +119,6 @@ def _broadcast(value, args):
     shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
     value = jnp.asarray(value, jnp.result_type(value, *args))
     return value if value.shape == shape else jnp.broadcast_to(value, shape)
-
-
-def _array(shape, entries):
-    """A Matrix/Array output: entries in row-major order, batch dimensions last (as in NumPy)."""
-    if not entries:
-        return jnp.zeros(shape)
-    a = jnp.stack(jnp.broadcast_arrays(*entries))
-    return a.reshape(tuple(shape) + a.shape[1:])
 
 
 def _stack(*args):
@@ -176,7 +149,6 @@ NAMESPACE = {
     "jnp": jnp,
     "_lax": jax.lax,
     "_sp": jsp,
-    "_binomial": _binomial,
     "_erf": _erf,
     "_erfc": _erfc,
     "_erfinv": _erfinv,
@@ -186,7 +158,7 @@ NAMESPACE = {
     "_arrays": _arrays,
     "_divide_exactly": _divide_exactly,
     "_broadcast": _broadcast,
-    "_array": _array,
+    "_array": array_of(lambda entries: jnp.stack(jnp.broadcast_arrays(*entries)), jnp.zeros),
     "_stack": _stack,
     "_concatenate": _concatenate,
     "_take": _take,
@@ -198,20 +170,10 @@ def spelling(extra: dict | None = None, namespace: dict | None = None) -> Spelli
     return Spelling("jax", "jnp", {**JAX, **(extra or {})}, {**NAMESPACE, **(namespace or {})})
 
 
-def prepare(graph: Graph) -> Graph:
-    """The graph as JAX will run it: constants folded, untaken branches masked."""
-    check_supported(graph)
-    return mask_branches(fold_constants(graph))
-
-
-def check_supported(graph: Graph) -> None:
-    for n in graph.nodes:
-        name = UNSUPPORTED.get(n.op)
-        if name is not None:
-            raise UnsupportedFunctionError(
-                f"the jax backend has no implementation of {name} (JAX has none); "
-                f"pass extra_funcs={{sympy.{name}: <a JAX function>}} to supply one"
-            )
+#: Constants folded, untaken branches masked (JAX differentiates the code it runs).
+PIPELINE = pipeline(spelling(), mask=True)
+#: A module's graph: also its isomorphic sibling terms batched.
+MODULE_PIPELINE = PIPELINE.then(batch_siblings)
 
 
 def _as_arrays(n_in: int) -> list[str]:
@@ -223,36 +185,20 @@ def _as_arrays(n_in: int) -> list[str]:
     return [f"{names}, = _arrays({names})"]
 
 
-def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tuple:
+def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Built:
     """Compile ``graph`` into a function over ``jax.numpy`` for `lambdify`.
 
-    Returns ``(function, source)``. Outputs that do not depend on every input are
-    broadcast to the inputs' shape, and a Matrix output keeps its batch dimensions last,
-    as with the NumPy backend.
+    Outputs that do not depend on every input are broadcast to the inputs' shape, and a
+    Matrix output keeps its batch dimensions last, as with the NumPy backend.
     """
-    graph = prepare(graph)
-    params, unpack = arg_targets(arg_tree)
-    n_in = len(graph.inputs)
-    deps = graph.input_dependence()
-    full = (1 << n_in) - 1
-    flat_args = ", ".join(f"a{k}" for k in range(n_in))
-
-    def returns(outs):
-        if n_in:
-            outs = [t if deps[o] == full else f"_broadcast({t}, ({flat_args},))" for t, o in zip(outs, graph.outputs)]
-        return spell(out_tree, outs, _spell_array)
-
-    prologue = [*unpack, *_as_arrays(n_in)]
-    emitted = emit(graph, spelling(), name="_f", signature=params, prologue=prologue, returns=returns)
-    return compile_source(emitted, "jax"), emitted.source
+    graph = PIPELINE(graph)
+    frame = entry_frame(graph, arg_tree, out_tree)
+    prologue = [*frame.unpack, *_as_arrays(len(graph.inputs)), *frame.ready]
+    emitted = emit(graph, spelling(), name="_f", signature=frame.params, prologue=prologue, returns=frame.returns)
+    return Built(compile_source(emitted, "jax"), emitted.source)
 
 
-def _spell_array(shape, items):
-    return f"_array({tuple(shape)!r}, [{', '.join(items)}])"
-
-
-_MODULE_CACHE: OrderedDict = OrderedDict()
-_MODULE_CACHE_SIZE = 128
+_MODULE_CACHE = LRU()
 
 
 def _spell_take(var: str):
@@ -267,9 +213,8 @@ def _spell_take(var: str):
     return spell
 
 
-#: The batched ops (`_batch`): generic spellings, with ``lift`` that takes Python numbers too.
+#: The batched ops (`sympile._transforms.batch`): ``lift`` takes Python numbers too.
 BATCHED = {
-    **BATCH_FORMS,
     "lift": "jnp.expand_dims({0}, -1)",
     "vparam": _spell_take("p"),
     "vbuffer": _spell_take("b"),
@@ -288,17 +233,13 @@ def emit_module(graph: Graph, returns: Callable[[list[str]], str], call: Callabl
     a few wide reductions instead of one per parameter.
     Returns ``(function, source)``.
     """
-    key = graph.content_hash()
-    hit = _MODULE_CACHE.get(key)
-    if hit is not None:
-        _MODULE_CACHE.move_to_end(key)
-        return hit
-    graph = batch_siblings(prepare(graph))
+    return _MODULE_CACHE.get(graph.content_hash(), lambda: _emit_module(graph, returns, call))
+
+
+def _emit_module(graph: Graph, returns: Callable[[list[str]], str], call: Callable) -> tuple:
+    graph = MODULE_PIPELINE(graph)
     extra = {**BATCHED, "param": "p[{a}]", "buffer": "b[{a}]", "call": call}
     n_in = len(graph.inputs)
     signature = ["p", "b", "fs", *(f"a{k}" for k in range(n_in))]
     emitted = emit(graph, spelling(extra), name="_f", signature=signature, prologue=_as_arrays(n_in), returns=returns)
-    hit = _MODULE_CACHE[key] = (compile_source(Emitted(emitted.source, emitted.namespace, "_f"), "jax"), emitted.source)
-    if len(_MODULE_CACHE) > _MODULE_CACHE_SIZE:
-        _MODULE_CACHE.popitem(last=False)
-    return hit
+    return compile_source(Emitted(emitted.source, emitted.namespace, "_f"), "jax"), emitted.source

@@ -5,7 +5,7 @@ The same straight-line source as the NumPy backend, over ``torch``. What differs
 - PyTorch differentiates the code it runs, so untaken branches are masked first
   (`mask_branches`, the double-where pattern): a ``Piecewise`` never gets a NaN gradient
   from a value it does not select.
-- Eager PyTorch pays a few microseconds per op, so isomorphic sibling terms are batched into
+- Eager PyTorch pays a fixed cost per op, so isomorphic sibling terms are batched into
   vector ops (`_batch.batch_siblings`), and parameters, buffers and constants each arrive as
   one packed vector (a *bank*) that the function splits once.
 - Constants (integers, rationals, pi, E, folded subexpressions) are a bank of tensors in the
@@ -21,41 +21,41 @@ The same straight-line source as the NumPy backend, over ``torch``. What differs
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import torch
 
-from .._core.errors import UnsupportedFunctionError
-from .._core.graph import Graph, Node
-from .._core.ops import const_value
-from .._core.tree import arg_targets, spell
-from .._emit.emit import ARRAY_FORMS, Emitted, Spelling, compile_source, emit
-from .._transforms.batch import BATCH_FORMS, batch_siblings
-from .._transforms.fold import fold_constants
-from .._transforms.mask import mask_branches
+from .._core.constants import const_value
+from .._core.graph import Graph
+from .._core.rewrite import rewrite
+from .._emit.emit import Emitted, Spelling, compile_source, emit
+from .._emit.pipeline import pipeline
+from .._emit.tables import ARRAY
+from .._emit.wrapper import LRU, Built, array_of, entry_frame
+from .._transforms.batch import batch_siblings
+from .._transforms.fuse import multiply_adds
 
+#: PyTorch's spellings: the array libraries' base and what differs. Gamma, its relatives, cbrt
+#: and heaviside are decomposed (`OpSpec.decompose`): PyTorch has no gamma function and no
+#: differentiable heaviside.
 TORCH = {
-    **ARRAY_FORMS,
-    **BATCH_FORMS,
+    **ARRAY,
+    "cbrt": None,
+    "heaviside": None,  # torch.heaviside has no derivative
     "vdot": "_vdot({0}, {1})",
-    "fma": "torch.addcmul({0}, {1}, {2})",  # made by _fuse_multiply_add
-    "cbrt": "_cbrt({0})",
+    "fma": "torch.addcmul({0}, {1}, {2})",
     "sign": "_sign({0})",
     "mod": "torch.remainder({0}, {1})",
-    "heaviside": "_heaviside({0}, {1})",
     "im": "_imag({0})",
     "erf": "torch.special.erf({0})",
     "erfc": "torch.special.erfc({0})",
     "erfinv": "torch.special.erfinv({0})",
-    "gamma": "_gamma({0})",
     "loggamma": "torch.special.gammaln({0})",
     "polygamma": "torch.special.polygamma({a}, {0})",
-    "factorial": "_gamma({0} + 1)",
-    "binomial": "_binomial({0}, {1})",
 }
+SPELLING = Spelling("torch", "torch", TORCH)
 
 
 def _vdot(u, w):
@@ -66,40 +66,12 @@ def _vdot(u, w):
     return u @ w
 
 
-def _cbrt(x):
-    return torch.sign(x) * torch.abs(x) ** (1 / 3)
-
-
 def _sign(x):
     return torch.where(torch.isnan(x), x, torch.sgn(x))  # sign(nan) is nan, as in NumPy
 
 
-def _heaviside(x, h):
-    # torch.heaviside has no derivative and wants h as a tensor of x's dtype.
-    return torch.where(x > 0, 1.0, torch.where(x < 0, 0.0, torch.where(x == 0, h, x)))
-
-
 def _imag(x):
     return x.imag if x.is_complex() else torch.zeros_like(x)
-
-
-def _gamma_sign(x):
-    """The sign of Γ(x): negative for x in (-1, 0), (-3, -2), ..."""
-    odd = torch.remainder(torch.floor(x), 2) == 1
-    return torch.where((x < 0) & odd, -1.0, 1.0)
-
-
-def _gamma(x):
-    """Γ(x) = ±exp(lgamma(x)) (PyTorch has no gamma function)."""
-    return _gamma_sign(x) * torch.exp(torch.special.gammaln(x))
-
-
-def _binomial(n, k):
-    """The real binomial coefficient Γ(n+1) / (Γ(k+1) Γ(n-k+1)), as `scipy.special.binom`."""
-    a, b, c = n + 1, k + 1, n - k + 1
-    sign = _gamma_sign(a) * _gamma_sign(b) * _gamma_sign(c)
-    lg = torch.special.gammaln
-    return sign * torch.exp(lg(a) - lg(b) - lg(c))
 
 
 def _bessel(special: Callable, derivative: Callable, name: str):
@@ -140,7 +112,6 @@ _J1 = _bessel(torch.special.bessel_j1, lambda x: _J0(x) - _over_x(_J1)(x), "Bess
 _Y0 = _bessel(torch.special.bessel_y0, lambda x: -_Y1(x), "BesselY0")
 _Y1 = _bessel(torch.special.bessel_y1, lambda x: _Y0(x) - _Y1(x) / x, "BesselY1")
 _BESSEL = {("besselj", 0): _J0, ("besselj", 1): _J1, ("bessely", 0): _Y0, ("bessely", 1): _Y1}
-_SYMPY_NAME = {"besselj": "besselj", "bessely": "bessely", "lambertw": "LambertW"}
 
 
 def _broadcast(value, args):
@@ -158,27 +129,19 @@ def _stack(outs, args):
     return torch.stack(torch.broadcast_tensors(*outs, *args)[: len(outs)], -1)
 
 
-def _array(shape, entries):
-    """A Matrix/Array output: entries in row-major order, batch dimensions last (as in NumPy)."""
-    if not entries:
-        return torch.zeros(shape)
+def _stack_entries(entries):
     entries = [e if isinstance(e, torch.Tensor) else torch.as_tensor(e) for e in entries]
-    a = torch.stack(torch.broadcast_tensors(*entries))
-    return a.reshape(tuple(shape) + a.shape[1:])
+    return torch.stack(torch.broadcast_tensors(*entries))
 
 
 NAMESPACE = {
     "torch": torch,
     "_vdot": _vdot,
-    "_cbrt": _cbrt,
     "_sign": _sign,
-    "_heaviside": _heaviside,
     "_imag": _imag,
-    "_gamma": _gamma,
-    "_binomial": _binomial,
     "_broadcast": _broadcast,
     "_stack": _stack,
-    "_array": _array,
+    "_array": array_of(_stack_entries, torch.zeros),
 }
 
 # -- dtypes and devices ------------------------------------------------------------------
@@ -223,60 +186,38 @@ def coerce_inputs(values, dtype=None, device=None) -> tuple[list, torch.dtype, t
 # -- preparing and emitting a graph --------------------------------------------------------
 
 
-def prepare(graph: Graph, batch: bool = True) -> Graph:
-    """The graph as PyTorch will run it: constants folded, untaken branches masked, sibling
-    terms batched, and the special functions PyTorch spells differently resolved."""
-    graph = mask_branches(fold_constants(graph))
-    graph = _resolve_specials(graph)
-    if batch:
-        graph = batch_siblings(graph)
-    return _fuse_multiply_add(graph)
-
-
-def _fuse_multiply_add(graph: Graph) -> Graph:
-    """``u + v * w`` -> ``torch.addcmul(u, v, w)`` where the product is used only there: one
-    pass over the data instead of two (it matters for the wide batched ops)."""
-    nodes = list(graph.nodes)
-    uses = graph.use_counts()
-    changed = False
-    for i, n in enumerate(nodes):
-        if n.op != "add":
-            continue
-        for u, m in (n.args, n.args[::-1]):
-            if nodes[m].op == "mul" and uses[m] == 1:
-                nodes[i] = Node("fma", (u, *nodes[m].args))
-                changed = True
-                break
-    if not changed:
+def bessel_calls(graph: Graph) -> Graph:
+    """Bessel functions of order 0 and 1 as ``call`` nodes of their ``torch.special`` versions
+    (with derivatives); PyTorch has no others."""
+    nodes = graph.nodes
+    if not any(n.op in ("besselj", "bessely") for n in nodes):
         return graph
-    return Graph(nodes, graph.outputs, graph.inputs, graph.params, graph.buffers).pruned()
 
-
-def _resolve_specials(graph: Graph) -> Graph:
-    """Bessel functions of order 0 and 1 -> ``call`` nodes of their torch.special versions."""
-    nodes = list(graph.nodes)
-    changed = False
-    for i, n in enumerate(nodes):
-        if n.op not in _SYMPY_NAME:
-            continue
+    def rule(b, i, n, args):
+        if n.op not in ("besselj", "bessely"):
+            return None
+        o = nodes[n.args[0]]
         order = None
-        if n.op != "lambertw":
-            o = nodes[n.args[0]]
-            if o.op == "const" and type(o.attr) in (int, Fraction, float) and o.attr in (0, 1):
-                order = int(o.attr)
+        if o.op == "const" and type(o.attr) in (int, Fraction, float) and o.attr in (0, 1):
+            order = int(o.attr)
         fn = _BESSEL.get((n.op, order))
         if fn is None:
-            name = _SYMPY_NAME[n.op]
-            what = name if n.op == "lambertw" else f"{name} of an order other than 0 or 1"
-            raise UnsupportedFunctionError(
-                f"the torch backend has no implementation of {what} (PyTorch has none); "
-                f"pass extra_funcs={{sympy.{name}: <a torch function>}} to supply one"
-            )
-        nodes[i] = Node("call", (n.args[1],), (n.op, fn))
-        changed = True
-    if not changed:
-        return graph
-    return Graph(nodes, graph.outputs, graph.inputs, graph.params, graph.buffers).pruned()
+            raise SPELLING.unsupported(n.op, " of an order other than 0 or 1")
+        return b.node("call", (args[1],), (n.op, fn))
+
+    return rewrite(graph, rule)
+
+
+#: Constants folded, untaken branches masked (PyTorch differentiates the code it runs),
+#: Bessel functions resolved, isomorphic sibling terms batched, multiply-adds fused.
+PIPELINE = pipeline(SPELLING, mask=True, extra=(bessel_calls, batch_siblings, multiply_adds))
+#: The same without batching (for comparisons).
+UNBATCHED = pipeline(SPELLING, mask=True, extra=(bessel_calls, multiply_adds))
+
+
+def prepare(graph: Graph, batch: bool = True) -> Graph:
+    """The graph as PyTorch will run it (`PIPELINE`; ``batch=False``: `UNBATCHED`)."""
+    return (PIPELINE if batch else UNBATCHED)(graph)
 
 
 @dataclass
@@ -348,12 +289,19 @@ def _float(v) -> float | complex:
 
 
 def compile_graph(
-    graph: Graph, returns: Callable[[list[str]], str], *, prologue=(), signature=None, namespace=None
+    graph: Graph,
+    returns: Callable[[list[str]], str],
+    *,
+    prologue=(),
+    signature=None,
+    namespace=None,
+    constants: str | None = None,
 ) -> Compiled:
     """Emit a prepared graph as ``_f(P, B, K, a0, ...)`` (or ``signature``) over torch.
 
     ``returns`` spells the return value from the outputs' texts; ``prologue`` statements run
-    first (they may define ``P``, ``B``, ``K``); ``namespace`` adds globals.
+    first (they may define ``P``, ``B``, ``K``); ``namespace`` adds globals; ``constants``
+    names a global that holds the constants' bank (a float64 tensor).
     """
     P, B, K = _Bank("P"), _Bank("B"), _Bank("K")
     complex_vectors = {}
@@ -404,9 +352,12 @@ def compile_graph(
 
     n_in = len(graph.inputs)
     signature = signature if signature is not None else ["P", "B", "K", *(f"a{k}" for k in range(n_in))]
+    namespace = {**NAMESPACE, **(namespace or {})}
+    if constants is not None:
+        namespace[constants] = torch.tensor(K.order(), dtype=torch.float64)
     emitted = emit(
         graph,
-        Spelling("torch", "torch", table, {**NAMESPACE, **(namespace or {})}),
+        Spelling("torch", "torch", table, namespace),
         name="_f",
         signature=signature,
         prologue=lines,
@@ -424,57 +375,37 @@ def compile_graph(
     )
 
 
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 128
+_CACHE = LRU()
 
 
 def cached(key: tuple, make: Callable[[], Compiled]) -> Compiled:
     """``make()``, cached in-process under ``key`` (the graph's content hash and options)."""
-    hit = _CACHE.get(key)
-    if hit is None:
-        hit = _CACHE[key] = make()
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    else:
-        _CACHE.move_to_end(key)
-    return hit
+    return _CACHE.get(key, make)
 
 
 # -- lambdify ------------------------------------------------------------------------------
 
 
-def _spell_array(shape, items):
-    return f"_array({tuple(shape)!r}, [{', '.join(items)}])"
-
-
-def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tuple:
-    """Compile ``graph`` into a function over torch for `lambdify`; returns ``(function, source)``.
+def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Built:
+    """Compile ``graph`` into a function over torch for `lambdify`.
 
     Inputs may be tensors (any dtype and device) or Python numbers; integer tensors and numbers
     are computed in the default dtype. Outputs that do not depend on every input are broadcast
     to the inputs' shape, and a Matrix output keeps its batch dimensions last.
     """
     prepared = prepare(graph)
-    params, unpack = arg_targets(arg_tree)
-    n_in = len(prepared.inputs)
-    flat = [f"a{k}" for k in range(n_in)]
-    deps = prepared.input_dependence()
-    full = (1 << n_in) - 1
-
-    def returns(outs):
-        # (the inputs' tuple is built once: spelt out per output, n outputs of n inputs would be n*n text)
-        outs = [t if deps[o] == full else f"_broadcast({t}, _args)" for t, o in zip(outs, prepared.outputs)]
-        return spell(out_tree, outs, _spell_array)
-
-    coerce = [f"_args, K = _inputs(({''.join(f'{a}, ' for a in flat)}), _K)"]
-    if n_in:
-        coerce.append(f"{''.join(f'{a}, ' for a in flat)}= _args")
-    # The constants' values are known only once emitted: the bank is bound in afterwards.
+    frame = entry_frame(prepared, arg_tree, out_tree)
+    flat = "".join(f"a{k}, " for k in range(len(prepared.inputs)))
+    coerce = [f"_args, K = _inputs(({flat}), _K)", *([f"{flat}= _args"] if flat else [])]
     compiled = compile_graph(
-        prepared, returns, prologue=[*unpack, *coerce], signature=params, namespace={"_inputs": _lambdify_inputs}
+        prepared,
+        frame.returns,
+        prologue=[*frame.unpack, *coerce, *frame.ready],
+        signature=frame.params,
+        namespace={"_inputs": _lambdify_inputs},
+        constants="_K",
     )
-    compiled.fn.__globals__["_K"] = torch.tensor(compiled.constants, dtype=torch.float64)
-    return compiled.fn, compiled.source
+    return Built(compiled.fn, compiled.source)
 
 
 def _lambdify_inputs(values, constants):

@@ -32,3 +32,16 @@ class BackendNotAvailableError(SympileError, ImportError):
 
 class DifferentiationError(SympileError, ValueError):
     """A derivative was asked for that sympile cannot build."""
+
+
+# Shown as ``sympile.ShapeError`` (where users import them from), not as this private module's.
+for _cls in (
+    SympileError,
+    UnsupportedFunctionError,
+    MissingInputError,
+    ArgumentError,
+    ShapeError,
+    BackendNotAvailableError,
+    DifferentiationError,
+):
+    _cls.__module__ = "sympile"

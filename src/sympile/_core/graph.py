@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from .ops import OPS
+from .tuning import PAIR_EXISTING_MAX
 
 
 @contextmanager
@@ -34,10 +35,6 @@ class Node(NamedTuple):
     op: str
     args: tuple[int, ...] = ()
     attr: Any = None
-
-
-#: Leaves. ``input``/``param``/``buffer`` carry a slot index; ``const`` a literal.
-LEAVES = frozenset({"input", "param", "buffer", "const"})
 
 
 def _key(op: str, args: tuple[int, ...], attr: Any) -> tuple:
@@ -132,6 +129,31 @@ class Graph:
                 deps[i] = d
         return deps
 
+    def postorder(self, after=None) -> list[int]:
+        """The live nodes in a depth-first post-order from the outputs, arguments left to right.
+
+        A sum of many terms comes out as term, term, add, term, term, add, add...: evaluated in
+        this order, few intermediates are alive at once. ``after(i)`` names further nodes that
+        must come before node ``i`` (besides its arguments).
+        """
+        nodes = self.nodes
+        done = [False] * len(nodes)
+        order: list[int] = []
+        for root in self.outputs:
+            stack = [(root, False)]
+            while stack:
+                i, expanded = stack.pop()
+                if done[i]:
+                    continue
+                if expanded:
+                    done[i] = True
+                    order.append(i)
+                    continue
+                stack.append((i, True))
+                before = nodes[i].args if after is None else (*nodes[i].args, *after(i))
+                stack.extend((a, False) for a in reversed(before) if not done[a])
+        return order
+
     def use_counts(self) -> list[int]:
         counts = [0] * len(self.nodes)
         for n in self.nodes:
@@ -143,8 +165,10 @@ class Graph:
 
 
 _EXACT = (int, Fraction)
-_VARIABLE = frozenset({"input", "param", "buffer", "call"})
+#: The ops whose value is not known before run time (the rest of a graph's leaves are literals).
+VARIABLE = frozenset({"input", "param", "buffer", "call"})
 _NODE_RULES = {name: (spec.commutative and spec.arity == 2, spec.simplify) for name, spec in OPS.items()}
+_PLAIN_RULES = {name: (commutative, None) for name, (commutative, _) in _NODE_RULES.items()}
 
 
 def _exact(attr) -> bool:
@@ -156,10 +180,13 @@ class Builder:
 
     The builder applies the algebraic identities that make derivative graphs small as
     they are built (``x + 0``, ``1 * x``, ``0 * x``, ``--x``, exact integer and rational
-    arithmetic); it never rounds a number.
+    arithmetic); it never rounds a number. ``simplify=False`` makes nodes as asked (for
+    passes whose nodes carry more than a scalar, such as batching, where ``0 * v`` must stay
+    a vector).
     """
 
-    def __init__(self, graph: Graph | None = None):
+    def __init__(self, graph: Graph | None = None, *, simplify: bool = True):
+        self._rules = _NODE_RULES if simplify else _PLAIN_RULES
         self.nodes: list[Node] = []
         #: Whether each node depends on an input, parameter or buffer (else it is a constant).
         self.variable: list[bool] = []
@@ -168,14 +195,14 @@ class Builder:
             for n in graph.nodes:
                 self._index.setdefault(_key(*n), len(self.nodes))
                 self.nodes.append(n)
-                self.variable.append(n.op in _VARIABLE or any(self.variable[a] for a in n.args))
+                self.variable.append(n.op in VARIABLE or any(self.variable[a] for a in n.args))
 
     def graph(self, outputs, inputs=(), params=(), buffers=()) -> Graph:
         return Graph(self.nodes, outputs, inputs, params, buffers)
 
     # -- the one way in ------------------------------------------------------------
     def node(self, op: str, args: tuple[int, ...] = (), attr: Any = None) -> int:
-        commutative, simplify = _NODE_RULES[op]
+        commutative, simplify = self._rules[op]
         if commutative and args[0] > args[1]:
             args = (args[1], args[0])
         if simplify is not None:
@@ -187,7 +214,7 @@ class Builder:
         if i is None:
             i = len(self.nodes)
             self.nodes.append(Node(op, args, attr))
-            self.variable.append(op in _VARIABLE or any(self.variable[a] for a in args))
+            self.variable.append(op in VARIABLE or any(self.variable[a] for a in args))
             self._index[key] = i
         return i
 
@@ -231,9 +258,6 @@ class Builder:
     def recip(self, a: int) -> int:
         return self.node("div", (self.const(1), a))
 
-    def square(self, a: int) -> int:
-        return self.node("mul", (a, a))
-
     def where(self, c: int, a: int, b: int) -> int:
         return self.node("where", (c, a, b))
 
@@ -252,7 +276,7 @@ class Builder:
 
     def _pair_existing(self, op: str, items: list[int]) -> list[int]:
         """Operands whose pairing exists already are paired first (n-ary subexpression sharing)."""
-        if len(items) < 3 or len(items) > 12:
+        if len(items) < 3 or len(items) > PAIR_EXISTING_MAX:
             return items
         found = True
         while found and len(items) > 2:
@@ -282,4 +306,4 @@ class Builder:
         return items[0]
 
 
-__all__ = ["Node", "Graph", "Builder", "LEAVES"]
+__all__ = ["Node", "Graph", "Builder", "VARIABLE", "paused_gc"]

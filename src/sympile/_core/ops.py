@@ -17,12 +17,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import sympy as sp
 
+from .simplify import (
+    HALF,
+    simplify_add,
+    simplify_div,
+    simplify_mul,
+    simplify_neg,
+    simplify_pow,
+    simplify_powi,
+    simplify_sub,
+    simplify_where,
+)
+
 NOT_DIFFERENTIABLE = object()
-HALF = Fraction(1, 2)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,15 @@ class OpSpec:
     #: where an untaken branch is masked, this is what its input is replaced by.
     safe: tuple | None = None
     simplify: Callable | None = None
+    #: ``rule(b, attr, *args) -> node``: the op written with other ops, for the backends that
+    #: cannot spell it (`sympile._transforms.decompose`).
+    decompose: Callable | None = None
+    #: Made by a backend's passes just before emitting (batched ops, linear and map blocks,
+    #: fused multiply-adds): a graph kept on a compiled object never holds one, so it has no
+    #: derivative rule and does not raise to SymPy.
+    emission: bool = False
+    #: The op's name in messages (SymPy's name for it).
+    title: str = ""
 
 
 OPS: dict[str, OpSpec] = {}
@@ -53,6 +72,7 @@ def _def(name, arity, sympy=(), **kw) -> None:
         sympy = (sympy,)
     if "to_sympy" not in kw and sympy:
         kw["to_sympy"] = _call_class(sympy[0])
+    kw.setdefault("title", sympy[0].__name__ if sympy else name)
     OPS[name] = OpSpec(name, arity, sympy, **kw)
     for cls in sympy:
         SYMPY_TO_OP[cls] = name
@@ -60,163 +80,6 @@ def _def(name, arity, sympy=(), **kw) -> None:
 
 def _call_class(cls):
     return lambda *args, attr=None: cls(*args)
-
-
-# -- simplification rules (applied by the builder as nodes are made) ------------------
-
-
-def fold_exact(op: str, values) -> Any:
-    """Exact arithmetic on ints and Fractions, for constant folding; None if not exact."""
-    if not all(type(v) in (int, Fraction) for v in values):
-        return None
-    if op == "add":
-        r = values[0] + values[1]
-    elif op == "sub":
-        r = values[0] - values[1]
-    elif op == "mul":
-        r = values[0] * values[1]
-    elif op == "neg":
-        r = -values[0]
-    elif op == "div":
-        if values[1] == 0:
-            return None
-        r = Fraction(values[0]) / values[1]
-    else:
-        return None
-    if type(r) is Fraction and r.denominator == 1:
-        return int(r)
-    return r
-
-
-def _fold(op):
-    def rule(b, args, attr):
-        values = [b.exact_value(a) for a in args]
-        if None not in values:
-            r = fold_exact(op, values)
-            if r is not None:
-                return b.const(r)
-        return None
-
-    return rule
-
-
-_fold_add, _fold_sub, _fold_mul, _fold_div, _fold_neg = map(_fold, ["add", "sub", "mul", "div", "neg"])
-
-
-def _simplify_add(b, args, attr):
-    x, y = args
-    if b.is_const(x, 0):
-        return y
-    if b.is_const(y, 0):
-        return x
-    if b.nodes[y].op == "neg":
-        return b.sub(x, b.nodes[y].args[0])
-    if b.nodes[x].op == "neg":
-        return b.sub(y, b.nodes[x].args[0])
-    return _fold_add(b, args, attr)
-
-
-def _simplify_sub(b, args, attr):
-    x, y = args
-    if b.is_const(y, 0):
-        return x
-    if b.is_const(x, 0):
-        return b.neg(y)
-    if x == y:
-        return b.const(0)
-    if b.nodes[y].op == "neg":
-        return b.add(x, b.nodes[y].args[0])
-    return _fold_sub(b, args, attr)
-
-
-def _simplify_mul(b, args, attr):
-    x, y = args
-    for u, v in ((x, y), (y, x)):
-        if b.is_const(u, 1):
-            return v
-        if b.is_const(u, 0):
-            return u
-        if b.is_const(u, -1):
-            return b.neg(v)
-    return _fold_mul(b, args, attr)
-
-
-def _simplify_div(b, args, attr):
-    x, y = args
-    if b.is_const(y, 1):
-        return x
-    if b.is_const(y, -1):
-        return b.neg(x)
-    if b.is_const(x, 0) and b.exact_value(y) is None:
-        return x
-    return _fold_div(b, args, attr)
-
-
-def _simplify_neg(b, args, attr):
-    (x,) = args
-    n = b.nodes[x]
-    if n.op == "neg":
-        return n.args[0]
-    if n.op == "sub":
-        return b.sub(n.args[1], n.args[0])
-    if n.op == "add":  # -(c*u + v) -> (-c)*u - v: the sign goes into a literal for free
-        for u, v in (n.args, n.args[::-1]):
-            m = _negated_scaled(b, u)
-            if m is not None:
-                return b.sub(m, v)
-    return _fold_neg(b, args, attr)
-
-
-def _negated_scaled(b, i):
-    """``u * (-c)`` if node ``i`` is ``u * c`` for a literal number ``c``, else None."""
-    n = b.nodes[i]
-    if n.op != "mul":
-        return None
-    for u, c in (n.args, n.args[::-1]):
-        v = b.const_value(c)
-        if type(v) in (int, float, Fraction):
-            return b.mul(u, b.const(-v))
-    return None
-
-
-def _simplify_where(b, args, attr):
-    c, x, y = args
-    if x == y:
-        return x
-    cv = b.const_value(c)
-    if cv is True or cv is False:
-        return x if cv else y
-    return None
-
-
-def _simplify_powi(b, args, n):
-    (x,) = args
-    if n == 1:
-        return x
-    if n == 0:
-        return b.const(1)
-    if n == 2:
-        return b.mul(x, x)
-    if n < 0:
-        return b.recip(b.node("powi", (x,), -n))
-    v = b.exact_value(x)
-    if v is not None:
-        return b.const(v**n)
-    return None
-
-
-def _simplify_pow(b, args, attr):
-    x, y = args
-    e = b.exact_value(y)
-    if e is None:
-        return None
-    if type(e) is int:
-        return b.node("powi", (x,), e)
-    if e == HALF:
-        return b.op("sqrt", x)
-    if e == -HALF:
-        return b.op("rsqrt", x)
-    return None
 
 
 # -- shorthands for the derivative rules ------------------------------------------------
@@ -322,6 +185,69 @@ def _to_powi(x, attr=None):
 
 _REL = dict(boolean=True, deriv=_no_grad, discontinuous=True)
 
+
+# -- decompositions: an op in terms of others, for the backends that cannot spell it ---------
+
+
+def _reciprocal_of(f: str):
+    """``1 / f(x)``: cot, sec, csc, coth, sech, csch, rsqrt."""
+    return lambda b, attr, x: b.recip(b.op(f, x))
+
+
+def _of_reciprocal(f: str):
+    """``f(1 / x)``: acot, asec, acsc, acoth, asech, acsch."""
+    return lambda b, attr, x: b.op(f, b.recip(x))
+
+
+def _gamma_sign(b, x):
+    """The sign of Γ(x): -1 on (-1, 0), (-3, -2), ..., else 1."""
+    odd = b.op("eq", b.op("mod", b.op("floor", x), b.const(2)), b.const(1))
+    return b.where(b.op("and", b.op("lt", x, b.const(0)), odd), b.const(-1.0), b.const(1.0))
+
+
+def _gamma_by_loggamma(b, attr, x):
+    return b.mul(_gamma_sign(b, x), b.op("exp", b.op("loggamma", x)))
+
+
+#: Γ is finite below this (it overflows float64 past 171.6): the binomial's exact range.
+_GAMMA_FINITE = 170
+
+
+def _binomial_by_gamma(b, attr, n, k):
+    """The real binomial coefficient Γ(n+1) / (Γ(k+1) Γ(n-k+1)), as `scipy.special.binom`.
+
+    The ratio of gammas where they are finite and none is at a pole (exact for small
+    integers), 0 where only a denominator has a pole, else through log-gamma (finite where the
+    gammas overflow). The selects are masked like any branch, so gradients stay finite.
+    """
+    one, zero, top = b.const(1), b.const(0), b.const(_GAMMA_FINITE)
+    a, c, d = b.add(n, one), b.add(k, one), b.add(b.sub(n, k), one)
+    ratio = b.div(b.op("gamma", a), b.mul(b.op("gamma", c), b.op("gamma", d)))
+    sign = b.mul(b.mul(_gamma_sign(b, a), _gamma_sign(b, c)), _gamma_sign(b, d))
+    lg = [b.op("loggamma", v) for v in (a, c, d)]
+    through_logs = b.mul(sign, b.op("exp", b.sub(b.sub(lg[0], lg[1]), lg[2])))
+    poles = [b.op("and", b.op("le", v, zero), b.op("eq", b.op("floor", v), v)) for v in (a, c, d)]
+    finite = [b.op("lt", b.op("abs", v), top) for v in (a, c, d)]
+    exact = b.reduce("and", [*finite, *(b.op("not", p) for p in poles)])
+    vanishes = b.op("and", b.op("not", poles[0]), b.op("or", poles[1], poles[2]))  # a pole below only
+    return b.where(exact, ratio, b.where(vanishes, b.const(0.0), through_logs))
+
+
+def _heaviside_by_where(b, attr, x, h):
+    zero = b.const(0)
+    at_zero = b.where(b.op("eq", x, zero), h, x)  # x itself where it is NaN
+    return b.where(b.op("gt", x, zero), b.const(1.0), b.where(b.op("lt", x, zero), b.const(0.0), at_zero))
+
+
+def _sinc_by_where(b, attr, x):
+    zero = b.op("eq", x, b.const(0))
+    return b.where(zero, b.const(1.0), b.div(b.op("sin", x), x))
+
+
+def _cbrt_by_pow(b, attr, x):
+    return b.mul(b.op("sign", x), b.op("pow", b.op("abs", x), b.const(Fraction(1, 3))))
+
+
 # -- the table -------------------------------------------------------------------------
 
 # Leaves: their values come from outside (``input``/``param``/``buffer``) or are literals.
@@ -334,7 +260,7 @@ _def(
     2,
     array="add",
     commutative=True,
-    simplify=_simplify_add,
+    simplify=simplify_add,
     deriv=lambda b, y, _, u, v: (b.const(1), b.const(1)),
     to_sympy=lambda u, v, attr=None: u + v,
 )
@@ -342,7 +268,7 @@ _def(
     "sub",
     2,
     array="subtract",
-    simplify=_simplify_sub,
+    simplify=simplify_sub,
     deriv=lambda b, y, _, u, v: (b.const(1), b.const(-1)),
     to_sympy=lambda u, v, attr=None: u - v,
 )
@@ -351,7 +277,7 @@ _def(
     2,
     array="multiply",
     commutative=True,
-    simplify=_simplify_mul,
+    simplify=simplify_mul,
     deriv=lambda b, y, _, u, v: (v, u),
     to_sympy=lambda u, v, attr=None: u * v,
 )
@@ -359,7 +285,7 @@ _def(
     "div",
     2,
     array="divide",
-    simplify=_simplify_div,
+    simplify=simplify_div,
     safe=(None, 1),
     deriv=lambda b, y, _, u, v: (b.recip(v), b.neg(b.div(y, v))),
     to_sympy=lambda u, v, attr=None: u / v,
@@ -368,13 +294,13 @@ _def(
     "neg",
     1,
     array="negative",
-    simplify=_simplify_neg,
+    simplify=simplify_neg,
     deriv=lambda b, y, _, u: (b.const(-1),),
     to_sympy=lambda u, attr=None: -u,
 )
-_def("powi", 1, deriv=_d_powi, simplify=_simplify_powi, to_sympy=_to_powi, safe=(1,))
+_def("powi", 1, deriv=_d_powi, simplify=simplify_powi, to_sympy=_to_powi, safe=(1,))
 _def(
-    "pow", 2, array="power", deriv=_d_pow, simplify=_simplify_pow, safe=(1, None), to_sympy=lambda u, v, attr=None: u**v
+    "pow", 2, array="power", deriv=_d_pow, simplify=simplify_pow, safe=(1, None), to_sympy=lambda u, v, attr=None: u**v
 )
 _def(
     "sqrt",
@@ -388,6 +314,7 @@ _def(
     "rsqrt",
     1,
     safe=(1,),
+    decompose=_reciprocal_of("sqrt"),
     deriv=lambda b, y, _, x: (b.neg(b.div(b.mul(b.const(HALF), y), x)),),
     to_sympy=lambda x, attr=None: 1 / sp.sqrt(x),
 )
@@ -396,6 +323,7 @@ _def(
     1,
     array="cbrt",
     safe=(1,),
+    decompose=_cbrt_by_pow,
     deriv=lambda b, y, _, x: (b.recip(b.mul(b.const(3), _sq(b, y))),),
     to_sympy=lambda x, attr=None: sp.cbrt(x),
 )
@@ -421,20 +349,37 @@ _def(
 _def("sin", 1, sp.sin, array="sin", deriv=lambda b, y, _, x: (b.op("cos", x),))
 _def("cos", 1, sp.cos, array="cos", deriv=lambda b, y, _, x: (b.neg(b.op("sin", x)),))
 _def("tan", 1, sp.tan, array="tan", deriv=lambda b, y, _, x: (_one_plus_sq(b, y),))
-_def("cot", 1, sp.cot, safe=(1,), deriv=lambda b, y, _, x: (b.neg(_one_plus_sq(b, y)),))
-_def("sec", 1, sp.sec, deriv=lambda b, y, _, x: (b.mul(y, b.op("tan", x)),))
-_def("csc", 1, sp.csc, safe=(1,), deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("cot", x))),))
+_def(
+    "cot", 1, sp.cot, safe=(1,), decompose=_reciprocal_of("tan"), deriv=lambda b, y, _, x: (b.neg(_one_plus_sq(b, y)),)
+)
+_def("sec", 1, sp.sec, decompose=_reciprocal_of("cos"), deriv=lambda b, y, _, x: (b.mul(y, b.op("tan", x)),))
+_def(
+    "csc",
+    1,
+    sp.csc,
+    safe=(1,),
+    decompose=_reciprocal_of("sin"),
+    deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("cot", x))),),
+)
 _def("asin", 1, sp.asin, array="arcsin", safe=(0,), deriv=lambda b, y, _, x: (b.op("rsqrt", _one_minus_sq(b, x)),))
 _def(
     "acos", 1, sp.acos, array="arccos", safe=(0,), deriv=lambda b, y, _, x: (b.neg(b.op("rsqrt", _one_minus_sq(b, x))),)
 )
 _def("atan", 1, sp.atan, array="arctan", deriv=lambda b, y, _, x: (b.recip(_one_plus_sq(b, x)),))
-_def("acot", 1, sp.acot, safe=(1,), deriv=lambda b, y, _, x: (b.neg(b.recip(_one_plus_sq(b, x))),))
+_def(
+    "acot",
+    1,
+    sp.acot,
+    safe=(1,),
+    decompose=_of_reciprocal("atan"),
+    deriv=lambda b, y, _, x: (b.neg(b.recip(_one_plus_sq(b, x))),),
+)
 _def(
     "asec",
     1,
     sp.asec,
     safe=(2,),
+    decompose=_of_reciprocal("acos"),
     deriv=lambda b, y, _, x: (b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_minus_sq(b, b.recip(x))))),),
 )
 _def(
@@ -442,6 +387,7 @@ _def(
     1,
     sp.acsc,
     safe=(2,),
+    decompose=_of_reciprocal("asin"),
     deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_minus_sq(b, b.recip(x)))))),),
 )
 _def("atan2", 2, sp.atan2, array="arctan2", deriv=_d_atan2, safe=(1, 1))
@@ -450,9 +396,16 @@ _def("atan2", 2, sp.atan2, array="arctan2", deriv=_d_atan2, safe=(1, 1))
 _def("sinh", 1, sp.sinh, array="sinh", deriv=lambda b, y, _, x: (b.op("cosh", x),))
 _def("cosh", 1, sp.cosh, array="cosh", deriv=lambda b, y, _, x: (b.op("sinh", x),))
 _def("tanh", 1, sp.tanh, array="tanh", deriv=lambda b, y, _, x: (_one_minus_sq(b, y),))
-_def("coth", 1, sp.coth, safe=(1,), deriv=lambda b, y, _, x: (_one_minus_sq(b, y),))
-_def("sech", 1, sp.sech, deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("tanh", x))),))
-_def("csch", 1, sp.csch, safe=(1,), deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("coth", x))),))
+_def("coth", 1, sp.coth, safe=(1,), decompose=_reciprocal_of("tanh"), deriv=lambda b, y, _, x: (_one_minus_sq(b, y),))
+_def("sech", 1, sp.sech, decompose=_reciprocal_of("cosh"), deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("tanh", x))),))
+_def(
+    "csch",
+    1,
+    sp.csch,
+    safe=(1,),
+    decompose=_reciprocal_of("sinh"),
+    deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("coth", x))),),
+)
 _def("asinh", 1, sp.asinh, array="arcsinh", deriv=lambda b, y, _, x: (b.op("rsqrt", _one_plus_sq(b, x)),))
 _def(
     "acosh",
@@ -463,12 +416,20 @@ _def(
     deriv=lambda b, y, _, x: (b.op("rsqrt", b.sub(_sq(b, x), b.const(1))),),
 )
 _def("atanh", 1, sp.atanh, array="arctanh", safe=(0,), deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),))
-_def("acoth", 1, sp.acoth, safe=(2,), deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),))
+_def(
+    "acoth",
+    1,
+    sp.acoth,
+    safe=(2,),
+    decompose=_of_reciprocal("atanh"),
+    deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),),
+)
 _def(
     "asech",
     1,
     sp.asech,
     safe=(HALF,),
+    decompose=_of_reciprocal("acosh"),
     deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(x, b.op("sqrt", _one_minus_sq(b, x))))),),
 )
 _def(
@@ -476,6 +437,7 @@ _def(
     1,
     sp.acsch,
     safe=(1,),
+    decompose=_of_reciprocal("asinh"),
     deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_plus_sq(b, b.recip(x)))))),),
 )
 
@@ -484,7 +446,14 @@ _def("abs", 1, sp.Abs, array="abs", deriv=lambda b, y, _, x: (b.op("sign", x),))
 _def("sign", 1, sp.sign, array="sign", deriv=_zero, discontinuous=True)
 _def("floor", 1, sp.floor, array="floor", deriv=_zero, discontinuous=True)
 _def("ceiling", 1, sp.ceiling, array="ceil", deriv=_zero, discontinuous=True)
-_def("frac", 1, sp.frac, deriv=lambda b, y, _, x: (b.const(1),), discontinuous=True)
+_def(
+    "frac",
+    1,
+    sp.frac,
+    decompose=lambda b, attr, x: b.sub(x, b.op("floor", x)),
+    deriv=lambda b, y, _, x: (b.const(1),),
+    discontinuous=True,
+)
 _def("mod", 2, sp.Mod, array="mod", deriv=_d_mod, discontinuous=True, safe=(None, 1))
 _def("min", 2, array="minimum", commutative=True, deriv=_d_min, to_sympy=lambda u, v, attr=None: sp.Min(u, v))
 _def("max", 2, array="maximum", commutative=True, deriv=_d_max, to_sympy=lambda u, v, attr=None: sp.Max(u, v))
@@ -493,6 +462,7 @@ _def(
     2,
     array="heaviside",
     deriv=lambda b, y, _, x, h: (b.const(0), None),
+    decompose=_heaviside_by_where,
     discontinuous=True,
     to_sympy=lambda x, h, attr=None: sp.Heaviside(x, h),
 )
@@ -501,7 +471,7 @@ _def(
     3,
     array="where",
     deriv=_d_where,
-    simplify=_simplify_where,
+    simplify=simplify_where,
     to_sympy=lambda c, u, v, attr=None: sp.Piecewise((u, c), (v, True)),
 )
 
@@ -527,7 +497,9 @@ _def(
     safe=(0,),
     deriv=lambda b, y, _, x: (b.mul(b.div(b.op("sqrt", b.const("pi")), b.const(2)), b.op("exp", _sq(b, y))),),
 )
-_def("gamma", 1, sp.gamma, safe=(1,), deriv=lambda b, y, _, x: (b.mul(y, _digamma(b, x)),))
+_def(
+    "gamma", 1, sp.gamma, safe=(1,), decompose=_gamma_by_loggamma, deriv=lambda b, y, _, x: (b.mul(y, _digamma(b, x)),)
+)
 _def("loggamma", 1, sp.loggamma, safe=(1,), deriv=lambda b, y, _, x: (_digamma(b, x),))
 _def(
     "polygamma",
@@ -536,9 +508,16 @@ _def(
     deriv=lambda b, y, n, x: (b.node("polygamma", (x,), n + 1),),
     to_sympy=lambda x, attr=None: sp.polygamma(attr, x),
 )
-_def("factorial", 1, sp.factorial, safe=(1,), deriv=lambda b, y, _, x: (b.mul(y, _digamma(b, b.add(x, b.const(1)))),))
-_def("binomial", 2, sp.binomial, deriv=_d_binomial, safe=(1, 1))
-_def("sinc", 1, sp.sinc, deriv=_d_sinc)
+_def(
+    "factorial",
+    1,
+    sp.factorial,
+    safe=(1,),
+    decompose=lambda b, attr, x: b.op("gamma", b.add(x, b.const(1))),
+    deriv=lambda b, y, _, x: (b.mul(y, _digamma(b, b.add(x, b.const(1)))),),
+)
+_def("binomial", 2, sp.binomial, deriv=_d_binomial, safe=(1, 1), decompose=_binomial_by_gamma)
+_def("sinc", 1, sp.sinc, deriv=_d_sinc, decompose=_sinc_by_where)
 _def("besselj", 2, sp.besselj, deriv=_d_bessel("besselj"))
 _def("bessely", 2, sp.bessely, deriv=_d_bessel("bessely"), safe=(None, 1))
 _def(
@@ -546,6 +525,7 @@ _def(
     1,
     deriv=_d_lambertw,
     safe=(1,),
+    title="LambertW",
     to_sympy=lambda x, attr=None: sp.LambertW(x) if attr == 0 else sp.LambertW(x, attr),
 )
 
@@ -553,48 +533,40 @@ _def(
 # are not holomorphic): d re(x)/dx = 1, d im(x)/dx = 0, ...
 _def("re", 1, sp.re, array="real", deriv=lambda b, y, _, x: (b.const(1),))
 _def("im", 1, sp.im, array="imag", deriv=_zero)
-_def("arg", 1, sp.arg, array="angle", deriv=_zero, discontinuous=True)
+_def(
+    "arg",
+    1,
+    sp.arg,
+    array="angle",
+    deriv=_zero,
+    discontinuous=True,
+    decompose=lambda b, attr, x: b.op("atan2", b.op("im", x), b.op("re", x)),
+)
 _def("conjugate", 1, sp.conjugate, array="conj", deriv=lambda b, y, _, x: (b.const(1),))
 
-# A user function from ``extra_funcs``: ``attr`` is its index in the graph's function list.
-_def("call", -1)
+# A user function from ``extra_funcs``: ``attr`` is ``(key, callable)``.
+_def("call", -1, title="functions from extra_funcs (Python callables)")
 
-#: Named constants: SymPy object -> the literal attr that stands for it.
-NAMED_CONSTANTS: dict[Any, str] = {
-    sp.pi: "pi",
-    sp.E: "E",
-    sp.EulerGamma: "EulerGamma",
-    sp.GoldenRatio: "GoldenRatio",
-    sp.Catalan: "Catalan",
-    sp.TribonacciConstant: "TribonacciConstant",
-    sp.I: "I",
-    sp.oo: "oo",
-    -sp.oo: "-oo",
-    sp.nan: "nan",
-    sp.zoo: "zoo",
-}
-CONSTANT_SYMPY: dict[str, Any] = {v: k for k, v in NAMED_CONSTANTS.items()}
-#: Their values as Python numbers, correctly rounded to float64.
-CONSTANT_VALUES: dict[str, Any] = {
-    name: float(obj.evalf(30)) for obj, name in NAMED_CONSTANTS.items() if obj.is_extended_real
-}
-CONSTANT_VALUES.update(I=1j, nan=float("nan"), zoo=complex(float("inf"), float("nan")))
-
-
-def const_value(attr) -> Any:
-    """The Python number (int, float, complex or bool) that a literal's attr stands for."""
-    if type(attr) is str:
-        return CONSTANT_VALUES[attr]
-    if type(attr) is Fraction:
-        return float(attr)
-    return attr
-
-
-def const_to_sympy(attr) -> Any:
-    if type(attr) is str:
-        return CONSTANT_SYMPY[attr]
-    if type(attr) is bool:
-        return sp.true if attr else sp.false
-    if type(attr) is Fraction:
-        return sp.Rational(attr.numerator, attr.denominator)
-    return sp.sympify(attr)
+# Emission-only ops, made by a backend's passes just before emitting (see `OpSpec.emission`).
+# ``square`` is ``x * x`` reading ``x`` once (`sympile._emit.emit`); ``fma`` is ``a + b * c``
+# (`sympile._transforms.fuse`); ``matvec``/``mvrow`` a linear block and one of its rows
+# (`sympile._transforms.linear`); ``mapsum`` a map block (`sympile._transforms.maps`); the rest
+# are the batched ops (`sympile._transforms.batch`): vector leaves (attr: their slots or
+# literals), ``lift`` (``x[..., None]``), the reductions over the trailing axis, and ``vdot``.
+for _name, _arity, _array in (
+    ("square", 1, "square"),
+    ("fma", 3, None),
+    ("matvec", -1, None),
+    ("mvrow", 1, None),
+    ("mapsum", -1, None),
+    ("vparam", 0, None),
+    ("vbuffer", 0, None),
+    ("vconst", 0, None),
+    ("lift", 1, None),
+    ("vsum", 1, None),
+    ("vprod", 1, None),
+    ("vmin", 1, None),
+    ("vmax", 1, None),
+    ("vdot", 2, None),
+):
+    _def(_name, _arity, array=_array, emission=True)

@@ -71,7 +71,7 @@ def run_demo(*, quick: bool = False, plot: str | None = "sympile-demo.png", seed
     from torchdiffeq import odeint
     from tqdm.auto import tqdm
 
-    from ..torch import SymPyModule
+    from .._modules.torch_module import SymPyModule
     from .discover import discover
 
     say = print if verbose else (lambda *a, **k: None)

@@ -16,36 +16,59 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._core.constants import const_value
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Graph
-from .._core.ops import OPS, const_value
+from .._core.ops import OPS
+from .._core.tuning import MAX_INLINE_DEPTH, MAX_INLINE_OPS, MAX_INLINE_READS
 
 
 @dataclass
 class Spelling:
     """How one backend writes ops: its spelling table plus the namespace the code runs in.
 
-    ``table`` maps an op name to a format template (``"{0} + {1}"``; ``{a}`` is
-    the node's attr, ``{ns}`` the backend's module prefix) or to a function
-    ``(args, attr) -> str``; an op missing from the table is spelt
-    ``{prefix}.{OpSpec.array}(...)`` when the op has an array name.
+    ``table`` maps an op name to a format template (``"{0} + {1}"``; ``{a}`` is the node's
+    attr, ``{ns}`` the backend's module prefix), to a function ``(args, attr) -> str``, or to
+    None where the backend lacks the op (its decomposition is used). An op missing from the
+    table is spelt ``{prefix}.{OpSpec.array}(...)`` when the op has an array name and the
+    backend a prefix. In Python code a user's function (a ``call`` node) is passed in through
+    the namespace unless the table spells calls itself.
     """
 
     name: str
     prefix: str | None
     table: dict[str, Any]
     namespace: dict[str, Any] = field(default_factory=dict)
+    #: Whether the code is Python (which can call the user's functions).
+    python: bool = True
+    #: What a user can do about an op the backend cannot compute.
+    remedy: str = "pass extra_funcs={{sympy.{title}: <a function>}} to supply one, or use backend='numpy'"
+
+    def spells(self, op: str) -> bool:
+        if op in self.table:
+            return self.table[op] is not None
+        if op == "call":
+            return self.python
+        return OPS[op].array is not None and self.prefix is not None
 
     def spell(self, op: str, args: list[str], attr: Any) -> str:
         t = self.table.get(op)
         if t is None:
             array = OPS[op].array
-            if array is None or self.prefix is None:
-                raise UnsupportedFunctionError(f"the {self.name} backend has no spelling for the op {op!r}")
+            if array is None or self.prefix is None or op in self.table:
+                raise self.unsupported(op)
             return f"{self.prefix}.{array}({', '.join(args)})"
         if callable(t):
             return t(args, attr)
         return t.format(*args, a=attr, ns=self.prefix)
+
+    def unsupported(self, op: str, detail: str = "") -> UnsupportedFunctionError:
+        """The error for an op this backend cannot compute (``detail``: in which case)."""
+        title = OPS[op].title
+        return UnsupportedFunctionError(
+            f"the {self.name} backend cannot compute {title}{detail}: it has no spelling for it and no "
+            f"decomposition into ops it has; {self.remedy.format(title=title)}"
+        )
 
     def repeated(self) -> dict[str, tuple[int, ...]]:
         """For each op whose spelling writes an argument twice, the positions of those arguments."""
@@ -56,9 +79,6 @@ class Spelling:
                 if twice:
                     found[op] = twice
         return found
-
-    def supports(self, op: str) -> bool:
-        return op in self.table or (OPS[op].array is not None and self.prefix is not None)
 
 
 def literal(value: Any, hoist: Callable[[Any], str]) -> str:
@@ -94,38 +114,11 @@ class Emitted:
     slots: int = 0
 
 
-#: How deep single-use subexpressions may nest in one statement (Python's parser
-#: allows 200 levels of parentheses).
-MAX_INLINE_DEPTH = 24
-#: How many ops one statement may hold: long enough to read, short enough for a traceback.
-MAX_INLINE_OPS = 48
-#: How many locals one inline expression may read: a local is freed only when the statement
-#: reading it runs, so this bounds how many wait, alive, for a long expression to finish.
-MAX_INLINE_READS = 8
-
-
 def schedule(graph: Graph) -> list[int]:
-    """A topological order that finishes one output subtree before starting the next.
-
-    Depth-first post-order from the outputs: a sum of many terms computes term, term, add,
-    term, term, add, add... so few intermediates are alive at once (they stay in cache).
-    """
-    nodes = graph.nodes
-    done = [False] * len(nodes)
-    order: list[int] = []
-    for root in graph.outputs:
-        stack = [(root, False)]
-        while stack:
-            i, expanded = stack.pop()
-            if done[i]:
-                continue
-            if expanded:
-                done[i] = True
-                order.append(i)
-                continue
-            stack.append((i, True))
-            stack.extend((a, False) for a in reversed(nodes[i].args) if not done[a])
-    return order
+    """The order statements are written in: depth first from the outputs (`Graph.postorder`),
+    so one output's subtree is finished before the next is started and few intermediates are
+    alive at once."""
+    return graph.postorder()
 
 
 def emit(
@@ -173,13 +166,6 @@ def emit(
 
     nodes = graph.nodes
     uses = graph.use_counts()
-    # ``x * x`` spelt ``square(x)`` reads x once: an x used nowhere else is written inline,
-    # not kept in a local (alive, for arrays, until the statement that squares it runs)
-    squares = "square" in spelling.table
-    if squares:
-        for n in nodes:
-            if n.op == "mul" and n.args[0] == n.args[1]:
-                uses[n.args[0]] -= 1
     shared = [u > 1 for u in uses]
     repeated = spelling.repeated()
     for n in nodes:  # an argument that a template writes twice must be computed once
@@ -214,9 +200,7 @@ def emit(
             continue
         args = [text[a] for a in n.args]
         inputs = n.args
-        if squares and op == "mul" and inputs[0] == inputs[1]:
-            op, args, inputs = "square", args[:1], inputs[:1]
-        if op == "call" and "call" not in spelling.table:  # a table may spell calls itself
+        if op == "call" and "call" not in spelling.table and spelling.python:  # a table may spell calls itself
             expr = f"{hoist(n.attr[1])}({', '.join(args)})"
         elif chains and op in _CHAIN:
             operands = []
@@ -253,6 +237,12 @@ _CHAIN = {"add": " + "}
 _serial = itertools.count()
 
 
+def bind(fn: Callable, **names: Any) -> None:
+    """Give generated code the names it reads that exist only after it is compiled (the object
+    that owns it, say): they become globals of ``fn``'s namespace."""
+    fn.__globals__.update(names)
+
+
 def compile_source(emitted: Emitted, tag: str) -> Callable:
     """Compile emitted source into a function, registering the text with `linecache`."""
     filename = f"<sympile-{tag}-{next(_serial)}>"
@@ -261,41 +251,3 @@ def compile_source(emitted: Emitted, tag: str) -> Callable:
     ns = dict(emitted.namespace)
     exec(code, ns)
     return ns[emitted.name]
-
-
-#: Python's operators: the same spelling in every Python backend.
-INFIX = {
-    "add": "{0} + {1}",
-    "sub": "{0} - {1}",
-    "mul": "{0} * {1}",
-    "div": "{0} / {1}",
-    "neg": "-{0}",
-    "powi": "{0} ** {a}",
-    "pow": "{0} ** {1}",
-    "lt": "{0} < {1}",
-    "le": "{0} <= {1}",
-    "gt": "{0} > {1}",
-    "ge": "{0} >= {1}",
-    "eq": "{0} == {1}",
-    "ne": "{0} != {1}",
-}
-
-#: Ops that array libraries lack but spell with what they have (``{ns}``: the module).
-ARRAY_FORMS = {
-    **INFIX,
-    "rsqrt": "1 / {ns}.sqrt({0})",
-    "cot": "1 / {ns}.tan({0})",
-    "sec": "1 / {ns}.cos({0})",
-    "csc": "1 / {ns}.sin({0})",
-    "acot": "{ns}.arctan(1 / {0})",
-    "asec": "{ns}.arccos(1 / {0})",
-    "acsc": "{ns}.arcsin(1 / {0})",
-    "coth": "1 / {ns}.tanh({0})",
-    "sech": "1 / {ns}.cosh({0})",
-    "csch": "1 / {ns}.sinh({0})",
-    "acoth": "{ns}.arctanh(1 / {0})",
-    "asech": "{ns}.arccosh(1 / {0})",
-    "acsch": "{ns}.arcsinh(1 / {0})",
-    "frac": "{0} - {ns}.floor({0})",
-    "sinc": "{ns}.sinc({0} / {ns}.pi)",
-}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,12 +11,12 @@ import sympy as sp
 from .._backends import MODULE_ALIASES, get_backend
 from .._core.errors import ArgumentError, ShapeError, SympileError
 from .._core.graph import Graph, paused_gc
-from .._core.tree import flatten, top_level_count
+from .._core.tree import flatten, mismatch, rebuild, top_level
+from .._emit.wrapper import LRU
 from .._sympy.lower import lower
 from .._sympy.raising import to_sympy
 
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 128
+_CACHE = LRU()
 
 
 def lambdify(
@@ -89,12 +88,22 @@ def _merge_modules(backend, modules, extra_funcs):
 
 
 class LambdifiedFunction:
-    """A compiled function: callable, with its ``.source``, ``.args``, ``.expr`` and ``.graph``."""
+    """A compiled function: callable, with its ``.source``, ``.args``, ``.expr`` and ``.graph``.
 
-    __slots__ = ("_fn", "source", "graph", "backend", "_options", "_arg_tree", "_out_tree", "_args", "_expr", "_nargs")
+    Where the backend's code has an entry that takes the calling object first
+    (`Built.method`, the NumPy backend's), the object is an instance of a subclass made once
+    per compiled function whose ``__call__`` is that entry: a call then runs one Python frame,
+    as a plain function's does.
+    """
+
+    __slots__ = ("built", "graph", "backend", "_options", "_arg_tree", "_out_tree", "_args", "_expr", "_nargs")
     __slots__ += ("__weakref__",)  # jax.jit(f) keeps a weak reference to f
 
-    def __init__(self, graph: Graph, backend: str, options: dict, arg_tree, out_tree, *, args=None, expr=None):
+    def __new__(cls, graph: Graph, backend: str, options: dict, arg_tree, out_tree, *, args=None, expr=None):
+        key = (graph.content_hash(), backend, repr(arg_tree), repr(out_tree), repr(sorted(options.items())))
+        built, own_class = _CACHE.get(key, lambda: _build(graph, backend, options, arg_tree, out_tree))
+        self = object.__new__(own_class)
+        self.built = built
         self.graph = graph
         self.backend = backend
         self._options = options
@@ -102,27 +111,18 @@ class LambdifiedFunction:
         self._out_tree = out_tree
         self._args = args
         self._expr = expr
-        self._nargs = top_level_count(arg_tree)
-        key = (graph.content_hash(), backend, repr(arg_tree), repr(out_tree), repr(sorted(options.items())))
-        hit = _CACHE.get(key)
-        if hit is None:
-            hit = get_backend(backend).build(graph, arg_tree, out_tree, options)
-            _CACHE[key] = hit
-            if len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-        self._fn, self.source = hit
-        method = getattr(self._fn, "__globals__", {}).get("_call") if backend == "numpy" else None
-        if method is not None:  # the generated code is this object's __call__: no wrapper frame
-            cls = getattr(method, "_sympile_class", None)
-            if cls is None:  # made once per compiled function, kept on it (cached with it)
-                cls = type("LambdifiedFunction", (LambdifiedFunction,), {"__slots__": (), "__call__": method})
-                method._sympile_class = cls
-            self.__class__ = cls
+        self._nargs = len(top_level(arg_tree))
+        return self
+
+    @property
+    def source(self) -> str:
+        """The generated code."""
+        return self.built.source
 
     def __call__(self, *args, **kwargs):
         # keywords go to the backend's function (the C backend's ``out=`` and ``threads=``)
         try:
-            return self._fn(*args, **kwargs)
+            return self.built.fn(*args, **kwargs)
         except (ValueError, TypeError) as e:
             problem = self._diagnose(args)
             if problem is None:
@@ -135,11 +135,9 @@ class LambdifiedFunction:
             return ArgumentError(
                 f"this function takes {self._nargs} argument(s) ({_describe(self.args)}), but {len(args)} were given"
             )
-        tree = self._arg_tree
-        tops = tree[1] if tree[0] in ("list", "tuple") else [tree]
         leaves: list = []
-        for t, a in zip(tops, args):
-            error = _match(t, a, leaves)
+        for t, a in zip(top_level(self._arg_tree), args):
+            error = mismatch(t, a, leaves)
             if error:
                 return ArgumentError(error)
         shapes = [np.shape(v) for v in leaves]
@@ -155,14 +153,14 @@ class LambdifiedFunction:
     def args(self):
         """The arguments, as given to lambdify."""
         if self._args is None:
-            self._args = _rebuild_structure(self._arg_tree, list(self.graph.inputs))
+            self._args = _sympy_structure(self._arg_tree, list(self.graph.inputs))
         return self._args
 
     @property
     def expr(self):
         """The expression(s); after unpickling, the graph raised back to SymPy."""
         if self._expr is None:
-            self._expr = _rebuild_structure(self._out_tree, to_sympy(self.graph))
+            self._expr = _sympy_structure(self._out_tree, to_sympy(self.graph))
         return self._expr
 
     def __repr__(self) -> str:
@@ -170,6 +168,14 @@ class LambdifiedFunction:
 
     def __reduce__(self):
         return (_rebuild, (self.graph, self.backend, self._options, self._arg_tree, self._out_tree))
+
+
+def _build(graph, backend, options, arg_tree, out_tree) -> tuple:
+    """The backend's `Built`, and the class of the functions that run it."""
+    built = get_backend(backend).build(graph, arg_tree, out_tree, options)
+    if built.method is None:
+        return built, LambdifiedFunction
+    return built, type("LambdifiedFunction", (LambdifiedFunction,), {"__slots__": (), "__call__": built.method})
 
 
 def _rebuild(graph, backend, options, arg_tree, out_tree):
@@ -183,29 +189,11 @@ def _describe(args) -> str:
     return str(args)
 
 
-def _match(tree, value, leaves: list) -> str | None:
-    if tree[0] == "leaf":
-        leaves.append(value)
-        return None
-    try:
-        items = list(value)
-    except TypeError:
-        return f"expected a sequence of {len(tree[1])} for a nested argument, got {type(value).__name__}"
-    if len(items) != len(tree[1]):
-        return f"expected a sequence of {len(tree[1])} for a nested argument, got {len(items)} items"
-    for t, v in zip(tree[1], items):
-        error = _match(t, v, leaves)
-        if error:
-            return error
-    return None
+def _sympy_structure(tree, leaves: list):
+    """The structure of ``tree`` with SymPy leaves; arrays as Matrices (2-D) or Arrays."""
 
+    def array(shape, ks):
+        items = [leaves[k] for k in ks]
+        return sp.ImmutableMatrix(*shape, items) if len(shape) == 2 else sp.Array(items, shape)
 
-def _rebuild_structure(tree, leaves: list):
-    kind = tree[0]
-    if kind == "leaf":
-        return leaves[tree[1]]
-    if kind == "array":
-        items = [_rebuild_structure(t, leaves) for t in tree[2]]
-        return sp.ImmutableMatrix(*tree[1], items) if len(tree[1]) == 2 else sp.Array(items, tree[1])
-    items = [_rebuild_structure(t, leaves) for t in tree[1]]
-    return items if kind == "list" else tuple(items)
+    return rebuild(tree, leaves.__getitem__, array)

@@ -208,7 +208,7 @@ def load(path: str | os.PathLike, *, extra_funcs: Mapping | None = None) -> Any:
             raise LoadError("the positional symbols are not among the saved symbols")
         positional = [symbols[p] for p in positional]
     if kind == "torch":
-        from ..torch import SymPyModule
+        from .torch_module import SymPyModule
 
         module = SymPyModule(expressions=exprs, symbols=positional, extra_funcs=extra_funcs)
         dtype = doc.get("dtype")
@@ -220,7 +220,7 @@ def load(path: str | os.PathLike, *, extra_funcs: Mapping | None = None) -> Any:
             module = module.to(getattr(torch, dtype))
         return module
     if kind == "jax":
-        from ..jax import SymbolicModule
+        from .jax_module import SymbolicModule
 
         kwargs = {"symbols": positional} if positional is not None else {}
         return SymbolicModule(exprs, extra_funcs=extra_funcs, **kwargs)

@@ -31,6 +31,7 @@ from .._core.errors import ArgumentError, MissingInputError, ShapeError, Sympile
 from .._core.graph import Graph, paused_gc
 from .._sympy.lower import lower
 from .._sympy.raising import to_sympy
+from .parameters import parameters_as_symbols
 
 #: ``stack(*args)``: the arrays (or scalars, broadcast together) stacked along a new first axis.
 stack = sp.Function("stack")
@@ -332,14 +333,7 @@ class SymbolicModule(eqx.Module):
             >>> SymbolicModule([1.5 * sp.sin(2.0 * x) + 1.5]).parameter_symbols()
             ([p0, p1, p2], [p0 + p1*sin(p2*x)])
         """
-        g = self.program.graph
-        taken = set(self.program.names)
-        while any(f"{prefix}{k}" in taken for k in range(len(g.params))):
-            prefix += "_"
-        syms = [sp.Symbol(f"{prefix}{k}") for k in range(len(g.params))]
-        n_in = len(g.inputs)
-        nodes = [n._replace(op="input", attr=n_in + n.attr) if n.op == "param" else n for n in g.nodes]
-        as_inputs = Graph(nodes, g.outputs, (*g.inputs, *syms), (), g.buffers)
+        syms, as_inputs = parameters_as_symbols(self.program.graph, self.program.names, prefix)
         exprs = to_sympy(as_inputs, (), self.program.buffers)
         return syms, jax.tree_util.tree_unflatten(self.program.treedef, exprs)
 

@@ -26,6 +26,7 @@ from .._core.errors import ArgumentError, MissingInputError, ShapeError, Sympile
 from .._core.graph import Graph, paused_gc
 from .._sympy.lower import lower
 from .._sympy.raising import to_sympy
+from .parameters import parameters_as_symbols
 
 
 class _NoExpressionsError(SympileError, ValueError):
@@ -209,14 +210,7 @@ class SymPyModule(torch.nn.Module):
             >>> mod.parameter_symbols()
             ([p0, p1, p2], [p0 + p1*sin(p2*x)])
         """
-        g = self._graph
-        taken = {str(s) for s in g.inputs}
-        while any(f"{prefix}{k}" in taken for k in range(len(g.params))):
-            prefix += "_"
-        syms = [sp.Symbol(f"{prefix}{k}") for k in range(len(g.params))]
-        n_in = len(g.inputs)
-        nodes = [n._replace(op="input", attr=n_in + n.attr) if n.op == "param" else n for n in g.nodes]
-        as_inputs = Graph(nodes, g.outputs, (*g.inputs, *syms), (), g.buffers)
+        syms, as_inputs = parameters_as_symbols(self._graph, self._graph.inputs, prefix)
         return syms, to_sympy(as_inputs, (), self.frozen.detach().cpu().tolist())
 
     # -- dtype, device, state, pickling ------------------------------------------------------------

@@ -13,8 +13,7 @@ order), and a Float wrapped in ``UnevaluatedExpr`` becomes a buffer slot instead
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -23,9 +22,10 @@ from mpmath.libmp import to_float
 from sympy.core.function import AppliedUndef
 from sympy.functions.elementary.piecewise import ExprCondPair
 
+from .._core.constants import NAMED_CONSTANTS
 from .._core.errors import MissingInputError, SympileError, UnsupportedFunctionError
 from .._core.graph import Builder, Graph
-from .._core.ops import NAMED_CONSTANTS, OPS, SYMPY_TO_OP
+from .._core.ops import OPS, SYMPY_TO_OP
 
 
 def lower(
@@ -197,7 +197,7 @@ class _Lowerer:
 
     def check_supported(self, e) -> None:
         cls = type(e)
-        if self.extra_key(e) is not None or cls in _SPECIAL or cls in SYMPY_TO_OP:
+        if self.extra_key(e) is not None or cls in LOWERINGS or cls in SYMPY_TO_OP:
             return
         raise unsupported(e)
 
@@ -215,9 +215,9 @@ class _Lowerer:
         key = self.extra_key(e)
         if key is not None:
             return self.b.node("call", tuple(args), self.extra[key])
-        special = _SPECIAL.get(type(e))
-        if special is not None:
-            return special(self, e, args)
+        lowering = LOWERINGS.get(type(e))
+        if lowering is not None:
+            return lowering(self, e, args)
         op = SYMPY_TO_OP[type(e)]
         arity = OPS[op].arity
         if len(args) != arity:
@@ -267,7 +267,7 @@ def _short(e, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-# -- the special cases: what a table entry cannot say ---------------------------------------
+# -- the translations that a table entry cannot say ---------------------------------------
 
 
 def _lower_add(lw: _Lowerer, e, args: list[int]) -> int:
@@ -300,15 +300,7 @@ def _lower_add(lw: _Lowerer, e, args: list[int]) -> int:
     flip = bool(neg) and (not pos or min(neg) < min(pos))
     if flip:
         pos, neg = neg, pos
-    scale = _common_scale(b, pos, neg)
-    if scale is None:
-        r = _signed_sum(b, pos, neg)
-    else:  # k*u + k*v - k*w -> (u + v - w)*k: one multiplication instead of one per term
-        k, pos, neg = scale
-        r = _signed_sum(b, pos, neg)
-        if c is None and flip:  # the sign goes into the literal
-            return b.mul(r, b.const(-b.const_value(k)))
-        r = b.mul(r, k)
+    r = _signed_sum(b, pos, neg)
     if c is None:
         return b.neg(r) if flip else r
     if flip:
@@ -318,46 +310,6 @@ def _lower_add(lw: _Lowerer, e, args: list[int]) -> int:
 
 
 _TRANSCENDENTAL = frozenset({"exp", "sin", "cos", "tan", "sinh", "cosh", "tanh", "log", "sqrt", "pow", "erf", "atan"})
-
-
-def _common_scale(b: Builder, pos: list[int], neg: list[int]) -> tuple[int, list[int], list[int]] | None:
-    """``(k, pos', neg')`` when every term is ``u * (±k)`` for one literal ``k``, a power of two.
-
-    Scaling by a power of two is exact, so ``(u + v)*k`` is the same number as
-    ``u*k + v*k``: the factoring changes no result (``-x0*(x - a)/2 - x1*(y - b)/2`` in a
-    quadratic form is the common case).
-    """
-    if len(pos) + len(neg) < 2:
-        return None
-    magnitude, k_node = None, None
-    split: list[list[int]] = [[], []]
-    for side, terms in enumerate((pos, neg)):
-        for t in terms:
-            n = b.nodes[t]
-            if n.op != "mul":
-                return None
-            for u, c in (n.args, n.args[::-1]):
-                v = b.const_value(c)
-                if type(v) in (int, float, Fraction) and v != 0 and b.variable[u]:
-                    break
-            else:
-                return None
-            if magnitude is None:
-                magnitude = abs(v)
-                if magnitude == 1 or not _power_of_two(magnitude):
-                    return None
-                k_node = b.const(magnitude)
-            elif abs(v) != magnitude:
-                return None
-            split[side ^ (v < 0)].append(u)
-    return k_node, split[0], split[1]
-
-
-def _power_of_two(v) -> bool:
-    if type(v) is float:
-        return math.isfinite(v) and math.frexp(v)[0] == 0.5
-    v = Fraction(v)
-    return v.numerator & (v.numerator - 1) == 0 and v.denominator & (v.denominator - 1) == 0
 
 
 def _signed_sum(b: Builder, pos: list[int], neg: list[int]) -> int | None:
@@ -473,7 +425,8 @@ def _lower_lambertw(lw: _Lowerer, e, args: list[int]) -> int:
     return lw.b.node("lambertw", (args[0],), k)
 
 
-_SPECIAL = {
+#: SymPy classes whose translation a table entry cannot say.
+LOWERINGS = {
     sp.Add: _lower_add,
     sp.Mul: _lower_mul,
     sp.Pow: _lower_pow,
@@ -490,14 +443,3 @@ _SPECIAL = {
     sp.polygamma: _lower_polygamma,
     sp.LambertW: _lower_lambertw,
 }
-
-
-def iter_leaves(structure) -> Iterable:
-    """Depth-first leaves of nested lists/tuples (used for args and outputs alike)."""
-    stack = [structure]
-    while stack:
-        s = stack.pop()
-        if isinstance(s, (list, tuple)):
-            stack.extend(reversed(s))
-        else:
-            yield s

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 
 import sympy as sp
 
+from .._core.constants import const_to_sympy
 from .._core.graph import Graph
-from .._core.ops import OPS, const_to_sympy
+from .._core.ops import OPS
 
 _FAMILY = {"add": "sum", "sub": "sum", "neg": "sum", "mul": "prod", "div": "prod"}
 

@@ -14,13 +14,13 @@ multiplied by zero; it is not selected.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fractions import Fraction
 
 import sympy as sp
 
 from .._core.errors import DifferentiationError
 from .._core.graph import Builder, Graph
 from .._core.ops import NOT_DIFFERENTIABLE, OPS
+from .._core.tuning import MEET_STEPS
 
 
 def _is_zero(b: Builder, i: int | None) -> bool:
@@ -157,11 +157,6 @@ def forward(
     return [zero if tan.get(o) is None else tan[o] for o in outputs]
 
 
-#: How far `_forward_dominated` walks the dominator tree to meet two branches; beyond it the
-#: node is treated as a head (always correct, only less shared).
-_MEET_STEPS = 256
-
-
 def _forward_dominated(b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int]) -> list[int]:
     """Forward mode with the local derivatives of single-entry regions gathered first.
 
@@ -197,7 +192,7 @@ def _forward_dominated(b: Builder, wrt: Sequence[int], tangents: Sequence[int], 
             else:
                 y = idom[y]
             steps += 1
-            if steps > _MEET_STEPS:
+            if steps > MEET_STEPS:
                 return root
         return x
 
@@ -321,16 +316,12 @@ def jvp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
 
 
 def hessian_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
-    """Outputs ``d^2 f / dx_i dx_j`` (row-major) of the single output: forward over reverse."""
-    slots = _slots(graph, wrt)
-    g = grad_graph(graph, slots)
-    b = Builder(g)
-    xs = leaf_nodes(b, "input", slots)
-    one = b.const(1)
-    outs = []
-    for x in xs:
-        outs += forward(b, [x], [one], g.outputs, preaccumulate=True)
-    return b.graph(outs, g.inputs, g.params, g.buffers).pruned()
+    """Outputs ``d^2 f / dx_i dx_j`` (row-major) of the single output (`hessian_nodes`)."""
+    if len(graph.outputs) != 1:
+        raise DifferentiationError(f"a Hessian needs one output, the graph has {len(graph.outputs)}")
+    b = Builder(graph)
+    H, _ = hessian_nodes(b, graph.outputs[0], leaf_nodes(b, "input", _slots(graph, wrt)))
+    return b.graph([h for row in H for h in row], graph.inputs, graph.params, graph.buffers).pruned()
 
 
 # -- building blocks for the differential operators (sympile.diffops) -------------------------
@@ -364,71 +355,3 @@ def hessian_nodes(b: Builder, output: int, wrt: Sequence[int]) -> tuple[list[lis
         for j in range(k + 1):
             H[j][k] = H[k][j] = column[j]
     return H, g
-
-
-def collect_coefficients(graph: Graph) -> Graph:
-    """The same function with exact numeric factors gathered: ``u + u -> 2*u``,
-    ``(-100)*u - 100*u -> -200*u``, ``(2*u)*(3*v) -> 6*(u*v)``, ``-(2*u) -> -2*u``.
-
-    Reverse and forward mode multiply and add partial derivatives one at a time, so their
-    graphs repeat a term with different literal factors; gathered, they compute the same
-    values with fewer operations. Only exact (int and rational) factors are combined, so no
-    number is rounded here; as in the builder, ``0 * u`` is 0 even where ``u`` is infinite.
-    """
-    nodes = graph.nodes
-    b = Builder()
-    # node -> (base, c): the node is c * base, with c exact; base None means the number c.
-    form: list[tuple[int | None, Fraction | int]] = [(None, 0)] * len(nodes)
-
-    def make(base, c) -> int:
-        if base is None:
-            return b.const(_exact(c))
-        if c == 1:
-            return base
-        if c == -1:
-            return b.neg(base)
-        if c == 0:
-            return b.const(0)
-        c = Fraction(c)
-        if c.denominator & (c.denominator - 1) == 0:  # exact in binary: one multiplication
-            return b.mul(base, b.const(_exact(c)))
-        scaled = base if abs(c.numerator) == 1 else b.mul(base, b.const(abs(c.numerator)))
-        quotient = b.div(scaled, b.const(c.denominator))  # x/3 is correctly rounded, x*(1/3) is not
-        return quotient if c > 0 else b.neg(quotient)
-
-    for i, n in enumerate(nodes):
-        op, args = n.op, n.args
-        fs = [form[a] for a in args]
-        if op == "const" and type(n.attr) in (int, Fraction):
-            form[i] = (None, n.attr)
-        elif op == "neg":
-            form[i] = (fs[0][0], -fs[0][1])
-        elif op == "mul":
-            (u, cu), (v, cv) = fs
-            base = v if u is None else u if v is None else b.mul(u, v)
-            form[i] = (base, cu * cv) if cu * cv != 0 else (None, 0)
-        elif op in ("add", "sub"):
-            (u, cu), (v, cv) = fs
-            cv = cv if op == "add" else -cv
-            if u == v:
-                form[i] = (u, cu + cv) if cu + cv != 0 else (None, 0)
-            elif cu < 0 and cv < 0:  # -(a + b): the sign goes into the coefficient
-                form[i] = (b.add(make(u, -cu), make(v, -cv)), -1)
-            elif cv < 0:
-                form[i] = (b.sub(make(u, cu), make(v, -cv)), 1)
-            elif cu < 0:
-                form[i] = (b.sub(make(v, cv), make(u, -cu)), 1)
-            else:
-                form[i] = (b.add(make(u, cu), make(v, cv)), 1)
-        elif op == "div" and fs[1][0] is None and fs[1][1] != 0:
-            (u, cu), (_, cv) = fs
-            form[i] = (u, Fraction(cu) / cv)
-        else:
-            form[i] = (b.node(op, tuple(make(*f) for f in fs), n.attr), 1)
-    outputs = [make(*form[o]) for o in graph.outputs]
-    return b.graph(outputs, graph.inputs, graph.params, graph.buffers).pruned()
-
-
-def _exact(c):
-    c = Fraction(c)
-    return int(c) if c.denominator == 1 else c

@@ -1,7 +1,7 @@
 """Batching: isomorphic sibling subgraphs -> one vector op per level.
 
-Eager array libraries pay a fixed cost per operation (about 5 µs in PyTorch with autograd),
-so ``sum(a_i*sin(b_i*x + c_i) for i in range(50))`` written out costs some 250 launches. Its 50
+Eager array libraries pay a fixed cost per operation (launching a kernel, recording it for
+autograd), so ``sum(a_i*sin(b_i*x + c_i) for i in range(50))`` written out costs some 250 launches. Its 50
 terms have the same ops over the same input and differ only in their parameters; batched,
 they are ``a @ sin(b * x[..., None] + c)`` with ``a``, ``b``, ``c`` vectors: five launches.
 
@@ -14,48 +14,25 @@ where every term has the same node stay unbatched (and get a trailing unit axis,
 they depend on an input); positions where the terms differ must be parameters, buffers or
 literals, and become vector leaves.
 
-The batched ops (`BATCH_OPS`) are for emission only: graph AD, constant folding, branch
-masking and raising run on the unbatched graph, before batching, and never see them, so they
-have no derivative rules and are not in the op table. Their spellings (`BATCH_FORMS`) are
-array-generic, written with ``{ns}``; each backend spells the vector leaves itself (a slice of
-its packed parameters, a literal array).
+The batched ops are emission-only ops of the table (`OpSpec.emission`): graph AD, constant
+folding, branch masking and raising run on the unbatched graph, before batching, and never
+see them. Their array-generic spellings are in the shared array table
+(`sympile._emit.tables`); each backend spells the vector leaves itself (a slice of its packed
+parameters, a literal array).
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
-from .._core.graph import Graph, Node
-from .._core.ops import OPS, const_value
-
-#: The ops that batching adds, with their arity. Leaves carry a tuple attr: the parameter or
-#: buffer slots of a vector (``vparam``, ``vbuffer``), or the literals' attrs (``vconst``).
-BATCH_OPS = {
-    "vparam": 0,
-    "vbuffer": 0,
-    "vconst": 0,
-    "lift": 1,  # x[..., None]: an unbatched value beside batched ones
-    "vsum": 1,  # the reductions over the trailing axis
-    "vprod": 1,
-    "vmin": 1,
-    "vmax": 1,
-    "vdot": 2,  # (..., k) @ (k,): the sum over the trailing axis of a product with a vector leaf
-}
-
-#: Array-generic spellings of the batched ops (``{ns}``: the backend's module prefix).
-BATCH_FORMS = {
-    "lift": "{0}[..., None]",
-    "vsum": "{ns}.sum({0}, -1)",
-    "vprod": "{ns}.prod({0}, -1)",
-    "vmin": "{ns}.amin({0}, -1)",
-    "vmax": "{ns}.amax({0}, -1)",
-    "vdot": "{0} @ {1}",
-}
+from .._core.graph import Graph
+from .._core.ops import OPS
+from .._core.rewrite import Rewriter, rewrite
+from .._core.terms import SUM, terms
 
 VECTOR_LEAVES = frozenset({"vparam", "vbuffer", "vconst"})
 
 _FAMILY = {"add": "sum", "sub": "sum", "neg": "sum", "mul": "prod", "min": "min", "max": "max"}
+#: Each family's ops, with the sign of each argument (`sympile._core.terms`).
+_TERMS = {"sum": SUM, "prod": {"mul": (1, 1)}, "min": {"min": (1, 1)}, "max": {"max": (1, 1)}}
 _REDUCE = {"sum": "vsum", "prod": "vprod", "min": "vmin", "max": "vmax"}
 _BINARY = {"sum": "add", "prod": "mul", "min": "min", "max": "max"}
 _SLOTTED = {"param": "vparam", "buffer": "vbuffer", "const": "vconst"}
@@ -88,31 +65,6 @@ def structure_keys(graph: Graph) -> list[int]:
     return keys
 
 
-class _Out:
-    """The graph under construction: hash-consed, with no simplification (the input graph
-    is simplified already, and a simplification must not turn a vector into a scalar)."""
-
-    def __init__(self):
-        self.nodes: list[Node] = []
-        self.index: dict[tuple, int] = {}
-
-    def node(self, op: str, args: tuple = (), attr: Any = None) -> int:
-        key = (op, args, type(attr), attr)
-        i = self.index.get(key)
-        if i is None:
-            i = self.index[key] = len(self.nodes)
-            self.nodes.append(Node(op, args, attr))
-        return i
-
-    def reduce(self, op: str, items: list[int]) -> int:
-        while len(items) > 1:
-            paired = [self.node(op, (items[k], items[k + 1])) for k in range(0, len(items) - 1, 2)]
-            if len(items) % 2:
-                paired.append(items[-1])
-            items = paired
-        return items[0]
-
-
 def batch_siblings(graph: Graph, min_size: int = MIN_SIZE) -> Graph:
     """The same function with each group of isomorphic sibling terms computed as one vector op.
 
@@ -142,43 +94,24 @@ def batch_siblings(graph: Graph, min_size: int = MIN_SIZE) -> Graph:
     ]
     keys = structure_keys(graph)
     deps = graph.input_dependence()
-    out = _Out()
-    new: list[int] = [0] * len(nodes)
-    changed = False
-    for i, n in enumerate(nodes):
-        if family[i] is not None and not absorbed[i]:
-            built = _batch_cluster(i, nodes, family, uses, keys, deps, new, out, min_size)
-            if built is not None:
-                new[i] = built
-                changed = True
-                continue
-        new[i] = out.node(n.op, tuple(new[a] for a in n.args), n.attr)
-    if not changed:
-        return graph
-    outputs = [new[o] for o in graph.outputs]
-    return Graph(out.nodes, outputs, graph.inputs, graph.params, graph.buffers).pruned()
+    batched = []
+
+    # A simplification must not turn a vector into a scalar (``0 * v``): nodes are made as asked.
+    def rule(b, i, n, args):
+        if family[i] is None or absorbed[i]:
+            return None
+        fam = family[i]
+        members = terms(nodes, i, _TERMS[fam], into=lambda j: family[j] == fam and uses[j] == 1)
+        built = _batch_cluster(members, fam, nodes, keys, deps, b, min_size)
+        if built is not None:
+            batched.append(i)
+        return built
+
+    out = rewrite(graph, rule, simplify=False)
+    return out if batched else graph
 
 
-def _terms(root: int, nodes, family, uses) -> list[tuple[int, int]]:
-    """The terms ``(node, sign)`` of the n-ary operation rooted at ``root``, left to right."""
-    fam = family[root]
-    terms, stack = [], [(root, 1)]
-    while stack:
-        i, sign = stack.pop()
-        n = nodes[i]
-        if i != root and (family[i] != fam or uses[i] != 1):
-            terms.append((i, sign))
-        elif n.op == "neg":
-            stack.append((n.args[0], -sign))
-        elif n.op == "sub":
-            stack += [(n.args[1], -sign), (n.args[0], sign)]
-        else:
-            stack += [(n.args[1], sign), (n.args[0], sign)]
-    return terms
-
-
-def _batch_cluster(root, nodes, family, uses, keys, deps, new, out: _Out, min_size) -> int | None:
-    terms = _terms(root, nodes, family, uses)
+def _batch_cluster(terms, fam, nodes, keys, deps, out: Rewriter, min_size) -> int | None:
     if len(terms) < min_size:
         return None
     groups: dict[tuple, list[int]] = {}
@@ -188,8 +121,7 @@ def _batch_cluster(root, nodes, family, uses, keys, deps, new, out: _Out, min_si
         del groups[k]  # (k copies of one node are not a vector)
     if not groups:
         return None
-    fam = family[root]
-    batcher = _Vectors(nodes, keys, deps, new, out)
+    batcher = _Vectors(nodes, keys, deps, out)
     pos: list[int] = []
     neg: list[int] = []
     done: set = set()
@@ -199,7 +131,7 @@ def _batch_cluster(root, nodes, family, uses, keys, deps, new, out: _Out, min_si
         (neg if sign < 0 else pos).append(_reduction(out, fam, vec))
     for t, sign in terms:
         if t not in done:
-            (neg if sign < 0 else pos).append(new[t])
+            (neg if sign < 0 else pos).append(out.value(t))
     op = _BINARY[fam]
     if not pos:
         return out.node("neg", (out.reduce(op, neg),))
@@ -207,7 +139,7 @@ def _batch_cluster(root, nodes, family, uses, keys, deps, new, out: _Out, min_si
     return out.node("sub", (total, out.reduce(op, neg))) if neg else total
 
 
-def _reduction(out: _Out, fam: str, vec: int) -> int:
+def _reduction(out: Rewriter, fam: str, vec: int) -> int:
     """``vec`` reduced over its trailing axis; a sum of products with a vector leaf is a ``@``."""
     n = out.nodes[vec]
     if fam == "sum" and n.op == "mul":
@@ -220,8 +152,8 @@ def _reduction(out: _Out, fam: str, vec: int) -> int:
 class _Vectors:
     """Builds the batched form of isomorphic subgraphs, position by position."""
 
-    def __init__(self, nodes, keys, deps, new, out: _Out):
-        self.nodes, self.keys, self.deps, self.new, self.out = nodes, keys, deps, new, out
+    def __init__(self, nodes, keys, deps, out: Rewriter):
+        self.nodes, self.keys, self.deps, self.out = nodes, keys, deps, out
         self.memo: dict[tuple, tuple[int, bool]] = {}  # member tuple -> (node, is a vector)
 
     def children(self, members: tuple) -> list[tuple]:
@@ -245,7 +177,7 @@ class _Vectors:
                 continue
             first = cur[0]
             if all(m == first for m in cur):
-                memo[cur] = (self.new[first], False)
+                memo[cur] = (out.value(first), False)
                 stack.pop()
                 continue
             n0 = nodes[first]
@@ -270,28 +202,4 @@ class _Vectors:
         return memo[members][0]
 
 
-def vector_literal(attrs: tuple, ns: str) -> str:
-    """Source text for a ``vconst``'s values as an array of the module ``ns``."""
-
-    def number(v) -> str:
-        if type(v) is complex:
-            return f"complex({number(v.real)}, {number(v.imag)})"
-        v = float(v)
-        if math.isnan(v):
-            return f"{ns}.nan"
-        if math.isinf(v):
-            return f"{ns}.inf" if v > 0 else f"(-{ns}.inf)"
-        return repr(v)
-
-    return f"{ns}.asarray([{', '.join(number(const_value(a)) for a in attrs)}])"
-
-
-__all__ = [
-    "BATCH_OPS",
-    "BATCH_FORMS",
-    "VECTOR_LEAVES",
-    "MIN_SIZE",
-    "batch_siblings",
-    "structure_keys",
-    "vector_literal",
-]
+__all__ = ["VECTOR_LEAVES", "MIN_SIZE", "batch_siblings", "structure_keys"]

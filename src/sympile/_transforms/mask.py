@@ -15,8 +15,9 @@ op with such a value is masked.
 
 from __future__ import annotations
 
-from .._core.graph import Builder, Graph
+from .._core.graph import Graph
 from .._core.ops import OPS
+from .._core.rewrite import rewrite
 
 
 def guards(graph: Graph) -> list[frozenset | None]:
@@ -64,32 +65,15 @@ def mask_branches(graph: Graph) -> Graph:
         return cones[c]
 
     literals = {i: sorted(lit for lit in guard[i] if i not in cone(lit[0])) for i in masked}
-    b = Builder()
-    new: list[int | None] = [None] * len(nodes)
 
-    def build(root: int) -> int:
-        stack = [root]
-        while stack:
-            i = stack[-1]
-            if new[i] is not None:
-                stack.pop()
-                continue
-            n = nodes[i]
-            needs = list(n.args) + [c for c, _ in literals.get(i, ())]
-            missing = [a for a in needs if new[a] is None]
-            if missing:
-                stack.extend(missing)
-                continue
-            stack.pop()
-            args = [new[a] for a in n.args]
-            lits = literals.get(i)
-            if lits:
-                cond = b.reduce("and", [new[c] if pol else b.op("not", new[c]) for c, pol in lits])
-                for k, safe in enumerate(OPS[n.op].safe):
-                    if safe is not None:
-                        args[k] = b.where(cond, args[k], b.const(safe))
-            new[i] = b.node(n.op, tuple(args), n.attr)
-        return new[root]
+    def rule(b, i, n, args):
+        lits = literals.get(i)
+        if not lits:
+            return None
+        cond = b.reduce("and", [b.value(c) if pol else b.op("not", b.value(c)) for c, pol in lits])
+        for k, safe in enumerate(OPS[n.op].safe):
+            if safe is not None:
+                args[k] = b.where(cond, args[k], b.const(safe))
+        return b.node(n.op, tuple(args), n.attr)
 
-    outputs = [build(o) for o in graph.outputs]
-    return b.graph(outputs, graph.inputs, graph.params, graph.buffers)
+    return rewrite(graph, rule, after=lambda i: [c for c, _ in literals.get(i, ())], prune=False)

@@ -12,6 +12,13 @@ points (any stride); outputs are written output-major (``(n_out, *shape)``, retu
 views) or, into a caller's ``out=``, point-major (``(*shape, n_out)``). When the
 interpreter's headers are installed the library is also a CPython extension whose
 ``point`` entry evaluates Python floats without touching NumPy.
+
+The C that is the same in every kernel lives in real C files beside this module, shipped as
+package data and read once at import: ``prelude.h`` (includes, libmvec declarations, the
+float64 special-function helpers), ``helpers.h`` (the ``SP(name)`` helpers compiled per dtype),
+``driver.c`` (``sympile_eval`` and ``sympile_point``) and ``python.c`` (the CPython extension
+module). This module generates only what depends on the graph, and `kernel_source` pastes the
+two together into one translation unit.
 """
 
 from __future__ import annotations
@@ -19,119 +26,61 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 
+from ..._core.constants import const_value
 from ..._core.errors import ArgumentError, UnsupportedFunctionError
 from ..._core.graph import Graph
-from ..._core.ops import OPS, const_value
-from ..._core.tree import arg_targets
+from ..._core.ops import OPS
+from ..._core.tree import arg_targets, leaves, rebuild, spelt_sequence, top_level
+from ..._core.tuning import C_OP_COST, C_OP_COST_DEFAULT, C_PARALLEL_MIN_NS, C_POINT_COPY_MAX
 from ..._emit.emit import Emitted, Spelling, compile_source, emit
-from ..._transforms.fold import REWRITES, fold_constants
-from ..._transforms.linear import LAYOUT, linear_blocks
-from .compile import PYTHON_GLUE, CtypesKernel, build_and_load, recall, remember, request_key, toolchain
+from ..._emit.pipeline import Pipeline, pipeline
+from ..._emit.tables import LIBM, OPERATORS, calls
+from ..._emit.wrapper import Built, array_of, spell_array
+from ..._transforms.linear import blocks_of, linear_blocks
+from .compile import CtypesKernel, build_and_load, recall, remember, request_key, toolchain
 
 R = "(sp_real)"
 
+#: C's spellings: C's operators, <math.h> (`LIBM`), and what differs. The reciprocal
+#: functions, frac, sinc, heaviside, factorial, binomial and arg are decomposed
+#: (`OpSpec.decompose`); erfinv, polygamma and LambertW have no C function.
 C99 = {
-    "add": "{0} + {1}",
-    "sub": "{0} - {1}",
-    "mul": "{0} * {1}",
-    "div": "{0} / {1}",
-    "neg": "-{0}",
+    **OPERATORS,
+    **calls(LIBM),
+    "cos": "sp_cos({0})",  # the vectorisable cos (prelude.h)
     "powi": "SP(powi)({0}, {a})",
     "pow": "pow({0}, {1})",
-    "sqrt": "sqrt({0})",
-    "rsqrt": R + "1 / sqrt({0})",
-    "cbrt": "cbrt({0})",
-    "exp": "exp({0})",
-    "expm1": "expm1({0})",
-    "log": "log({0})",
-    "log1p": "log1p({0})",
-    "sin": "sin({0})",
-    "cos": "sp_cos({0})",
-    "tan": "tan({0})",
-    "cot": R + "1 / tan({0})",
-    "sec": R + "1 / sp_cos({0})",
-    "csc": R + "1 / sin({0})",
-    "asin": "asin({0})",
-    "acos": "acos({0})",
-    "atan": "atan({0})",
-    "acot": "atan(" + R + "1 / {0})",
-    "asec": "acos(" + R + "1 / {0})",
-    "acsc": "asin(" + R + "1 / {0})",
-    "atan2": "atan2({0}, {1})",
-    "sinh": "sinh({0})",
-    "cosh": "cosh({0})",
-    "tanh": "tanh({0})",
-    "coth": R + "1 / tanh({0})",
-    "sech": R + "1 / cosh({0})",
-    "csch": R + "1 / sinh({0})",
-    "asinh": "asinh({0})",
-    "acosh": "acosh({0})",
-    "atanh": "atanh({0})",
-    "acoth": "atanh(" + R + "1 / {0})",
-    "asech": "acosh(" + R + "1 / {0})",
-    "acsch": "asinh(" + R + "1 / {0})",
     "abs": "fabs({0})",
     "sign": "SP(sign)({0})",
     "floor": "floor({0})",
     "ceiling": "ceil({0})",
-    "frac": "{0} - floor({0})",
     "mod": "SP(mod)({0}, {1})",
     "min": "SP(min)({0}, {1})",
     "max": "SP(max)({0}, {1})",
-    "heaviside": "SP(heaviside)({0}, {1})",
     "where": "{0} ? {1} : {2}",
-    "lt": "{0} < {1}",
-    "le": "{0} <= {1}",
-    "gt": "{0} > {1}",
-    "ge": "{0} >= {1}",
-    "eq": "{0} == {1}",
-    "ne": "{0} != {1}",
     "and": "{0} && {1}",
     "or": "{0} || {1}",
     "xor": "!{0} != !{1}",
     "not": "!{0}",
-    "erf": "erf({0})",
-    "erfc": "erfc({0})",
     "gamma": "tgamma({0})",
     "loggamma": R + "sp_lgamma((double){0})",
-    "factorial": "tgamma({0} + " + R + "1)",
-    "binomial": R + "sp_binomial((double){0}, (double){1})",
-    "sinc": "SP(sinc)({0})",
     "besselj": R + "jn((int){0}, (double){1})",
     "bessely": R + "yn((int){0}, (double){1})",
     "re": "{0}",
     "im": R + "0",
     "conjugate": "{0}",
-    "arg": "atan2(" + R + "0, {0})",
 }
-
-#: Ops that C's libraries lack, with what to do instead.
-WITHOUT_C = {
-    "erfinv": "erfinv",
-    "polygamma": "polygamma (digamma, and the derivatives of gamma and loggamma)",
-    "lambertw": "LambertW",
-    "call": "functions from extra_funcs (Python callables)",
-}
-
-#: Rough nanoseconds per point of each op, to decide when threads pay.
-_COST = {"add": 0.3, "sub": 0.3, "mul": 0.3, "neg": 0.1, "div": 1.0, "where": 0.3, "powi": 1.0}
-#: Graphs with more statements than this get no straight-line copy for one point (it would
-#: double a long compile for a small gain).
-POINT_COPY_MAX = 20_000
-#: Below this many estimated nanoseconds of work, one thread does it all.
-PARALLEL_MIN_NS = 100_000
+SPELLING = Spelling("c", None, C99, python=False, remedy="use backend='numpy' (or 'jax'/'torch') for this expression")
 
 
-def _check(graph: Graph) -> None:
+def _real_and_integer_orders(graph: Graph) -> Graph:
+    """``graph`` itself, once it has no complex number and its Bessel functions integer orders."""
     for n in graph.nodes:
-        if n.op in WITHOUT_C:
-            raise UnsupportedFunctionError(
-                f"the c backend cannot compute {WITHOUT_C[n.op]}: C's math library has no such function; "
-                "use backend='numpy' (or 'jax'/'torch') for this expression"
-            )
         if n.op == "const" and (type(n.attr) is complex or n.attr in ("I", "zoo")):
             raise UnsupportedFunctionError(
                 "the c backend computes in real float32/float64, and this expression has complex "
@@ -141,12 +90,14 @@ def _check(graph: Graph) -> None:
             order = graph.nodes[n.args[0]]
             value = order.attr if order.op == "const" else None
             if type(value) is not int or abs(value) >= 2**31:
-                raise UnsupportedFunctionError(
-                    f"the c backend computes {n.op} only for integer orders (C's jn/yn); this one has "
-                    "a symbolic or non-integer order: use backend='numpy'"
-                )
-        if n.op not in C99 and n.op not in ("input", "const"):
-            raise UnsupportedFunctionError(f"the c backend has no spelling for the op {n.op!r}; use backend='numpy'")
+                raise SPELLING.unsupported(n.op, " of a symbolic or non-integer order (C's jn/yn take integer orders)")
+    return graph
+
+
+#: Constants folded (no masking: nothing differentiates C code), then the checks.
+PIPELINE = pipeline(SPELLING, mask=False, extra=(_real_and_integer_orders,))
+#: The one-point body: the linear blocks as matrix products over constant tables.
+POINT = Pipeline((linear_blocks,))
 
 
 def c_literal(attr) -> str:
@@ -182,7 +133,7 @@ def boolean_outputs(graph: Graph) -> list[int]:
 
 
 def _cost(graph: Graph) -> float:
-    return sum(_COST.get(n.op, 5.0) for n in graph.nodes if n.args)
+    return sum(C_OP_COST.get(n.op, C_OP_COST_DEFAULT) for n in graph.nodes if n.args)
 
 
 def block_size(n_in: int, n_out: int) -> int:
@@ -195,170 +146,39 @@ def block_size(n_in: int, n_out: int) -> int:
 
 # -- the C source ------------------------------------------------------------------------------
 
-_PRELUDE = r"""/* A sympile kernel: generated code. Inputs are a0, a1, ...; outputs o0, o1, ... */
-#ifdef SYMPILE_PYTHON
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#else
-#define _DEFAULT_SOURCE
-#endif
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-/* glibc's libmvec has vector versions of these; declaring them lets the loop call them
-   (the header declares them only under -ffast-math, which would break NaN and inf). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) \
-    && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 22)
-#define SP_SIMD(f) _Pragma("omp declare simd notinbranch") double f(double); \
-    _Pragma("omp declare simd notinbranch") float f##f(float);
-#define SP_SIMD2(f) _Pragma("omp declare simd notinbranch") double f(double, double); \
-    _Pragma("omp declare simd notinbranch") float f##f(float, float);
-SP_SIMD(sin) SP_SIMD(cos) SP_SIMD(exp) SP_SIMD(log) SP_SIMD2(pow)
-#if __GLIBC__ > 2 || __GLIBC_MINOR__ >= 35
-SP_SIMD(acos) SP_SIMD(acosh) SP_SIMD(asin) SP_SIMD(asinh) SP_SIMD(atan) SP_SIMD(atanh)
-SP_SIMD(cbrt) SP_SIMD(cosh) SP_SIMD(erf) SP_SIMD(erfc) SP_SIMD(expm1) SP_SIMD(log1p)
-SP_SIMD(sinh) SP_SIMD(tan) SP_SIMD(tanh) SP_SIMD2(atan2)
-#endif
-/* cos under another name: GCC merges sin(x) and cos(x) into one complex cexpi(x), which
-   does not vectorise, so the loop would run scalar. */
-_Pragma("omp declare simd notinbranch") __attribute__((const)) double sp_cos_double(double) __asm__("cos");
-_Pragma("omp declare simd notinbranch") __attribute__((const)) float sp_cos_float(float) __asm__("cosf");
-#define SP_MVEC 1
-#else
-#define SP_MVEC 0
-#endif
-#include <tgmath.h>
-
-/* lgamma_r: lgamma writes the global signgam, a race between threads. */
-static double sp_lgamma(double x) {
-#if defined(__GLIBC__) || defined(__APPLE__)
-    int sign;
-    return lgamma_r(x, &sign);
-#else
-    return lgamma(x);
-#endif
+# The fixed C of a kernel is in files beside this module, shipped as package data; prelude.h says
+# how a kernel is assembled from them and the generated parts (kernel_source). A file's header
+# comment speaks to its reader and is left out of the kernel; the rest is pasted verbatim.
+C_FILES = {
+    name: (files(__package__) / name).read_text(encoding="utf-8")
+    for name in ("prelude.h", "helpers.h", "driver.c", "python.c")
 }
 
-static int sp_pole(double x) { return x <= 0 && x == floor(x); }
 
-/* binomial(n, k) = gamma(n+1) / (gamma(k+1) gamma(n-k+1)), through lgamma where that overflows. */
-static double sp_binomial(double n, double k) {
-    double a = n + 1, b = k + 1, c = n - k + 1;
-    if (!sp_pole(a) && (sp_pole(b) || sp_pole(c))) return 0.0;
-    double r = tgamma(a) / (tgamma(b) * tgamma(c));
-    if (isfinite(r) && r != 0) return r;
-    double s = (tgamma(a) < 0) != ((tgamma(b) < 0) != (tgamma(c) < 0)) ? -1.0 : 1.0;
-    return s * exp(sp_lgamma(a) - sp_lgamma(b) - sp_lgamma(c));
-}
-"""
-
-_HELPERS = r"""
-static inline sp_real SP(powi)(sp_real x, int n) {
-    if (n < 0) return (sp_real)1 / SP(powi)(x, -n);
-    sp_real r = 1;
-    while (n) {
-        if (n & 1) r *= x;
-        n >>= 1;
-        if (n) x *= x;
-    }
-    return r;
-}
-static inline sp_real SP(sign)(sp_real x) { return x > 0 ? (sp_real)1 : x < 0 ? (sp_real)-1 : x; }
-static inline sp_real SP(heaviside)(sp_real x, sp_real h) {
-    return x < 0 ? (sp_real)0 : x > 0 ? (sp_real)1 : x == 0 ? h : x;
-}
-static inline sp_real SP(min)(sp_real a, sp_real b) { return a <= b ? a : b < a ? b : a + b; }
-static inline sp_real SP(max)(sp_real a, sp_real b) { return a >= b ? a : b > a ? b : a + b; }
-/* Python's and NumPy's modulo: the sign of the divisor. */
-static inline sp_real SP(mod)(sp_real a, sp_real b) {
-    sp_real r = fmod(a, b);
-    if (r != 0) return (r < 0) != (b < 0) ? r + b : r;
-    return copysign((sp_real)0, b);
-}
-static inline sp_real SP(sinc)(sp_real x) { return x == 0 ? (sp_real)1 : sin(x) / x; }
-/* y = b + C x for a linear block (C column-major, rows x cols): the rows run as vectors. */
-static inline sp_real SP(matvec)(int rows, int cols, const sp_real *restrict c, const sp_real *restrict b,
-                                 const sp_real *restrict x, sp_real *restrict y) {
-    for (int r = 0; r < rows; r++) y[r] = b[r];
-    for (int k = 0; k < cols; k++) {
-        const sp_real xk = x[k];
-#pragma omp simd
-        for (int r = 0; r < rows; r++) y[r] += c[k * rows + r] * xk;
-    }
-    return 0;
-}
-"""
-
-_DRIVER = r"""
-static int sp_threads(int requested, int64_t n, int64_t blocks) {
-#ifdef _OPENMP
-    int t = requested > 0 ? requested : ((double)n * SP_COST < SP_PARALLEL_MIN ? 1 : omp_get_max_threads());
-    return blocks < t ? (int)(blocks > 0 ? blocks : 1) : t;
-#else
-    (void)requested; (void)n; (void)blocks;
-    return 1;
-#endif
-}
-
-/* n points. Input k is in[k][i * stride[k]] (stride 0: a scalar). Output k of point i is
-   out[i * SP_NOUT + k] when point_major, else out[k * n + i]. Returns the threads used. */
-int sympile_eval(int64_t n, const sp_real *const *in, const int64_t *stride, sp_real *out,
-                 int point_major, int threads) {
-    int64_t blocks = (n + SP_BLOCK - 1) / SP_BLOCK;
-    int nt = sp_threads(threads, n, blocks);
-#pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)
-    for (int64_t b = 0; b < blocks; b++) {
-        int64_t start = b * SP_BLOCK, m = n - start < SP_BLOCK ? n - start : SP_BLOCK;
-        sp_real buf[SP_NIN1][SP_BLOCK], tmp[SP_NOUT1][SP_BLOCK];
-        const sp_real *x[SP_NIN1];
-        sp_real *o[SP_NOUT1];
-        for (int k = 0; k < SP_NIN; k++) {
-            if (stride[k] == 1) {
-                x[k] = in[k] + start;
-            } else {
-                const sp_real *p = in[k] + start * stride[k];
-                for (int64_t j = 0; j < m; j++) buf[k][j] = p[j * stride[k]];
-                x[k] = buf[k];
-            }
-        }
-        for (int k = 0; k < SP_NOUT; k++) o[k] = point_major && SP_NOUT > 1 ? tmp[k] : out + k * n + start;
-        sp_block(m, x, o);
-        if (point_major && SP_NOUT > 1)
-            for (int64_t j = 0; j < m; j++)
-                for (int k = 0; k < SP_NOUT; k++) out[(start + j) * SP_NOUT + k] = tmp[k][j];
-    }
-    return nt;
-}
-
-/* One point: in[k] is input k, out[k] output k. The Python entry point has a straight-line
-   copy of the body: out of the loop, the compiler packs independent operations (the entries
-   of a Hessian) into vector instructions, a quarter faster than the loop run once. */
-void sympile_point(const sp_real *in, sp_real *out) {
-#if SP_POINT_BODY
-    sp_point_body(in, out);
-#else
-    const sp_real *x[SP_NIN1];
-    sp_real *o[SP_NOUT1];
-    for (int k = 0; k < SP_NIN; k++) x[k] = in + k;
-    for (int k = 0; k < SP_NOUT; k++) o[k] = out + k;
-    sp_block(1, x, o);
-#endif
-}
-"""
+def _verbatim(name: str) -> str:
+    text = C_FILES[name]
+    return text[text.index("*/\n") + 3 :]
 
 
-#: Changes whenever the generated code does, so that the request index never serves stale kernels.
-CODEGEN = hashlib.sha256(
-    repr((_PRELUDE, _HELPERS, _DRIVER, PYTHON_GLUE, sorted(C99.items()), LAYOUT, REWRITES)).encode()
-).hexdigest()
+_PRELUDE, _HELPERS, _DRIVER, _PYTHON = map(_verbatim, C_FILES)
 
 
-def _top_level(arg_tree: tuple) -> list[tuple]:
-    return list(arg_tree[1]) if arg_tree[0] in ("list", "tuple") else [arg_tree]
+def _generator_digest() -> str:
+    """A digest of everything that writes a kernel: the C files, this module, and the code of the
+    layers that prepare and emit its graph (the op table, the passes, the emitter)."""
+    h = hashlib.sha256()
+    for name, text in sorted(C_FILES.items()):
+        h.update(name.encode() + b"\0" + text.encode())
+    root = Path(__file__).resolve().parent.parent.parent
+    for path in sorted(
+        [Path(__file__), *(p for layer in ("_core", "_transforms", "_emit") for p in (root / layer).glob("*.py"))]
+    ):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+#: Changes whenever the generated code may, so that the request index never serves stale kernels.
+CODEGEN = _generator_digest()
 
 
 def _regular(tree: tuple) -> tuple | None:
@@ -373,12 +193,6 @@ def _regular(tree: tuple) -> tuple | None:
     return (len(tree[1]), *shapes.pop())
 
 
-def _leaves(tree: tuple) -> list[int]:
-    if tree[0] == "leaf":
-        return [tree[1]]
-    return [s for t in tree[-1] for s in _leaves(t)]
-
-
 def point_unpacking(arg_tree: tuple) -> list[str] | None:
     """C statements that read the top-level arguments into ``in[]`` (None: irregular nesting).
 
@@ -386,8 +200,8 @@ def point_unpacking(arg_tree: tuple) -> list[str] | None:
     buffer (a NumPy array) of its shape.
     """
     lines = []
-    for k, t in enumerate(_top_level(arg_tree)):
-        shape, slots = _regular(t), _leaves(t)
+    for k, t in enumerate(top_level(arg_tree)):
+        shape, slots = _regular(t), leaves(t)
         if shape is None:
             return None
         dims = f"(const Py_ssize_t[]){{{', '.join(map(str, shape))}}}" if shape else "NULL"
@@ -406,19 +220,21 @@ def point_body(graph: Graph, body: Emitted, n_in: int, point: bool) -> list[str]
     """The one-point function: the loop's statements once, or, when the graph has linear
     blocks (`linear_blocks`), its own statements with each block as a matrix product over
     constant tables, which the compiler vectorises across the block's rows."""
-    blocks: list = []
+    blocks = []
     if point:
-        lin, blocks = linear_blocks(graph)
+        lin = POINT(graph)
+        blocks = blocks_of(lin)
     if blocks:
+        index = {block: k for k, block in enumerate(blocks)}
         table = dict(
             C99,
-            matvec=lambda args, k: (
-                f"SP(matvec)({len(blocks[k].roots)}, {len(args)}, sp_c{k}, sp_b{k}, "
-                f"(const sp_real[]){{{', '.join(args)}}}, sp_m{k})"
+            matvec=lambda args, block: (
+                f"SP(matvec)({len(block.roots)}, {len(args)}, sp_c{index[block]}, sp_b{index[block]}, "
+                f"(const sp_real[]){{{', '.join(args)}}}, sp_m{index[block]})"
             ),
-            mvrow=lambda args, at: f"sp_m{at[0]}[{at[1]}]",
+            mvrow=lambda args, at: f"sp_m{index[at[0]]}[{at[1]}]",
         )
-        body = emit(lin, Spelling("c", None, table), const=c_literal)
+        body = emit(lin, Spelling("c", None, table, python=False), const=c_literal)
     local = f"    sp_real {', '.join(f'_{s}' for s in range(body.slots))};" if body.slots else ""
     tables = []
     for k, b in enumerate(blocks):
@@ -441,7 +257,13 @@ def point_body(graph: Graph, body: Emitted, n_in: int, point: bool) -> list[str]
 
 
 def kernel_source(graph: Graph, dtype: str, arg_tree: tuple, body: Emitted) -> str:
-    """The C translation unit for ``graph`` in ``dtype`` ("float64" or "float32")."""
+    """The C translation unit for ``graph`` in ``dtype`` ("float64" or "float32").
+
+    The C files and the generated parts, as text, in this order (prelude.h says what each part
+    defines): prelude.h; the defines (``sp_real``, ``SP(name)``, the sizes ``SP_NIN``,
+    ``SP_NOUT``, ``SP_BLOCK``, ...); helpers.h; ``sp_block`` and ``sp_point_body``; driver.c;
+    ``sp_boolean`` and ``sp_unpack``; python.c. The files' header comments are left out.
+    """
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     real = "double" if dtype == "float64" else "float"
     boolean = boolean_outputs(graph)
@@ -464,7 +286,7 @@ def kernel_source(graph: Graph, dtype: str, arg_tree: tuple, body: Emitted) -> s
         "    }",
         "}",
         "#if SP_POINT_BODY",
-        *point_body(graph, body, n_in, point=dtype == "float64" and len(body.body) <= POINT_COPY_MAX),
+        *point_body(graph, body, n_in, point=dtype == "float64" and len(body.body) <= C_POINT_COPY_MAX),
         "#endif",
     ]
     defines = [
@@ -479,12 +301,12 @@ def kernel_source(graph: Graph, dtype: str, arg_tree: tuple, body: Emitted) -> s
         f"#define SP_NIN1 {max(1, n_in)}",
         f"#define SP_NOUT {n_out}",
         f"#define SP_NOUT1 {max(1, n_out)}",
-        f"#define SP_NTOP {len(_top_level(arg_tree))}",
+        f"#define SP_NTOP {len(top_level(arg_tree))}",
         f"#define SP_BLOCK {block_size(n_in, n_out)}",
         f"#define SP_COST {_cost(graph):.1f}",
-        f"#define SP_PARALLEL_MIN {PARALLEL_MIN_NS}",
+        f"#define SP_PARALLEL_MIN {C_PARALLEL_MIN_NS}",
         # the straight-line copy serves the Python entry point, which takes float64 numbers
-        "#if defined(SYMPILE_PYTHON) && " + ("1" if dtype == "float64" and len(body.body) <= POINT_COPY_MAX else "0"),
+        "#if defined(SYMPILE_PYTHON) && " + ("1" if dtype == "float64" and len(body.body) <= C_POINT_COPY_MAX else "0"),
         "#define SP_POINT_BODY 1",
         "#else",
         "#define SP_POINT_BODY 0",
@@ -500,7 +322,7 @@ def kernel_source(graph: Graph, dtype: str, arg_tree: tuple, body: Emitted) -> s
         "}",
         "#endif",
     ]
-    return "\n".join([_PRELUDE, *defines, _HELPERS, *block, _DRIVER, *glue, PYTHON_GLUE])
+    return "\n".join([_PRELUDE, *defines, _HELPERS, *block, _DRIVER, *glue, _PYTHON])
 
 
 # -- the compiled kernel and its Python side ----------------------------------------------------
@@ -551,9 +373,8 @@ class CKernel:
 
     def _emit(self) -> tuple[Graph, Emitted]:
         if self._emitted is None:
-            folded = fold_constants(self.graph)
-            _check(folded)
-            self._emitted = folded, emit(folded, Spelling("c", None, C99), const=c_literal)
+            prepared = PIPELINE(self.graph)
+            self._emitted = prepared, emit(prepared, SPELLING, const=c_literal)
         return self._emitted
 
     def library(self, dtype: np.dtype):
@@ -658,31 +479,22 @@ def _check_out(out, shape: tuple, n_out: int, dtype: np.dtype) -> None:
 # -- the Python entry point ---------------------------------------------------------------------
 
 
+def _consecutive(ks: list[int]) -> bool:
+    return bool(ks) and ks == list(range(ks[0], ks[0] + len(ks)))
+
+
 def _structure(tree: tuple, leaf, block) -> str:
     """Source that rebuilds ``tree``; ``block(i, j, shape)`` spells leaves i..j-1 as one array, or None."""
-    kind = tree[0]
-    if kind == "leaf":
-        return leaf(tree[1])
-    if kind == "array":
-        leaves = [t[1] if t[0] == "leaf" else None for t in tree[2]]
-        if leaves and None not in leaves and leaves == list(range(leaves[0], leaves[0] + len(leaves))):
-            text = block(leaves[0], leaves[0] + len(leaves), tree[1])
-            if text is not None:
-                return text
-        return f"_array({tuple(tree[1])!r}, [{', '.join(_structure(t, leaf, block) for t in tree[2])}])"
-    items = [_structure(t, leaf, block) for t in tree[1]]
-    if kind == "list":
-        return "[" + ", ".join(items) + "]"
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+    def array(shape, ks):
+        text = block(ks[0], ks[-1] + 1, shape) if _consecutive(ks) else None
+        return text if text is not None else spell_array(shape, [leaf(k) for k in ks])
+
+    return rebuild(tree, leaf, array, spelt_sequence)
 
 
-def _array(shape, entries):
-    a = np.array(entries)
-    return a.reshape(tuple(shape) + a.shape[1:])
-
-
-def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tuple:
-    """Compile ``graph`` to C; returns ``(function, source)`` (the C source, then the Python wrapper).
+def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Built:
+    """Compile ``graph`` to C (`Built.kernel`: the `CKernel`); the source is the C, then the Python entry.
 
     The function takes the arguments of ``arg_tree`` and two keywords: ``out``, an array of
     shape ``(*shape, n_outputs)`` to fill point-major (then returned), and ``threads``.
@@ -702,7 +514,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
 
     lines = [f"def _f({', '.join([*params, '*', 'out=None', 'threads=None'])}):"]
     if kernel.point is not None and point_unpacking(arg_tree) is not None:
-        whole = out_tree[0] == "array" and _structure(out_tree, str, lambda i, j, s: "x") == "x"
+        whole = out_tree[0] == "array" and _consecutive(leaves(out_tree))
         if whole and not any(boolean):
             shape = tuple(out_tree[1])
             dest = repr(shape) if kernel.point_arrays else f"_empty({shape!r})"  # the library makes it
@@ -733,7 +545,11 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> tupl
         f"    return {_structure(out_tree, leaf_o, block_o)}",
     ]
     source = "\n".join(lines) + "\n"
-    namespace = {"_point": kernel.point, "_eval": kernel.eval, "_empty": np.empty, "_array": _array}
+    namespace = {
+        "_point": kernel.point,
+        "_eval": kernel.eval,
+        "_empty": np.empty,
+        "_array": array_of(np.array, np.zeros),
+    }
     fn = compile_source(Emitted(source, namespace, "_f"), "c")
-    fn.kernel = kernel
-    return fn, kernel.source + "\n/* The Python entry point:\n\n" + source + "*/\n"
+    return Built(fn, kernel.source + "\n/* The Python entry point:\n\n" + source + "*/\n", kernel=kernel)

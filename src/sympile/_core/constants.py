@@ -1,0 +1,53 @@
+"""Literals: the named constants, and the Python numbers and SymPy objects a literal stands for.
+
+A ``const`` node's attr is an ``int``, ``Fraction``, ``float``, ``complex``, ``bool``, or the
+name of a SymPy constant (``"pi"``), so that raising gives back ``pi`` and each backend writes
+it at its own precision.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import sympy as sp
+
+#: Named constants: SymPy object -> the literal attr that stands for it.
+NAMED_CONSTANTS: dict[Any, str] = {
+    sp.pi: "pi",
+    sp.E: "E",
+    sp.EulerGamma: "EulerGamma",
+    sp.GoldenRatio: "GoldenRatio",
+    sp.Catalan: "Catalan",
+    sp.TribonacciConstant: "TribonacciConstant",
+    sp.I: "I",
+    sp.oo: "oo",
+    -sp.oo: "-oo",
+    sp.nan: "nan",
+    sp.zoo: "zoo",
+}
+CONSTANT_SYMPY: dict[str, Any] = {v: k for k, v in NAMED_CONSTANTS.items()}
+#: Their values as Python numbers, correctly rounded to float64.
+CONSTANT_VALUES: dict[str, Any] = {
+    name: float(obj.evalf(30)) for obj, name in NAMED_CONSTANTS.items() if obj.is_extended_real
+}
+CONSTANT_VALUES.update(I=1j, nan=float("nan"), zoo=complex(float("inf"), float("nan")))
+
+
+def const_value(attr) -> Any:
+    """The Python number (int, float, complex or bool) that a literal's attr stands for."""
+    if type(attr) is str:
+        return CONSTANT_VALUES[attr]
+    if type(attr) is Fraction:
+        return float(attr)
+    return attr
+
+
+def const_to_sympy(attr) -> Any:
+    if type(attr) is str:
+        return CONSTANT_SYMPY[attr]
+    if type(attr) is bool:
+        return sp.true if attr else sp.false
+    if type(attr) is Fraction:
+        return sp.Rational(attr.numerator, attr.denominator)
+    return sp.sympify(attr)

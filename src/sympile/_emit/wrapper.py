@@ -1,0 +1,123 @@
+"""The one layer between generated code and its callers, shared by every backend.
+
+A backend's ``build(graph, arg_tree, out_tree, options)`` returns a `Built`: the function
+of the user's arguments, its source, and what a frontend may use beyond calling it (an
+entry that takes the calling object first, a compiled C kernel). Frontends read these
+fields; they never look inside the generated code's namespace.
+
+The Python backends write their entry points alike, through `entry_frame`: the parameters
+and the statements that unpack nested arguments (`sympile._core.tree.arg_targets`), and the
+return value, in which every output that does not depend on every input is broadcast to the
+inputs' shape (``_broadcast``) and a Matrix or Array output is stacked (``_array``, batch
+dimensions last). Each backend supplies those two names for its array library (`array_of`
+makes ``_array`` from the library's stacking); the text is the same for all.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._core.graph import Graph
+from .._core.tree import arg_targets, spell
+from .._core.tuning import CACHE_SIZE
+
+
+@dataclass
+class Built:
+    """What a backend's ``build`` gives a frontend.
+
+    ``fn`` takes the user's arguments; ``source`` is the generated code. ``method``, where the
+    backend has one, is the same entry taking the calling object first (``method(owner,
+    *args)``, with ``owner`` None for no object), so that a frontend can make it a class's
+    ``__call__`` and save a Python frame per call; ``kernel`` is the compiled object behind
+    ``fn`` where there is one (the C backend's kernel, PyTensor's compiled functions).
+    """
+
+    fn: Callable
+    source: str
+    method: Callable | None = None
+    kernel: Any = None
+
+
+class LRU:
+    """A small least-recently-used cache (compiled functions kept per process)."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key, make: Callable[[], Any]) -> Any:
+        """The value for ``key``, made with ``make()`` and kept when absent."""
+        hit = self._items.get(key)
+        if hit is None:
+            hit = self._items[key] = make()
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+        else:
+            self._items.move_to_end(key)
+        return hit
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def spell_array(shape: tuple, items: list[str]) -> str:
+    """Source text for a Matrix/Array output from its entries' texts."""
+    return f"_array({tuple(shape)!r}, [{', '.join(items)}])"
+
+
+@dataclass
+class Frame:
+    """How a Python entry point of a graph takes its arguments and gives its outputs.
+
+    ``params`` and ``unpack`` take and unpack the arguments into the flat inputs ``a0, a1,
+    ...``; ``ready`` (after any conversion of the inputs) prepares what ``outputs`` needs;
+    ``outputs(texts)`` are the outputs' texts, broadcast where needed, and ``returns(texts)``
+    the return value built from them in the output structure.
+    """
+
+    params: list[str]
+    unpack: list[str]
+    ready: list[str]
+    outputs: Callable[[list[str]], list[str]]
+    out_tree: tuple
+
+    def returns(self, texts: list[str]) -> str:
+        return spell(self.out_tree, self.outputs(texts), spell_array)
+
+
+def entry_frame(graph: Graph, arg_tree: tuple, out_tree: tuple, *, broadcast: bool = True) -> Frame:
+    """The `Frame` of an entry point of ``graph`` with arguments ``arg_tree`` and outputs
+    ``out_tree``; with ``broadcast``, every output that ignores an input is broadcast to the
+    inputs' shape (``_broadcast(value, _args)``)."""
+    params, unpack = arg_targets(arg_tree)
+    n_in = len(graph.inputs)
+    deps = graph.input_dependence()
+    full = (1 << n_in) - 1
+    ignoring = [broadcast and n_in > 0 and deps[o] != full for o in graph.outputs]
+    # the inputs' tuple is made once: spelt per output, n outputs of n inputs would be n*n text
+    ready = [f"_args = ({''.join(f'a{k}, ' for k in range(n_in))})"] if any(ignoring) else []
+
+    def outputs(texts: list[str]) -> list[str]:
+        return [f"_broadcast({t}, _args)" if ig else t for t, ig in zip(texts, ignoring)]
+
+    return Frame(params, unpack, ready, outputs, out_tree)
+
+
+def array_of(stack: Callable[[list], Any], zeros: Callable[[tuple], Any]) -> Callable:
+    """A backend's ``_array(shape, entries)``: the entries (broadcast together by ``stack``)
+    as one array of shape ``(*shape, *batch)``."""
+
+    def _array(shape, entries):
+        if not entries:
+            return zeros(tuple(shape))
+        a = stack(entries)
+        return a.reshape(tuple(shape) + tuple(a.shape[1:]))
+
+    return _array
