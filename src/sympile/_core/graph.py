@@ -154,6 +154,15 @@ class Graph:
                 stack.extend((a, False) for a in reversed(before) if not done[a])
         return order
 
+    def users(self) -> list[int]:
+        """For each node, the last node that uses it (-1 for none, or an output that nothing uses):
+        the one user of a node that `use_counts` says is used once."""
+        user = [-1] * len(self.nodes)
+        for i, n in enumerate(self.nodes):
+            for a in n.args:
+                user[a] = i
+        return user
+
     def use_counts(self) -> list[int]:
         counts = [0] * len(self.nodes)
         for n in self.nodes:

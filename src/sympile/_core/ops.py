@@ -349,63 +349,17 @@ _def(
 _def("sin", 1, sp.sin, array="sin", deriv=lambda b, y, _, x: (b.op("cos", x),))
 _def("cos", 1, sp.cos, array="cos", deriv=lambda b, y, _, x: (b.neg(b.op("sin", x)),))
 _def("tan", 1, sp.tan, array="tan", deriv=lambda b, y, _, x: (_one_plus_sq(b, y),))
-_def(
-    "cot", 1, sp.cot, safe=(1,), decompose=_reciprocal_of("tan"), deriv=lambda b, y, _, x: (b.neg(_one_plus_sq(b, y)),)
-)
-_def("sec", 1, sp.sec, decompose=_reciprocal_of("cos"), deriv=lambda b, y, _, x: (b.mul(y, b.op("tan", x)),))
-_def(
-    "csc",
-    1,
-    sp.csc,
-    safe=(1,),
-    decompose=_reciprocal_of("sin"),
-    deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("cot", x))),),
-)
 _def("asin", 1, sp.asin, array="arcsin", safe=(0,), deriv=lambda b, y, _, x: (b.op("rsqrt", _one_minus_sq(b, x)),))
 _def(
     "acos", 1, sp.acos, array="arccos", safe=(0,), deriv=lambda b, y, _, x: (b.neg(b.op("rsqrt", _one_minus_sq(b, x))),)
 )
 _def("atan", 1, sp.atan, array="arctan", deriv=lambda b, y, _, x: (b.recip(_one_plus_sq(b, x)),))
-_def(
-    "acot",
-    1,
-    sp.acot,
-    safe=(1,),
-    decompose=_of_reciprocal("atan"),
-    deriv=lambda b, y, _, x: (b.neg(b.recip(_one_plus_sq(b, x))),),
-)
-_def(
-    "asec",
-    1,
-    sp.asec,
-    safe=(2,),
-    decompose=_of_reciprocal("acos"),
-    deriv=lambda b, y, _, x: (b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_minus_sq(b, b.recip(x))))),),
-)
-_def(
-    "acsc",
-    1,
-    sp.acsc,
-    safe=(2,),
-    decompose=_of_reciprocal("asin"),
-    deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_minus_sq(b, b.recip(x)))))),),
-)
 _def("atan2", 2, sp.atan2, array="arctan2", deriv=_d_atan2, safe=(1, 1))
 
 # Hyperbolic.
 _def("sinh", 1, sp.sinh, array="sinh", deriv=lambda b, y, _, x: (b.op("cosh", x),))
 _def("cosh", 1, sp.cosh, array="cosh", deriv=lambda b, y, _, x: (b.op("sinh", x),))
 _def("tanh", 1, sp.tanh, array="tanh", deriv=lambda b, y, _, x: (_one_minus_sq(b, y),))
-_def("coth", 1, sp.coth, safe=(1,), decompose=_reciprocal_of("tanh"), deriv=lambda b, y, _, x: (_one_minus_sq(b, y),))
-_def("sech", 1, sp.sech, decompose=_reciprocal_of("cosh"), deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("tanh", x))),))
-_def(
-    "csch",
-    1,
-    sp.csch,
-    safe=(1,),
-    decompose=_reciprocal_of("sinh"),
-    deriv=lambda b, y, _, x: (b.neg(b.mul(y, b.op("coth", x))),),
-)
 _def("asinh", 1, sp.asinh, array="arcsinh", deriv=lambda b, y, _, x: (b.op("rsqrt", _one_plus_sq(b, x)),))
 _def(
     "acosh",
@@ -416,30 +370,43 @@ _def(
     deriv=lambda b, y, _, x: (b.op("rsqrt", b.sub(_sq(b, x), b.const(1))),),
 )
 _def("atanh", 1, sp.atanh, array="arctanh", safe=(0,), deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),))
-_def(
-    "acoth",
-    1,
-    sp.acoth,
-    safe=(2,),
-    decompose=_of_reciprocal("atanh"),
-    deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),),
-)
-_def(
-    "asech",
-    1,
-    sp.asech,
-    safe=(HALF,),
-    decompose=_of_reciprocal("acosh"),
-    deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(x, b.op("sqrt", _one_minus_sq(b, x))))),),
-)
-_def(
-    "acsch",
-    1,
-    sp.acsch,
-    safe=(1,),
-    decompose=_of_reciprocal("asinh"),
-    deriv=lambda b, y, _, x: (b.neg(b.recip(b.mul(_sq(b, x), b.op("sqrt", _one_plus_sq(b, b.recip(x)))))),),
-)
+
+# The reciprocal functions, 1 / f(x), and their inverses, f⁻¹(1 / x): spelt where a backend has
+# them, else decomposed.
+for _name, _cls, _of, _safe, _deriv in (
+    ("cot", sp.cot, "tan", (1,), lambda b, y, _, x: (b.neg(_one_plus_sq(b, y)),)),
+    ("sec", sp.sec, "cos", None, lambda b, y, _, x: (b.mul(y, b.op("tan", x)),)),
+    ("csc", sp.csc, "sin", (1,), lambda b, y, _, x: (b.neg(b.mul(y, b.op("cot", x))),)),
+    ("coth", sp.coth, "tanh", (1,), lambda b, y, _, x: (_one_minus_sq(b, y),)),
+    ("sech", sp.sech, "cosh", None, lambda b, y, _, x: (b.neg(b.mul(y, b.op("tanh", x))),)),
+    ("csch", sp.csch, "sinh", (1,), lambda b, y, _, x: (b.neg(b.mul(y, b.op("coth", x))),)),
+):
+    _def(_name, 1, _cls, safe=_safe, decompose=_reciprocal_of(_of), deriv=_deriv)
+
+
+def _d_arc_reciprocal(one_minus: bool, sign: int, square: bool):
+    """d/dx f⁻¹(1/x) = ±1 / (x² sqrt(1 ∓ 1/x²)) for asec/acsc/acsch; ±1 / (x sqrt(1 - x²)) for asech."""
+
+    def rule(b, y, _, x):
+        if square:
+            inner = (_one_minus_sq if one_minus else _one_plus_sq)(b, b.recip(x))
+            d = b.recip(b.mul(_sq(b, x), b.op("sqrt", inner)))
+        else:
+            d = b.recip(b.mul(x, b.op("sqrt", _one_minus_sq(b, x))))
+        return (d if sign > 0 else b.neg(d),)
+
+    return rule
+
+
+for _name, _cls, _of, _safe, _deriv in (
+    ("acot", sp.acot, "atan", (1,), lambda b, y, _, x: (b.neg(b.recip(_one_plus_sq(b, x))),)),
+    ("asec", sp.asec, "acos", (2,), _d_arc_reciprocal(True, 1, True)),
+    ("acsc", sp.acsc, "asin", (2,), _d_arc_reciprocal(True, -1, True)),
+    ("acoth", sp.acoth, "atanh", (2,), lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),)),
+    ("asech", sp.asech, "acosh", (HALF,), _d_arc_reciprocal(True, -1, False)),
+    ("acsch", sp.acsch, "asinh", (1,), _d_arc_reciprocal(False, -1, True)),
+):
+    _def(_name, 1, _cls, safe=_safe, decompose=_of_reciprocal(_of), deriv=_deriv)
 
 # Pieces, steps and choices.
 _def("abs", 1, sp.Abs, array="abs", deriv=lambda b, y, _, x: (b.op("sign", x),))

@@ -71,3 +71,34 @@ def rewrite(
     outputs = [values[o] if output is None else output(b, values[o]) for o in graph.outputs]
     new = b.graph(outputs, graph.inputs, graph.params, graph.buffers)
     return new.pruned() if prune else new
+
+
+def replace(graph: Graph, plan: dict, make: Callable[[Rewriter, Any, list], Any]) -> Graph:
+    """``graph`` with each node ``i`` of ``plan`` made by ``make(b, plan[i], args)`` (no other
+    node changes, nothing is simplified); the graph itself when the plan is empty."""
+    if not plan:
+        return graph
+
+    def rule(b, i, n, args):
+        return make(b, plan[i], args) if i in plan else None
+
+    return rewrite(graph, rule, simplify=False)
+
+
+def memoized(root, children: Callable[[Any], Sequence], compute: Callable[[Any, list], Any], memo: dict) -> Any:
+    """``compute(item, [the values of children(item)])`` for ``root``: children first, each item
+    once (``memo``, item -> value, is kept across calls). Iterative, so deep structures are fine."""
+    stack = [root]
+    while stack:
+        item = stack[-1]
+        if item in memo:
+            stack.pop()
+            continue
+        kids = children(item)
+        missing = [k for k in kids if k not in memo]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        memo[item] = compute(item, [memo[k] for k in kids])
+    return memo[root]

@@ -14,6 +14,7 @@ Differential Equations"), in one library:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
@@ -22,6 +23,24 @@ from .._core.errors import BackendNotAvailableError
 
 X, Y = sp.symbols("x y")
 TRUTH = [Y / (1 + Y), -X / (1 + X)]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work each step of the demo does: the data, then steps 2-4 of the module docstring."""
+
+    trajectories: int = 32
+    times: int = 40
+    ode_steps: int = 2000
+    batch: int = 256
+    generations: int = 200
+    population_size: int = 500
+    max_evaluations: int = 100_000
+    tune_steps: int = 300
+
+
+FULL = Budget()
+QUICK = Budget(ode_steps=1000, tune_steps=200)
 
 
 def _need():
@@ -64,8 +83,18 @@ def make_data(n_trajectories: int, n_times: int, t_end: float, rng) -> tuple[np.
     return ts, integrate(_vector_field, rng.uniform(-0.5, 1.0, (n_trajectories, 2)), ts)
 
 
-def run_demo(*, quick: bool = False, plot: str | None = "sympile-demo.png", seed: int = 0, verbose: bool = True):
-    """Run the demo; returns 0 when the recovered system is the true one (else 1)."""
+def run_demo(
+    *,
+    quick: bool = False,
+    plot: str | None = "sympile-demo.png",
+    seed: int = 0,
+    verbose: bool = True,
+    budget: Budget | None = None,
+):
+    """Run the demo; returns 0 when the recovered system is the true one (else 1).
+
+    ``budget`` overrides the work of each step (`FULL`, or `QUICK` with ``quick=True``).
+    """
     _need()
     import torch
     from torchdiffeq import odeint
@@ -80,8 +109,9 @@ def run_demo(*, quick: bool = False, plot: str | None = "sympile-demo.png", seed
     rng = np.random.default_rng(seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     dtype = torch.float64
+    budget = budget or (QUICK if quick else FULL)
 
-    n_traj, n_times, t_end = (32, 40, 6.0)
+    n_traj, n_times, t_end = budget.trajectories, budget.times, 6.0
     ts_np, ys_np = make_data(n_traj, n_times, t_end, rng)
     ts = torch.tensor(ts_np, dtype=dtype)
     ys = torch.tensor(ys_np, dtype=dtype)
@@ -96,11 +126,11 @@ def run_demo(*, quick: bool = False, plot: str | None = "sympile-demo.png", seed
         torch.nn.Softplus(),
         torch.nn.Linear(64, 2),
     ).to(dtype)
-    steps = 1000 if quick else 2000
+    steps = budget.ode_steps
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     options = {"step_size": float(ts_np[1] - ts_np[0]) / 2}
-    batch = 256
+    batch = budget.batch
     gen = torch.Generator().manual_seed(seed)
     for i in tqdm(range(steps), desc="1/3 neural ODE", disable=not verbose):
         window = 6 if i < steps // 2 else 12  # short windows first, then longer ones
@@ -132,16 +162,16 @@ def run_demo(*, quick: bool = False, plot: str | None = "sympile-demo.png", seed
             # can fit them, so take the biggest drop in loss per unit of complexity
             selection="score",
             operators=["add", "sub", "mul", "div"],
-            generations=200,
-            population_size=500,
-            max_evaluations=100_000,
+            generations=budget.generations,
+            population_size=budget.population_size,
+            max_evaluations=budget.max_evaluations,
         )
         found.append(d.best.expr)
     say("discovered:", "; ".join(f"d{v}/dt = {e}" for v, e in zip("xy", found)))
 
     # 4. One module, fine-tuned through the ODE solver against the original trajectories.
     module = SymPyModule(expressions=found, symbols=[X, Y]).to(dtype)
-    tune_steps = 200 if quick else 300
+    tune_steps = budget.tune_steps
     opt = torch.optim.Adam(module.parameters(), lr=5e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tune_steps)
     for _ in tqdm(range(tune_steps), desc="3/3 fine-tune", disable=not verbose):

@@ -13,6 +13,7 @@ import sympy as sp
 from .._core.constants import const_to_sympy
 from .._core.graph import Graph
 from .._core.ops import OPS
+from .._core.terms import PRODUCT, SUM, terms
 
 _FAMILY = {"add": "sum", "sub": "sum", "neg": "sum", "mul": "prod", "div": "prod"}
 
@@ -57,40 +58,10 @@ def to_sympy(graph: Graph, params: Sequence | None = None, buffers: Sequence | N
             key = n.attr[0]
             v = (sp.Function(key) if isinstance(key, str) else key)(*(values[a] for a in n.args))
         elif _FAMILY.get(op) == "sum":
-            v = sp.Add(*_gather_sum(nodes, values, i))
+            v = sp.Add(*(values[t] if s > 0 else -values[t] for t, s in terms(nodes, i, SUM)))
         elif _FAMILY.get(op) == "prod":
-            v = sp.Mul(*_gather_product(nodes, values, i))
+            v = sp.Mul(*(values[t] if s > 0 else sp.Pow(values[t], -1) for t, s in terms(nodes, i, PRODUCT)))
         else:
             v = OPS[op].to_sympy(*(values[a] for a in n.args), attr=n.attr)
         values[i] = v
     return [values[o] for o in graph.outputs]
-
-
-def _gather_sum(nodes, values, root) -> list:
-    terms, stack = [], [(root, 1)]
-    while stack:
-        i, sign = stack.pop()
-        n = nodes[i]
-        if n.op == "add":
-            stack += [(n.args[0], sign), (n.args[1], sign)]
-        elif n.op == "sub":
-            stack += [(n.args[0], sign), (n.args[1], -sign)]
-        elif n.op == "neg":
-            stack.append((n.args[0], -sign))
-        else:
-            terms.append(values[i] if sign > 0 else -values[i])
-    return terms
-
-
-def _gather_product(nodes, values, root) -> list:
-    factors, stack = [], [(root, 1)]
-    while stack:
-        i, power = stack.pop()
-        n = nodes[i]
-        if n.op == "mul":
-            stack += [(n.args[0], power), (n.args[1], power)]
-        elif n.op == "div":
-            stack += [(n.args[0], power), (n.args[1], -power)]
-        else:
-            factors.append(values[i] if power > 0 else sp.Pow(values[i], -1))
-    return factors

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from .._core.graph import Graph
 from .._core.ops import OPS
-from .._core.rewrite import Rewriter, rewrite
+from .._core.rewrite import Rewriter, memoized, rewrite
 from .._core.terms import SUM, terms
 
 VECTOR_LEAVES = frozenset({"vparam", "vbuffer", "vconst"})
@@ -81,10 +81,7 @@ def batch_siblings(graph: Graph, min_size: int = MIN_SIZE) -> Graph:
     """
     nodes = graph.nodes
     uses = graph.use_counts()
-    user: list[int] = [-1] * len(nodes)  # the one user of a node used once
-    for i, n in enumerate(nodes):
-        for a in n.args:
-            user[a] = i
+    user = graph.users()  # the one user of a node used once
     for o in graph.outputs:
         user[o] = -1
     family = [_FAMILY.get(n.op) for n in nodes]
@@ -168,38 +165,30 @@ class _Vectors:
         return [tuple(r[k] for r in rows) for k in range(len(n0.args))]
 
     def vector(self, members: tuple) -> int:
-        memo, nodes, out = self.memo, self.nodes, self.out
-        stack = [members]
-        while stack:
-            cur = stack[-1]
-            if cur in memo:
-                stack.pop()
-                continue
+        nodes, out = self.nodes, self.out
+
+        def children(cur: tuple) -> list:
+            if all(m == cur[0] for m in cur) or nodes[cur[0]].op in _SLOTTED:
+                return []
+            return self.children(cur)
+
+        def compute(cur: tuple, values: list) -> tuple[int, bool]:
+            """``(node, whether it is a vector)`` for the members ``cur``."""
             first = cur[0]
             if all(m == first for m in cur):
-                memo[cur] = (out.value(first), False)
-                stack.pop()
-                continue
+                return (out.value(first), False)
             n0 = nodes[first]
             leaf = _SLOTTED.get(n0.op)
             if leaf is not None:
-                memo[cur] = (out.node(leaf, (), tuple(nodes[m].attr for m in cur)), True)
-                stack.pop()
-                continue
-            kids = self.children(cur)
-            missing = [k for k in kids if k not in memo]
-            if missing:
-                stack.extend(missing)
-                continue
-            stack.pop()
+                return (out.node(leaf, (), tuple(nodes[m].attr for m in cur)), True)
             args = []
-            for k in kids:
-                node, is_vector = memo[k]
+            for k, (node, is_vector) in zip(self.children(cur), values):
                 if not is_vector and self.deps[k[0]]:
                     node = out.node("lift", (node,))
                 args.append(node)
-            memo[cur] = (out.node(n0.op, tuple(args), n0.attr), True)
-        return memo[members][0]
+            return (out.node(n0.op, tuple(args), n0.attr), True)
+
+        return memoized(members, children, compute, self.memo)[0]
 
 
 __all__ = ["VECTOR_LEAVES", "MIN_SIZE", "batch_siblings", "structure_keys"]

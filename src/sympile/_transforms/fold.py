@@ -14,7 +14,7 @@ import sympy as sp
 
 from .._core.constants import NAMED_CONSTANTS
 from .._core.graph import VARIABLE, Graph
-from .._core.rewrite import rewrite
+from .._core.rewrite import memoized, rewrite
 from .._core.simplify import EXACT_ARITHMETIC
 
 
@@ -57,39 +57,23 @@ def _arithmetic(nodes, root: int, memo: dict[int, tuple]):
     `Fraction` and rounded once: the correctly rounded float when any literal was a float,
     else the exact int or Fraction, as SymPy gives them.
     """
-    stack = [root]
-    while stack:
-        i = stack[-1]
-        if i in memo:
-            stack.pop()
-            continue
+
+    def children(i):
+        return nodes[i].args if nodes[i].op in EXACT_ARITHMETIC else ()
+
+    def compute(i, got):
         n = nodes[i]
         if n.op == "const":
             v = n.attr
             if type(v) is float and v - v == 0:
-                memo[i] = (Fraction(v), True)
-            elif type(v) in (int, Fraction):
-                memo[i] = (Fraction(v), False)
-            else:
-                memo[i] = None
-            stack.pop()
-            continue
+                return (Fraction(v), True)
+            return (Fraction(v), False) if type(v) in (int, Fraction) else None
         rule = EXACT_ARITHMETIC.get(n.op)
-        if rule is None:
-            memo[i] = None
-            stack.pop()
-            continue
-        todo = [a for a in n.args if a not in memo]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        got = [memo[a] for a in n.args]
-        if None in got or (n.op == "div" and got[1][0] == 0):
-            memo[i] = None
-            continue
-        memo[i] = (rule(*(g[0] for g in got)), any(g[1] for g in got))
-    found = memo[root]
+        if rule is None or None in got or (n.op == "div" and got[1][0] == 0):
+            return None
+        return (rule(*(g[0] for g in got)), any(g[1] for g in got))
+
+    found = memoized(root, children, compute, memo)
     if found is None:
         return None
     value, inexact = found

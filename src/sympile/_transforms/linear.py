@@ -105,10 +105,7 @@ def linear_rows(graph: Graph, min_terms: int = LINEAR_MIN_TERMS) -> dict[int, tu
     nodes = graph.nodes
     uses = graph.use_counts()
     outputs = set(graph.outputs)
-    user: dict[int, int] = {}
-    for i, n in enumerate(nodes):
-        for a in n.args:
-            user[a] = i
+    user = graph.users()
 
     scaled = scaled_nodes(graph)  # once per node, not per visit
 

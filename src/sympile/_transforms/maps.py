@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from .._core.graph import Graph
-from .._core.rewrite import rewrite
+from .._core.rewrite import replace
 from .._core.tuning import MAP_CALLS, MAP_MAX_BASES, TERMS_PER_NUMPY_CALL
 from .linear import linear_form, linear_rows, scaled_nodes
 
@@ -69,10 +69,7 @@ def map_blocks(graph: Graph) -> Graph:
         return graph
     uses = graph.use_counts()
     outputs = set(graph.outputs)
-    user: dict[int, int] = {}
-    for i, n in enumerate(nodes):
-        for a in n.args:
-            user[a] = i
+    user = graph.users()
     scaled = scaled_nodes(graph)
     replaced: dict[int, tuple[float, dict[int, float], MapBlock]] = {}
     for root, (offset, terms) in rows.items():
@@ -107,13 +104,9 @@ def map_blocks(graph: Graph) -> Graph:
             tuple(terms[m] for m in members),
         )
         replaced[root] = (offset, {b: c for b, c in terms.items() if b not in set(members)}, block)
-    if not replaced:
-        return graph
 
-    def rule(b, i, n, args):
-        if i not in replaced:
-            return None
-        offset, rest, block = replaced[i]
+    def make(b, planned, args):
+        offset, rest, block = planned
         parts = [b.node("mapsum", tuple(b.value(x) for x in block.bases), block)]
         parts += [b.node("mul", (b.value(x), b.const(c))) for x, c in rest.items()]
         if offset:
@@ -123,4 +116,4 @@ def map_blocks(graph: Graph) -> Graph:
             acc = b.node("add", (acc, p))
         return acc
 
-    return rewrite(graph, rule, simplify=False)
+    return replace(graph, replaced, make)

@@ -14,7 +14,7 @@ import math
 from fractions import Fraction
 
 from .._core.graph import Graph
-from .._core.rewrite import rewrite
+from .._core.rewrite import replace
 from .._core.terms import SUM, terms
 
 _NUMBER = (int, float, Fraction)
@@ -32,10 +32,7 @@ def factor_scales(graph: Graph) -> Graph:
     computed as ``(±u ± ...) * k`` (its literal terms added after)."""
     nodes = graph.nodes
     uses = graph.use_counts()
-    user = [-1] * len(nodes)
-    for i, n in enumerate(nodes):
-        for a in n.args:
-            user[a] = i
+    user = graph.users()
 
     def interior(j: int) -> bool:
         return uses[j] == 1 and nodes[j].op in SUM and user[j] >= 0 and nodes[user[j]].op in SUM
@@ -78,13 +75,9 @@ def factor_scales(graph: Graph) -> Graph:
         else:
             if len(found) >= 2:
                 plan[i] = (magnitude, found, constants)
-    if not plan:
-        return graph
 
-    def rule(b, i, n, args):
-        if i not in plan:
-            return None
-        k, found, constants = plan[i]
+    def make(b, planned, args):
+        k, found, constants = planned
         pos = [b.value(u) for u, s in found if s > 0]
         neg = [b.value(u) for u, s in found if s < 0]
         if not pos:
@@ -95,4 +88,4 @@ def factor_scales(graph: Graph) -> Graph:
             r = b.add(r, b.value(c)) if s > 0 else b.sub(r, b.value(c))
         return r
 
-    return rewrite(graph, rule, simplify=False)
+    return replace(graph, plan, make)
