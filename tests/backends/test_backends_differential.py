@@ -169,10 +169,7 @@ def test_derivative_graph_matches_sympy_diff(case, backend, uv):
 
 # -- random expressions ---------------------------------------------------------------------------
 
-try:
-    from random_expressions import SYMBOLS, expressions, points
-except ImportError:  # pragma: no cover - the foundation's differential tests are not there
-    expressions = None
+from random_expressions import SYMBOLS, expressions, points  # noqa: E402
 
 
 def _supported(expr, backend):
@@ -182,7 +179,6 @@ def _supported(expr, backend):
         return None
 
 
-@pytest.mark.skipif(expressions is None, reason="tests/test_differential.py is not there")
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=25)
 @given(data=st.data())
