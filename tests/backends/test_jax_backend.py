@@ -55,7 +55,7 @@ def test_every_op_is_supported_or_says_so(case):
 
 
 @pytest.mark.parametrize("case", SUPPORTED, ids=[c[0] for c in SUPPORTED])
-@settings(max_examples=20)
+@settings(max_examples=12)
 @given(uv=point)
 def test_x64_value_matches_sympy(case, uv):
     expr, syms, pt = _point(case, uv)
@@ -67,7 +67,7 @@ def test_x64_value_matches_sympy(case, uv):
 
 
 @pytest.mark.parametrize("case", SUPPORTED, ids=[c[0] for c in SUPPORTED])
-@settings(max_examples=20)
+@settings(max_examples=12)
 @given(uv=point)
 def test_float32_value_matches_sympy(case, uv):
     """float32 in, float32 out, within what float32 can deliver at that point."""

@@ -1,6 +1,7 @@
 """Map blocks (sympile._transforms.maps): sums of unary functions of linear forms on the NumPy
 backend's scalar path, checked against SymPy at 30 digits and against the array path."""
 
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
@@ -24,11 +25,15 @@ def _blocks(f) -> list:
 
 
 def _check_values(f, e, symbols, scale, rng, growth=1):
+    # SymPy's expression evaluated by mpmath at 30 digits, at the point's exact binary values
+    # (evalf(subs=...) would rebuild every function application, at each point)
+    reference = sp.lambdify(symbols, e, modules="mpmath")
     for _ in range(20):
         point = [float(v) for v in rng.uniform(-2, 2, len(symbols))]
         got = f(*point)
         assert type(got) is float
-        want = float(e.evalf(30, subs=dict(zip(symbols, point))))
+        with mpmath.workdps(30):
+            want = float(reference(*[mpmath.mpf(p) for p in point]))  # (mpf of a float is exact)
         # the terms may cancel: the error is relative to the sum of their sizes
         bound = 1e-13 * (scale * growth + abs(want))
         assert abs(got - want) <= bound, (got, want)

@@ -103,7 +103,8 @@ def map_blocks(graph: Graph) -> Graph:
             tuple(o for o, _ in inner),
             tuple(terms[m] for m in members),
         )
-        replaced[root] = (offset, {b: c for b, c in terms.items() if b not in set(members)}, block)
+        taken = set(members)
+        replaced[root] = (offset, {b: c for b, c in terms.items() if b not in taken}, block)
 
     def make(b, planned, args):
         offset, rest, block = planned
