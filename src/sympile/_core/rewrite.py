@@ -102,3 +102,22 @@ def memoized(root, children: Callable[[Any], Sequence], compute: Callable[[Any, 
         stack.pop()
         memo[item] = compute(item, [memo[k] for k in kids])
     return memo[root]
+
+
+def relabel(graph: Graph, make: Callable[[int, Node], Node | None]) -> Graph:
+    """``graph`` with node ``i`` replaced by ``make(i, node)`` where that is not None, in place.
+
+    For local rewrites whose new node reads only nodes that come before it (``x * x`` as
+    ``square(x)``): the order stays topological and no node is rebuilt, so it costs a pass
+    over the list; nodes no output needs any more are pruned.
+    """
+    nodes = list(graph.nodes)
+    changed = False
+    for i, n in enumerate(nodes):
+        new = make(i, n)
+        if new is not None:
+            nodes[i] = new
+            changed = True
+    if not changed:
+        return graph
+    return Graph(nodes, graph.outputs, graph.inputs, graph.params, graph.buffers).pruned()

@@ -3,7 +3,7 @@
 A backend declares its pipeline beside its spelling table, as a list of passes (functions
 from a graph to a graph), for example PyTorch's::
 
-    PIPELINE = pipeline(TORCH_SPELLING, mask=True, extra=(bessel_calls, batch_siblings, multiply_adds))
+    PIPELINE = pipeline(SPELLING, mask=True, extra=(bessel_calls, batch_siblings, multiply_adds))
 
 Every pipeline starts the same way: constants folded (`fold_constants`), sums' power-of-two
 factors taken out (`factor_scales`), values and their negations computed once

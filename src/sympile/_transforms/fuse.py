@@ -13,8 +13,8 @@ that spell them:
 
 from __future__ import annotations
 
-from .._core.graph import Graph
-from .._core.rewrite import rewrite
+from .._core.graph import Graph, Node
+from .._core.rewrite import relabel
 
 
 def squares(graph: Graph) -> Graph:
@@ -27,13 +27,7 @@ def squares(graph: Graph) -> Graph:
         >>> [n.op for n in squares(lower([sp.sin(x) ** 2], [x])).nodes]
         ['input', 'sin', 'square']
     """
-    if not any(n.op == "mul" and n.args[0] == n.args[1] for n in graph.nodes):
-        return graph
-
-    def rule(b, i, n, args):
-        return b.node("square", (args[0],)) if n.op == "mul" and n.args[0] == n.args[1] else None
-
-    return rewrite(graph, rule, simplify=False)
+    return relabel(graph, lambda i, n: Node("square", n.args[:1]) if n.op == "mul" and n.args[0] == n.args[1] else None)
 
 
 def multiply_adds(graph: Graph) -> Graph:
@@ -41,23 +35,12 @@ def multiply_adds(graph: Graph) -> Graph:
     nodes = graph.nodes
     uses = graph.use_counts()
 
-    def product(i: int, n) -> tuple[int, int] | None:
-        """``(the other term, the product)`` when node ``i`` adds a product used only there."""
+    def fused(i: int, n) -> Node | None:
         if n.op != "add":
             return None
         for u, m in (n.args, n.args[::-1]):
             if nodes[m].op == "mul" and uses[m] == 1:
-                return u, m
+                return Node("fma", (u, *nodes[m].args))
         return None
 
-    if not any(product(i, n) for i, n in enumerate(nodes)):
-        return graph
-
-    def rule(b, i, n, args):
-        found = product(i, n)
-        if found is None:
-            return None
-        u, m = found
-        return b.node("fma", (b.value(u), *(b.value(a) for a in nodes[m].args)))
-
-    return rewrite(graph, rule, simplify=False)
+    return relabel(graph, fused)

@@ -20,6 +20,11 @@ from .._core.terms import SUM, terms
 _NUMBER = (int, float, Fraction)
 
 
+def _factor(v) -> bool:
+    """Whether the literal ``v`` is a power of two other than 1 (a factor worth taking out)."""
+    return type(v) in _NUMBER and v not in (0, 1, -1) and _power_of_two(abs(v))
+
+
 def _power_of_two(v) -> bool:
     if type(v) is float:
         return math.isfinite(v) and math.frexp(v)[0] == 0.5
@@ -31,6 +36,10 @@ def factor_scales(graph: Graph) -> Graph:
     """Each sum whose variable terms are all ``u * (±k)``, ``k`` one power of two other than 1,
     computed as ``(±u ± ...) * k`` (its literal terms added after)."""
     nodes = graph.nodes
+    # the common case, found cheaply: no product with a power-of-two literal
+    twos = {i for i, n in enumerate(nodes) if n.op == "const" and _factor(n.attr)}
+    if not twos or not any(n.op == "mul" and (n.args[0] in twos or n.args[1] in twos) for n in nodes):
+        return graph
     uses = graph.use_counts()
     user = graph.users()
 
