@@ -223,7 +223,14 @@ class Builder:
         if i is None:
             i = len(self.nodes)
             self.nodes.append(Node(op, args, attr))
-            self.variable.append(op in VARIABLE or any(self.variable[a] for a in args))
+            variable = self.variable
+            v = op in VARIABLE
+            if not v:
+                for a in args:  # a loop, not any(...): no generator per node on this hot path
+                    if variable[a]:
+                        v = True
+                        break
+            variable.append(v)
             self._index[key] = i
         return i
 
