@@ -3,7 +3,7 @@
 For each expression: time to build the callable, time per call on 1e5 float64 points, and
 time per call on one point given as Python floats. Prints Markdown tables with ratios.
 
-    python bench/lambdify.py [--quick] [--only a,b,c]
+    python bench/lambdify.py [--quick] [--only a,b,c,d]
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ x, y, z = sp.symbols("x y z")
 def sine_sum(n=50):
     a, b, c = rng.uniform(0.5, 2, (3, n))
     return [x], sp.Add(*[sp.Float(a[i]) * sp.sin(sp.Float(b[i]) * x + sp.Float(c[i])) for i in range(n)])
+
+
+def fourier_series(n=40):
+    """A Fourier series: n sines and n cosines of multiples of x."""
+    a, b = rng.uniform(-1, 1, (2, n))
+    return [x], sp.Float(0.5) + sp.Add(
+        *[sp.Float(a[k]) * sp.sin((k + 1) * x) + sp.Float(b[k]) * sp.cos((k + 1) * x) for k in range(n)]
+    )
 
 
 def gmm_gradient(k=20):
@@ -163,7 +171,7 @@ def run_case(name, args, expr, skip_slow=False):
 
 if __name__ == "__main__":
     # ``--only a,b`` runs some of the cases
-    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else list("abc")
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else list("abcd")
     print("Ratios are the other library's time over sympile's: above 1x, sympile is faster.")
     if "a" in only:
         run_case("(a) 50-term sum a_i*sin(b_i*x + c_i)", *sine_sum())
@@ -171,3 +179,5 @@ if __name__ == "__main__":
         run_case("(b) gradient of a 20-component 3-D Gaussian-mixture log-likelihood", *gmm_gradient())
     if "c" in only and not QUICK:
         run_case("(c) a 100,000-node expression", *big_expression(), skip_slow=True)
+    if "d" in only:
+        run_case("(d) a Fourier series of 40 sines and 40 cosines", *fourier_series())
