@@ -32,12 +32,7 @@ UNSUPPORTED = {
 IDS = [c[0] for c in CASES]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _c_cache(tmp_path_factory):
-    """Compiled kernels go to a temporary cache, shared by this session's tests."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SYMPILE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sympile-cache"))
-        yield
+pytestmark = pytest.mark.usefixtures("kernel_cache")
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -29,13 +29,7 @@ x, y, z = sp.symbols("x y z")
 EXPR = [sp.sin(x) * sp.exp(-(y**2)) + sp.atan2(y, x**2 + 1), sp.log(1 + x**2) * sp.tanh(z) - sp.sqrt(y**2 + 1)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def cache(tmp_path_factory):
-    """Compiled kernels go to a temporary cache, shared by this session's tests."""
-    path = tmp_path_factory.getbasetemp() / "sympile-cache"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SYMPILE_CACHE_DIR", str(path))
-        yield path
+pytestmark = pytest.mark.usefixtures("kernel_cache")
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +308,7 @@ def test_no_compiler_is_a_clear_error(monkeypatch):
         lambdify(x, sp.cos(x) ** 3 + sp.Rational(1, 89), backend="c")
 
 
-def test_pickles_and_reloads_from_the_cache(f, cache):
+def test_pickles_and_reloads_from_the_cache(f, kernel_cache):
     g = pickle.loads(pickle.dumps(f))
     assert g(0.1, 0.2, 0.3) == f(0.1, 0.2, 0.3)
     code = f"""
@@ -322,7 +316,7 @@ def test_pickles_and_reloads_from_the_cache(f, cache):
         f = pickle.loads({pickle.dumps(f)!r})
         print(repr(f(0.1, 0.2, 0.3)))
     """
-    out = _run(code, {"SYMPILE_CACHE_DIR": str(cache)})
+    out = _run(code, {"SYMPILE_CACHE_DIR": str(kernel_cache)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == repr(f(0.1, 0.2, 0.3))
 
@@ -349,7 +343,7 @@ def test_differential_operators_take_the_c_backend():
     assert v_c(point) == pytest.approx(numpify_func(fn, (3,))(point), rel=1e-14)
 
 
-def test_a_forked_child_of_a_threaded_process_does_not_hang(cache):
+def test_a_forked_child_of_a_threaded_process_does_not_hang(kernel_cache):
     """libgomp cannot run threads after a fork; sympile's children compute on one thread instead."""
     code = """
         import multiprocessing, numpy as np, sympy as sp, sympile
@@ -367,7 +361,7 @@ def test_a_forked_child_of_a_threaded_process_does_not_hang(cache):
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "SYMPILE_CACHE_DIR": str(cache)},
+        env={**os.environ, "SYMPILE_CACHE_DIR": str(kernel_cache)},
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
@@ -380,14 +374,14 @@ def _gcc_on_x86_64_linux() -> bool:
     return "Free Software Foundation" in done.stdout  # GCC, not clang under the name cc
 
 
-def test_the_loop_calls_vector_math(cache):
+def test_the_loop_calls_vector_math(kernel_cache):
     """sin and cos of one argument, exp and atan2: every call goes to libmvec's vector versions
     (GCC would otherwise merge sin and cos into a complex cexpi and leave the loop scalar)."""
     if not _gcc_on_x86_64_linux():
         pytest.skip("glibc's libmvec vector math is used with GCC on x86-64 Linux")
     g = lambdify([x, y], sp.sin(2 * x) * sp.cos(2 * x) + sp.exp(y) * sp.atan2(x, y), backend="c")
     source = g.built.kernel.sources["float64"]
-    (lib,) = [p.with_suffix(".so") for p in (cache / "c").glob("*.c") if p.read_text() == source]
+    (lib,) = [p.with_suffix(".so") for p in (kernel_cache / "c").glob("*.c") if p.read_text() == source]
     binary = lib.read_bytes()
     for name in (b"v_sin", b"v_cos", b"v_exp", b"vv_atan2"):
         assert b"_ZGV" in binary and name in binary, name

@@ -4,36 +4,14 @@ import math
 
 import numpy as np
 import sympy as sp
+from helpers import evaluate_graph
 
 from sympile import lower
-from sympile._core.graph import Builder, Graph
+from sympile._core.graph import Builder
 from sympile._core.rewrite import rewrite
 from sympile._core.terms import PRODUCT, SUM, terms
 
 x, y, z = sp.symbols("x y z")
-
-
-def _evaluate(graph: Graph, point: list[float]) -> list[float]:
-    """The outputs by a plain Python walk (an evaluator independent of every backend)."""
-    fns = {
-        "add": lambda a, b: a + b,
-        "sub": lambda a, b: a - b,
-        "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b,
-        "neg": lambda a: -a,
-        "sin": math.sin,
-        "exp": math.exp,
-        "cos": math.cos,
-    }
-    values = []
-    for n in graph.nodes:
-        if n.op == "input":
-            values.append(point[n.attr])
-        elif n.op == "const":
-            values.append(float(n.attr))
-        else:
-            values.append(fns[n.op](*(values[a] for a in n.args)))
-    return [values[o] for o in graph.outputs]
 
 
 def test_without_a_rule_the_graph_is_rebuilt_as_it_is():
@@ -53,7 +31,7 @@ def test_a_rule_replaces_nodes_and_the_rest_follow():
     rng = np.random.default_rng(0)
     for px, py in rng.uniform(-2, 2, (10, 2)):
         want = math.cos(px) * py + math.cos(px) ** 2
-        assert _evaluate(h, [px, py])[0] == want or abs(_evaluate(h, [px, py])[0] - want) < 1e-14
+        assert evaluate_graph(h, [px, py])[0] == want or abs(evaluate_graph(h, [px, py])[0] - want) < 1e-14
 
 
 def test_new_nodes_are_hash_consed_and_dead_ones_pruned():
@@ -90,7 +68,7 @@ def test_rich_values_and_reading_other_nodes_values():
 
     h = rewrite(g, rule, output=lambda rb, v: rb.mul(v[0], rb.const(v[1])))
     assert [n.op for n in h.nodes].count("mul") == 1
-    assert _evaluate(h, [1.5]) == [1.5 * 7]
+    assert evaluate_graph(h, [1.5]) == [1.5 * 7]
 
 
 def test_after_orders_the_nodes_a_rule_reads():

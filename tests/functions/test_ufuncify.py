@@ -15,11 +15,7 @@ from sympile import ArgumentError, SympileError, Ufunc, lambdify, ufuncify
 x, y, z = sp.symbols("x y z")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _c_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SYMPILE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sympile-cache"))
-        yield
+pytestmark = pytest.mark.usefixtures("kernel_cache")
 
 
 def test_sympy_docstring_examples():

@@ -19,13 +19,7 @@ from sympile._transforms.ad import forward, hessian_nodes, reverse
 from sympile._transforms.fold import fold_constants
 from sympile._transforms.linear import blocks_of, linear_blocks
 
-
-@pytest.fixture(autouse=True, scope="module")
-def cache(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "sympile-cache-linear"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SYMPILE_CACHE_DIR", str(path))
-        yield path
+pytestmark = pytest.mark.usefixtures("kernel_cache")
 
 
 def _data(seed, n_points=12, dim=5):

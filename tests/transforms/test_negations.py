@@ -1,11 +1,10 @@
 """Shared negations (sympile._transforms.negations): a value and its negation computed once,
 bit-identical to the graph as lowered, checked by an independent evaluator and against SymPy."""
 
-import math
-
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import evaluate_graph
 
 from sympile import lambdify, lower
 from sympile._transforms.fold import fold_constants
@@ -13,29 +12,6 @@ from sympile._transforms.negations import share_negations
 
 x = sp.Symbol("x")
 y = sp.Symbol("y")
-_PY_OPS = {
-    "add": lambda a, b: a + b,
-    "sub": lambda a, b: a - b,
-    "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b,
-    "neg": lambda a: -a,
-    "exp": math.exp,
-    "sin": math.sin,
-    "cos": math.cos,
-}
-
-
-def _run(graph, point):
-    """The graph's outputs at ``point``, node by node in Python floats (no sympile backend)."""
-    values = []
-    for n in graph.nodes:
-        if n.op == "input":
-            values.append(point[n.attr])
-        elif n.op == "const":
-            values.append(float(n.attr))
-        else:
-            values.append(_PY_OPS[n.op](*(values[a] for a in n.args)))
-    return [values[o] for o in graph.outputs]
 
 
 def _ops(graph):
@@ -59,7 +35,7 @@ def test_a_value_and_its_negation_are_computed_once():
         assert len(holders) == 2 if v == c else len(holders) == 1, holders
     for _ in range(50):
         point = [float(v) for v in rng.uniform(-3, 3, 2)]
-        assert _run(shared, point) == _run(lowered, point)  # negation is exact: the same numbers
+        assert evaluate_graph(shared, point) == evaluate_graph(lowered, point)  # negation is exact: the same numbers
         got = lambdify([x, y], exprs)(*point)
         for e, v in zip(exprs, got):
             ref = float(e.evalf(30, subs={x: point[0], y: point[1]}))
