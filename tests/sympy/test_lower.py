@@ -68,6 +68,31 @@ def test_cube_root_of_a_maybe_negative_base_is_the_principal_root():
     assert "cbrt" in ops(lower([p ** sp.Rational(1, 3)], [p]))
 
 
+@pytest.mark.parametrize(
+    "expr, op",
+    [
+        (sp.Symbol("p", positive=True) ** sp.Rational(1, 3), "cbrt"),
+        (sp.Symbol("r", real=True) ** 2 + 1, None),  # (r**2 + 1)**(1/3) below: nonnegative
+        (x ** sp.Rational(1, 3), "pow"),  # x may be negative (or complex): the principal root
+        (sp.Symbol("p", positive=True) ** sp.Rational(2, 3), "pow"),
+        (sp.Symbol("p", positive=True) ** sp.Rational(-1, 3), "pow"),
+        (sp.Symbol("p", positive=True) ** sp.Float(1 / 3), "pow"),
+    ],
+)
+def test_cube_roots_lower_by_their_exponent_and_the_base_sign(expr, op):
+    if op is None:
+        expr, op = expr ** sp.Rational(1, 3), "cbrt"
+    syms = sorted(expr.free_symbols, key=str)
+    g = lower([expr], syms)
+    assert op in ops(g) and ("cbrt" in ops(g)) == (op == "cbrt")
+    f = lambdify(syms, expr)
+    rng = np.random.default_rng(3)
+    for v in rng.uniform(0.05, 9, 5):
+        want = float(expr.evalf(30, subs={s: v for s in syms}))
+        assert f(*[v] * len(syms)) == pytest.approx(want, rel=1e-14)
+        assert f(*[np.array([v])] * len(syms))[0] == pytest.approx(want, rel=1e-14)
+
+
 def test_params_one_slot_per_occurrence_in_preorder():
     e = 2.5 * sp.sin(2.5 * x + 0.5) + 1.5 * sp.exp(sp.UnevaluatedExpr(0.25) * y) + 2.5
     g = lower([e], [x, y], floats="params")

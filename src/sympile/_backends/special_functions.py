@@ -2,6 +2,11 @@
 
 mpmath comes with SymPy, so every special function of the op table works without SciPy,
 elementwise and slowly; installing SciPy (``pip install sympile[scipy]``) makes them fast.
+
+``import scipy.special`` costs about 0.2 s, more than the rest of a first build, so it is
+imported when a generated function first looks up a special function (`LazySpecial`), not
+when the backend is imported or a namespace is made: a graph without erf, gamma, ... never
+imports SciPy.
 """
 
 from __future__ import annotations
@@ -13,7 +18,32 @@ import numpy as np
 NAMES = ("erf", "erfc", "erfinv", "gamma", "gammaln", "polygamma", "binom", "jv", "yv", "lambertw")
 
 
-def scipy_special() -> SimpleNamespace:
+class LazySpecial:
+    """The special functions as attributes (``_sp.erf``), loaded on the first lookup.
+
+    The first lookup of any of `NAMES` imports SciPy's (else mpmath's) functions and stores
+    them all on the instance, so later lookups are plain attribute reads.
+
+    Example:
+        >>> sp = LazySpecial()
+        >>> float(sp.erf(0.0))
+        0.0
+    """
+
+    def __getattr__(self, name: str):
+        if name not in NAMES:
+            raise AttributeError(name)
+        self.__dict__.update(vars(scipy_special_now()))
+        return self.__dict__[name]
+
+
+def scipy_special() -> LazySpecial:
+    """SciPy's special functions (else mpmath's), imported on first use."""
+    return LazySpecial()
+
+
+def scipy_special_now() -> SimpleNamespace:
+    """SciPy's special functions (else mpmath's), imported now."""
     try:
         import scipy.special as s
     except ImportError:

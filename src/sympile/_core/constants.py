@@ -27,11 +27,21 @@ NAMED_CONSTANTS: dict[Any, str] = {
     sp.zoo: "zoo",
 }
 CONSTANT_SYMPY: dict[str, Any] = {v: k for k, v in NAMED_CONSTANTS.items()}
-#: Their values as Python numbers, correctly rounded to float64.
+#: Their values as Python numbers, correctly rounded to float64 (``float(c.evalf(30))``, written
+#: out: evaluating TribonacciConstant at import would import half of SymPy's combinatorics).
 CONSTANT_VALUES: dict[str, Any] = {
-    name: float(obj.evalf(30)) for obj, name in NAMED_CONSTANTS.items() if obj.is_extended_real
+    "pi": 3.141592653589793,
+    "E": 2.718281828459045,
+    "EulerGamma": 0.5772156649015329,
+    "GoldenRatio": 1.618033988749895,
+    "Catalan": 0.915965594177219,
+    "TribonacciConstant": 1.8392867552141612,
+    "oo": float("inf"),
+    "-oo": float("-inf"),
+    "I": 1j,
+    "nan": float("nan"),
+    "zoo": complex(float("inf"), float("nan")),
 }
-CONSTANT_VALUES.update(I=1j, nan=float("nan"), zoo=complex(float("inf"), float("nan")))
 
 
 def const_value(attr) -> Any:

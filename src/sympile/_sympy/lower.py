@@ -374,7 +374,9 @@ def _lower_pow(lw: _Lowerer, e, args: list[int]) -> int:
     # x**(1/3) is cbrt only where x >= 0 (SymPy means the principal root); x**(±1/2) become
     # sqrt and 1/sqrt by the pow rule. Other fractional powers stay pow: sqrt(x)**3 would
     # differentiate to 0*inf at 0, where pow's own rule gives 1.5*sqrt(x) = 0.
-    if ex == sp.Rational(1, 3) and e.args[0].is_nonnegative:
+    # (The exponent by its class flag and numerator/denominator: no SymPy comparison, and the
+    # base's assumptions are asked only for a cube root.)
+    if ex.is_Rational and ex.q == 3 and ex.p == 1 and e.args[0].is_nonnegative:
         return b.op("cbrt", base)
     return b.op("pow", base, exp)
 
