@@ -114,10 +114,15 @@ def _acot_jvp(primals, tangents):
     return _acot(x), -t / (1 + x * x)
 
 
-def _broadcast(value, args):
-    """``value`` broadcast to the shape of the arguments together (outputs that ignore some)."""
-    shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
-    value = jnp.asarray(value, jnp.result_type(value, *args))
+def _common(*args):
+    """What broadcasting an output to the inputs needs: their shape and dtype together (once per call)."""
+    return jnp.broadcast_shapes(*(jnp.shape(a) for a in args)), jnp.result_type(*args)
+
+
+def _broadcast(value, like):
+    """``value`` broadcast to the inputs' shape (``like``: `_common`), for outputs that ignore some."""
+    shape, dtype = like
+    value = jnp.asarray(value, jnp.result_type(value, dtype))
     return value if value.shape == shape else jnp.broadcast_to(value, shape)
 
 
@@ -158,6 +163,7 @@ NAMESPACE = {
     "_arrays": _arrays,
     "_divide_exactly": _divide_exactly,
     "_broadcast": _broadcast,
+    "_common": _common,
     "_array": array_of(lambda entries: jnp.stack(jnp.broadcast_arrays(*entries)), jnp.zeros),
     "_stack": _stack,
     "_concatenate": _concatenate,

@@ -16,12 +16,21 @@ import numpy as np
 
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Graph
-from .._core.tree import spell
+from .._core.tree import leaves, spell, top_level
 from .._core.tuning import CHUNK, CHUNK_MIN_OPS, LAZY_MATH_NODES, LINEAR_MIN_COEFFICIENTS
 from .._emit.emit import Emitted, Spelling, bind, compile_source, emit
 from .._emit.pipeline import Pipeline, pipeline, variant
 from .._emit.tables import ARRAY, INFIX, LIBM, calls, vector_literal
-from .._emit.wrapper import Built, array_of, entry_frame, spell_array
+from .._emit.wrapper import (
+    NOT_A_POINT,
+    Built,
+    array_of,
+    entry_frame,
+    point_leaves,
+    point_scalar,
+    point_vector,
+    spell_array,
+)
 from .._transforms.fuse import squares
 from .._transforms.linear import blocks_of, linear_blocks
 from .._transforms.maps import MAP_OPS, MapBlock, map_blocks
@@ -63,12 +72,20 @@ def _lambertw(x, k):
     return np.where(w.imag == 0, w.real, np.nan).astype(dtype)[()]
 
 
-def _broadcast(value, args):
-    """``value`` broadcast to the shape (and dtype) of the arguments together."""
-    shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+def _common(*args):
+    """What broadcasting an output to the inputs needs: their broadcast shape and dtype together.
+
+    Worked out once per call, however many outputs ignore some input (`entry_frame`).
+    """
+    return np.broadcast_shapes(*(np.shape(a) for a in args)), np.result_type(*args)
+
+
+def _broadcast(value, like):
+    """``value`` broadcast to the shape (and dtype) of the inputs together (``like``: `_common`)."""
+    shape, dtype = like
     if np.shape(value) == shape:
         return value
-    return np.broadcast_to(value, shape).astype(np.result_type(value, *args))
+    return np.broadcast_to(value, shape).astype(np.result_type(value, dtype))
 
 
 _PYNUM = frozenset({float, int, complex, bool})
@@ -113,6 +130,7 @@ def _namespace() -> dict:
         "_lambertw": _lambertw,
         "_where": _where,
         "_broadcast": _broadcast,
+        "_common": _common,
         "_array": array_of(np.array, np.zeros),
         "_PYNUM": _PYNUM,
         "_as_numpy": _as_numpy,
@@ -190,8 +208,9 @@ MATH_NAMESPACE = {
 MATH_VARIANT = variant(Spelling("math", None, MATH))
 MATH_BLOCKS = Pipeline((map_blocks, lambda graph: linear_blocks(graph, LINEAR_MIN_COEFFICIENTS)))
 
-#: The default of the scalar entry's parameters: marks an argument not given.
-_NO = object()
+#: The default of the entry's parameters, marking an argument not given; also what
+#: `point_scalar` gives for a value that is not one point (an argument not given is not one).
+_NO = NOT_A_POINT
 
 #: What the ``math`` variant may raise where NumPy would return inf or NaN instead.
 _FALLBACK = (ArithmeticError, ValueError, TypeError)
@@ -343,7 +362,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
         )
         namespace = dict(whole.namespace)
         parts = [whole.source]
-    scalar = _scalar_graph(graph) if all(p.startswith("a") for p in params) else None
+    scalar = _scalar_graph(graph)
     if scalar is None:
         source = "\n".join(parts)
         fn = compile_source(Emitted(source, namespace, "_f_numpy"), "numpy")
@@ -355,49 +374,83 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
             blocked,
             _math_spelling(blocked),
             name="_f_math",
-            signature=params,
+            signature=[f"a{k}" for k in range(n_in)],
             returns=lambda outs: spell(out_tree, outs, spell_array),
             chains=True,
         )
 
-    namespace["_FALLBACK"] = _FALLBACK
-    checks = " and ".join(f"(type({p}) is float or type({p}) is int)" for p in params) or "True"
-    call = ", ".join(params)
     lazy = len(graph.nodes) > LAZY_MATH_NODES
     if not lazy:  # the math body inline: one call fewer
         body = math_body()
         namespace.update(body.namespace)
-        lines = "".join(f"                {line}\n" for line in body.source.splitlines()[1:])
+        lines = "".join(f"{' ' * 16}{line}\n" for line in body.source.splitlines()[1:])
     else:  # written and compiled on the first scalar call: most large functions never see one
-        lines = f"                return _f_math({call})\n"
-    # ``_call`` becomes the LambdifiedFunction's own ``__call__`` (one Python frame per call,
-    # as for a plain function). The parameters are positional-only with a default, and
-    # ``*_x`` takes any surplus, so that no argument tuple is built or unpacked on the
-    # way in and a wrong count still reaches the diagnosis, as does a failing NumPy call.
-    # ``_f`` is the same function without the object.
-    n_par = len(params)
-    fast = f"{checks} and not _x" if params else "not _x"
-    missing = f"_x or {params[-1]} is _NO" if params else "_x"
-    given = f"tuple(_v for _v in ({call}, *_x) if _v is not _NO)" if params else "_x"
-    signature = "".join(f", {p}=_NO" for p in params) + (", /" if params else "")
-    parts.append(
-        f"def _call(self{signature}, *_x):\n    try:\n        if {fast}:\n            try:\n{lines}"
-        f"            except _FALLBACK:\n                pass\n"
-        f"        if {missing}:\n"
-        f"            raise TypeError('this function takes {n_par} argument(s)')\n"
-        f"        return _f_numpy({call})\n"
-        "    except (ValueError, TypeError) as _e:\n"
-        f"        _p = None if self is None else self._diagnose({given})\n"
-        "        if _p is None:\n            raise\n        raise _p from _e\n\n\n"
-        "def _f(*_a):\n    return _call(None, *_a)\n"
-    )
-    namespace["_NO"] = _NO
+        lines = f"                    return _f_math({flat_args})\n"
+    namespace.update(_NO=_NO, _FALLBACK=_FALLBACK, _scalar=point_scalar, _vector=point_vector, _leaves=point_leaves)
+    parts.append(_call_source(arg_tree, lines))
     source = "\n".join(parts)
     fn = compile_source(Emitted(source, namespace, "_f"), "numpy")
     if lazy:
         bind(fn, _f_math=_compile_later(math_body, fn.__globals__))
         source += "\n# _f_math, the same computation on Python floats, is written on the first such call\n"
     return Built(fn, source, method=fn.__globals__["_call"])
+
+
+def _call_source(arg_tree: tuple, math_lines: str) -> str:
+    """The entry point ``_call(self, g0, g1, ...)``: the one call boundary of a NumPy function.
+
+    When the arguments are one point (`sympile._emit.wrapper.point_scalar`, `point_vector`,
+    `point_leaves`: Python or NumPy float64 numbers, 1-D float64 state vectors or lists of
+    numbers through nested arguments) they become Python numbers ``a0, a1, ...`` and
+    ``math_lines`` (the ``math``-spelt body) runs on them; anything else, or a value that
+    ``math`` objects to, goes to ``_f_numpy``. Each argument is looked at once: the cost
+    grows with the number of inputs, never with outputs x inputs.
+
+    ``_call`` becomes the LambdifiedFunction's own ``__call__`` (one Python frame per call, as
+    for a plain function). The parameters are positional-only with a default, and ``*_x``
+    takes any surplus, so that no argument tuple is built or unpacked on the way in and a
+    wrong count still reaches the diagnosis, as does a failing NumPy call. ``_f`` is the same
+    function without the object.
+    """
+    tops = top_level(arg_tree)
+    names = [f"g{k}" for k in range(len(tops))]
+    convert, ready, unpack = [], [], []
+    for name, t in zip(names, tops):
+        if t[0] == "leaf":
+            convert.append(f"a{t[1]} = {name} if type({name}) is float else _scalar({name})")
+            ready.append(f"a{t[1]} is not _NO")
+            continue
+        targets = ", ".join(f"a{k}" for k in leaves(t))
+        if all(s[0] == "leaf" for s in t[1]):
+            convert.append(f"_v{name} = _vector({name}, {len(t[1])})")
+        else:
+            convert.append(f"_v{name} = _leaves({name}, _T{name})")
+        ready.append(f"_v{name} is not None")
+        unpack.append(f"{targets}, = _v{name}")
+    call = ", ".join(names)
+    signature = "".join(f", {p}=_NO" for p in names) + (", /" if names else "")
+    pad = " " * 16
+    point = (
+        "".join(f"            {line}\n" for line in convert)
+        + f"            if {' and '.join(ready) or 'True'}:\n"
+        + "".join(f"{pad}{line}\n" for line in unpack)
+        + f"{pad}try:\n{math_lines}{pad}except _FALLBACK:\n{pad}    pass\n"
+    )
+    missing = f"_x or {names[-1]} is _NO" if names else "_x"
+    given = f"tuple(_v for _v in ({call}, *_x) if _v is not _NO)" if names else "_x"
+    trees = "".join(
+        f"_T{name} = {t!r}\n" for name, t in zip(names, tops) if t[0] != "leaf" and any(s[0] != "leaf" for s in t[1])
+    )
+    return (
+        f"{trees}def _call(self{signature}, *_x):\n    try:\n        if not _x:\n{point}"
+        f"        if {missing}:\n"
+        f"            raise TypeError('this function takes {len(names)} argument(s)')\n"
+        f"        return _f_numpy({call})\n"
+        "    except (ValueError, TypeError) as _e:\n"
+        f"        _p = None if self is None else self._diagnose({given})\n"
+        "        if _p is None:\n            raise\n        raise _p from _e\n\n\n"
+        "def _f(*_a):\n    return _call(None, *_a)\n"
+    )
 
 
 def _compile_later(make: Callable[[], Emitted], namespace: dict):

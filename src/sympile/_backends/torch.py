@@ -114,12 +114,17 @@ _Y1 = _bessel(torch.special.bessel_y1, lambda x: _Y0(x) - _Y1(x) / x, "BesselY1"
 _BESSEL = {("besselj", 0): _J0, ("besselj", 1): _J1, ("bessely", 0): _Y0, ("bessely", 1): _Y1}
 
 
-def _broadcast(value, args):
-    """``value`` broadcast to the shape of the arguments together (outputs that ignore some)."""
+def _common(*args):
+    """What broadcasting an output to the inputs needs: their shape together and a device (once per call)."""
     ref = next((a for a in args if isinstance(a, torch.Tensor)), None)
+    return torch.broadcast_shapes(*(a.shape for a in args)), None if ref is None else ref.device
+
+
+def _broadcast(value, like):
+    """``value`` broadcast to the inputs' shape (``like``: `_common`), for outputs that ignore some."""
+    shape, device = like
     if not isinstance(value, torch.Tensor):
-        value = torch.as_tensor(value, device=None if ref is None else ref.device)
-    shape = torch.broadcast_shapes(*(a.shape for a in args))
+        value = torch.as_tensor(value, device=device)
     return value if value.shape == shape else torch.broadcast_to(value, shape)
 
 
@@ -140,6 +145,7 @@ NAMESPACE = {
     "_sign": _sign,
     "_imag": _imag,
     "_broadcast": _broadcast,
+    "_common": _common,
     "_stack": _stack,
     "_array": array_of(_stack_entries, torch.zeros),
 }

@@ -8,9 +8,12 @@ fields; they never look inside the generated code's namespace.
 The Python backends write their entry points alike, through `entry_frame`: the parameters
 and the statements that unpack nested arguments (`sympile._core.tree.arg_targets`), and the
 return value, in which every output that does not depend on every input is broadcast to the
-inputs' shape (``_broadcast``) and a Matrix or Array output is stacked (``_array``, batch
-dimensions last). Each backend supplies those two names for its array library (`array_of`
-makes ``_array`` from the library's stacking); the text is the same for all.
+inputs' shape and a Matrix or Array output is stacked (``_array``, batch dimensions last).
+What every broadcast output needs of the inputs (their broadcast shape, their dtype) is
+worked out once per call (``_like = _common(a0, a1, ...)``), and each such output is then
+``_broadcast(value, _like)``: nothing per call grows as outputs x inputs. Each backend
+supplies ``_common``, ``_broadcast`` and ``_array`` for its array library (`array_of` makes
+``_array`` from the library's stacking); the text is the same for all.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from .._core.graph import Graph
 from .._core.tree import arg_targets, spell
@@ -95,17 +100,17 @@ class Frame:
 def entry_frame(graph: Graph, arg_tree: tuple, out_tree: tuple, *, broadcast: bool = True) -> Frame:
     """The `Frame` of an entry point of ``graph`` with arguments ``arg_tree`` and outputs
     ``out_tree``; with ``broadcast``, every output that ignores an input is broadcast to the
-    inputs' shape (``_broadcast(value, _args)``)."""
+    inputs' shape (``_broadcast(value, _like)``, with ``_like = _common(inputs)`` made once)."""
     params, unpack = arg_targets(arg_tree)
     n_in = len(graph.inputs)
     deps = graph.input_dependence()
     full = (1 << n_in) - 1
     ignoring = [broadcast and n_in > 0 and deps[o] != full for o in graph.outputs]
-    # the inputs' tuple is made once: spelt per output, n outputs of n inputs would be n*n text
-    ready = [f"_args = ({''.join(f'a{k}, ' for k in range(n_in))})"] if any(ignoring) else []
+    # what the broadcasts need of the inputs is worked out once per call, not once per output
+    ready = [f"_like = _common({', '.join(f'a{k}' for k in range(n_in))})"] if any(ignoring) else []
 
     def outputs(texts: list[str]) -> list[str]:
-        return [f"_broadcast({t}, _args)" if ig else t for t, ig in zip(texts, ignoring)]
+        return [f"_broadcast({t}, _like)" if ig else t for t, ig in zip(texts, ignoring)]
 
     return Frame(params, unpack, ready, outputs, out_tree)
 
@@ -121,3 +126,73 @@ def array_of(stack: Callable[[list], Any], zeros: Callable[[tuple], Any]) -> Cal
         return a.reshape(tuple(shape) + tuple(a.shape[1:]))
 
     return _array
+
+
+# -- one point: the arguments as Python numbers -------------------------------------------------
+#
+# A call at one point (Python floats, NumPy float64 scalars or 0-d arrays, 1-D float64 state
+# vectors or lists of floats through nested arguments) runs the straight-line scalar code on
+# Python numbers, which costs a fraction of NumPy's per-operation overhead. These turn an
+# argument into Python numbers, or say it is not one point (`NOT_A_POINT`), at a cost that
+# grows with the argument's length only.
+
+#: What `point_scalar` gives for anything that is not one float64-or-Python number.
+NOT_A_POINT = object()
+
+_F64 = np.dtype(np.float64)
+_NDARRAY = np.ndarray
+_FLOAT64 = np.float64
+
+
+def point_scalar(v: Any) -> Any:
+    """``v`` as a Python ``float`` or ``int`` when it is one number computed in float64: a Python
+    float or int (not a bool), a NumPy float64 scalar, a 0-d float64 array; else `NOT_A_POINT`."""
+    t = type(v)
+    if t is float or t is int:
+        return v
+    if t is _FLOAT64:
+        return float(v)
+    if t is _NDARRAY and v.shape == () and v.dtype == _F64:
+        return v.item()
+    return NOT_A_POINT
+
+
+def point_vector(v: Any, n: int) -> list | None:
+    """The ``n`` numbers of a nested argument of ``n`` leaves given as one point (a 1-D float64
+    array, or a list or tuple of `point_scalar` numbers), as a list of Python numbers; else None."""
+    t = type(v)
+    if t is _NDARRAY:
+        return v.tolist() if v.shape == (n,) and v.dtype == _F64 else None
+    if (t is not list and t is not tuple) or len(v) != n:
+        return None
+    for x in v:
+        if type(x) is not float and type(x) is not int:
+            return _converted(v)
+    return v
+
+
+def _converted(items) -> list | None:
+    out = [point_scalar(x) for x in items]
+    return None if any(x is NOT_A_POINT for x in out) else out
+
+
+def point_leaves(v: Any, tree: tuple) -> list | None:
+    """The leaves of a nested argument of structure ``tree`` (lists of leaves, any depth), given as
+    one point (nested lists of numbers, or a float64 array of that nesting), in depth-first
+    order as Python numbers; else None."""
+    if type(v) is _NDARRAY:
+        if v.dtype != _F64 or v.ndim == 0:
+            return None
+        v = v.tolist()
+    out: list = []
+
+    def walk(t, x) -> bool:
+        if t[0] == "leaf":
+            x = point_scalar(x)
+            out.append(x)
+            return x is not NOT_A_POINT
+        if (type(x) is not list and type(x) is not tuple) or len(x) != len(t[1]):
+            return False
+        return all(walk(s, y) for s, y in zip(t[1], x))
+
+    return out if walk(tree, v) else None
