@@ -81,3 +81,15 @@ def test_named_constant_values_are_the_correctly_rounded_floats():
             assert CONSTANT_VALUES[name] == float(obj.evalf(30)), name
     assert CONSTANT_VALUES["oo"] == float("inf") and CONSTANT_VALUES["-oo"] == float("-inf")
     assert CONSTANT_VALUES["I"] == 1j
+
+
+def test_without_scipy_the_special_functions_come_from_mpmath_on_first_lookup():
+    out = fresh(
+        "sys.modules['scipy'] = None  # as if SciPy were not installed\n"
+        "import numpy as np, sympy as sp, sympile\n"
+        "x = sp.Symbol('x')\n"
+        "v = sympile.lambdify([x], sp.erf(x))(np.array([0.5, 1.5]))\n"
+        "out = [float(t) for t in v]"
+    )
+    x = sp.Symbol("x")
+    assert out == [pytest.approx(float(sp.erf(x).evalf(30, subs={x: t})), rel=1e-15) for t in (0.5, 1.5)]
