@@ -24,6 +24,7 @@ from ._core.errors import DifferentiationError as DifferentiationError
 from ._core.errors import MissingInputError as MissingInputError
 from ._core.errors import ShapeError as ShapeError
 from ._core.errors import SympileError as SympileError
+from ._core.errors import TracingError as TracingError
 from ._core.errors import UnsupportedFunctionError as UnsupportedFunctionError
 from ._core.graph import Graph as Graph
 from ._core.graph import Node as Node

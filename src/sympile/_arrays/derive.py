@@ -21,6 +21,7 @@ from .._core.errors import ArgumentError, DifferentiationError
 from .._core.graph import Builder, paused_gc
 from .._transforms.ad import forward, hessian_nodes, jacobian_nodes, reverse
 from .._transforms.coefficients import collect_coefficients
+from .._transforms.points import fold_data
 from .entries import as_indices
 from .tracing import Traced
 
@@ -217,7 +218,7 @@ def derive(traced: Traced, kind: str, wrt=0, return_aux: bool = False) -> Derive
         letter = PRODUCTS.get(kind, "")
         names = [letter] if len(vector_shapes) == 1 else [f"{letter}_{k}" for k in range(len(vector_shapes))]
         main_traced = Traced(
-            collect_coefficients(b.graph(main.nodes, inputs, graph.params, graph.buffers)),
+            fold_data(collect_coefficients(b.graph(main.nodes, inputs, graph.params, graph.buffers))),
             traced.arg_shapes + tuple(vector_shapes),
             traced.arg_names + tuple(names if vector_shapes else ()),
             tree,
@@ -225,7 +226,7 @@ def derive(traced: Traced, kind: str, wrt=0, return_aux: bool = False) -> Derive
         )
         aux_traced = None
         if kind in PRODUCTS and return_aux:
-            aux_graph = collect_coefficients(b.graph(aux.nodes, graph.inputs, graph.params, graph.buffers))
+            aux_graph = fold_data(collect_coefficients(b.graph(aux.nodes, graph.inputs, graph.params, graph.buffers)))
             aux_traced = Traced(aux_graph, traced.arg_shapes, traced.arg_names, aux_tree, name)
     return Derived(main_traced, aux_traced, len(vector_shapes), layout.single)
 

@@ -25,6 +25,7 @@ from .._core.ops import OPS
 from .._emit.emit import Emitted, bind, compile_source
 from .._functions.lambdify import LambdifiedFunction
 from .._sympy.raising import to_sympy
+from .._transforms.points import expand_points
 from .entries import as_shape, entry
 from .symbolic_array import SymbolicArray, as_object_array
 from .tracing import Traced, build_symbolic, trace
@@ -38,8 +39,8 @@ _ABSENT = object()
 
 
 def _trace(func: Callable, arg_shapes) -> Traced:
-    """`trace`, keeping a `NumpifiedFunction`'s argument names."""
-    return trace(func, arg_shapes, list(func.arg_names) if isinstance(func, NumpifiedFunction) else None)
+    """`trace` for compiling (NumPy data keeps its data axis), keeping a `NumpifiedFunction`'s argument names."""
+    return trace(func, arg_shapes, list(func.arg_names) if isinstance(func, NumpifiedFunction) else None, data=True)
 
 
 def as_traced(func: Callable, arg_shapes) -> Traced:
@@ -50,7 +51,7 @@ def as_traced(func: Callable, arg_shapes) -> Traced:
         return func._traced
     if not callable(func):
         raise SympileError(f"expected a function, got {type(func).__name__}")
-    return trace(func, arg_shapes)
+    return trace(func, arg_shapes, data=True)
 
 
 # -- the compiled function ---------------------------------------------------------------------------
@@ -150,6 +151,8 @@ class NumpifiedFunction(functools.partial):
         out_tree = ("tuple", [("leaf", k) for k in range(n_out)]) if numpy and not assembled else tree
         arg_tree = ("list", [("leaf", k) for k in range(len(graph.inputs))])
         with paused_gc():
+            if backend != "numpy":  # the per-point form is the NumPy backend's; the others get it written out
+                graph = expand_points(graph)
             code_graph = _float_literal_outputs(graph) if numpy else graph
             compiled = LambdifiedFunction(code_graph, backend, dict(options or {}), arg_tree, out_tree)
         namespace = {
@@ -336,7 +339,7 @@ class NumpifiedFunction(functools.partial):
 
     def _symbolic_entries(self, entries: list):
         if self._raised is None:
-            self._raised = to_sympy(self.graph)
+            self._raised = to_sympy(expand_points(self.graph))
         subs = dict(zip(self.graph.inputs, [entry(e) for e in entries]))
         values = [e.xreplace(subs) for e in self._raised]
         return build_symbolic(self._traced.out_tree, values)
@@ -494,7 +497,7 @@ def _value_kinds(graph: Graph) -> tuple[list[bool], list[bool]]:
     real = [False] * len(nodes)
     floating = [False] * len(nodes)
     for i, n in enumerate(nodes):
-        if n.op == "input":
+        if n.op in ("input", "data"):
             real[i] = floating[i] = True
         elif n.op == "const":
             real[i] = type(n.attr) is not complex and n.attr not in ("I", "zoo")

@@ -18,6 +18,7 @@ import sympy as sp
 
 from .._core.errors import ShapeError, SympileError, UnsupportedFunctionError
 from .array_derivative import differentiate
+from .data_axis import columns_of, expand, is_data, point_sum
 from .entries import ShapeLike, as_shape, entry, frozen, to_entries
 from .reductions import add_all, axes, matmul_entries, multiply_all, reduce_entries, tensordot
 from .ufuncs import BINARY, UNARY
@@ -85,6 +86,9 @@ def elementwise(fn: Callable, nin: int, name: str) -> Callable:
     ufunc = np.frompyfunc(fn, nin, 1)
 
     def apply(*args):
+        pointwise = _pointwise(ufunc, args)
+        if pointwise is not None:
+            return pointwise
         ops = [operand(a) for a in args]
         datas = [d for d, _ in ops]
         if nin > 1:
@@ -119,11 +123,16 @@ def as_result(data: np.ndarray) -> Any:
 
 def matmul(a, b) -> Any:
     """NumPy's ``matmul`` (``a @ b``), with 1-D promotion and broadcast batch dimensions."""
+    pointwise = _point_matmul(a, b)
+    if pointwise is not None:
+        return pointwise
     return as_result(matmul_entries(operand(a)[0], operand(b)[0]))
 
 
 def dot(a, b) -> Any:
     """NumPy's ``dot``: the last axis of ``a`` against the second-to-last of ``b``."""
+    if np.ndim(a) in (1, 2) and np.ndim(b) in (1, 2) and _has_points(a, b):
+        return matmul(a, b)  # the same for 1-D and 2-D operands
     da, db = operand(a)[0], operand(b)[0]
     if da.ndim == 0 or db.ndim == 0:
         return ELEMENTWISE["multiply"](a, b)
@@ -457,6 +466,159 @@ class SymbolicArray:
         return SymbolicArray._from_data(frozen(np.asarray(np.frompyfunc(fn, 1, 1)(self._data), dtype=object)))
 
 
+class PointArray(SymbolicArray):
+    """A symbolic array with a data axis (`data_axis`): ``point`` holds the entries at one point.
+
+    Its entries are written out point by point (`data_axis.expand`) only where something needs
+    them (`_data`); elementwise functions, ``matmul`` and sums keep the per-point form.
+    """
+
+    __slots__ = ("_point", "_axis", "_n", "_expanded")
+
+    @classmethod
+    def of(cls, point: np.ndarray, axis: int, n: int) -> PointArray:
+        out = cls.__new__(cls)
+        out._point, out._axis, out._n = point, axis, n
+        out._expanded = None
+        out._dtype = None
+        out._name = None
+        return out
+
+    @classmethod
+    def of_numpy(cls, array: np.ndarray, axis: int) -> PointArray:
+        axis %= array.ndim
+        return cls.of(columns_of(array, axis), axis, array.shape[axis])
+
+    @property
+    def _data(self) -> np.ndarray:
+        if self._expanded is None:
+            self._expanded = expand(self._point, self._axis, self._n)
+        return self._expanded
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        p = self._point.shape
+        return (*p[: self._axis], self._n, *p[self._axis :])
+
+    @property
+    def ndim(self) -> int:
+        return self._point.ndim + 1
+
+    @property
+    def size(self) -> int:
+        return self._point.size * self._n
+
+    @property
+    def dtype(self) -> np.dtype:
+        if self._dtype is None:
+            self._dtype = SymbolicArray._from_data(self._point).dtype
+        return self._dtype
+
+    def sum(self, axis=None, keepdims: bool = False) -> Any:
+        reduced = axes(axis, self.ndim, "sum")
+        inner = tuple(a - (a > self._axis) for a in reduced if a != self._axis)
+        point = reduce_entries(self._point, inner, keepdims, add_all, "sum") if inner else self._point
+        if self._axis not in reduced:
+            return PointArray.of(point, self._axis - sum(a < self._axis for a in reduced if not keepdims), self._n)
+        summed = np.frompyfunc(lambda e: point_sum(e, self._n), 1, 1)(point)
+        data = frozen(np.asarray(summed, dtype=object))
+        if keepdims:
+            data = frozen(np.expand_dims(data, self._axis))
+        return _reduced(data, keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False) -> Any:
+        count = int(np.prod([self.shape[a] for a in axes(axis, self.ndim, "mean")], dtype=int))
+        if count == 0:
+            raise ShapeError("mean of an empty array")
+        return self.sum(axis, keepdims) / count
+
+
+def _has_points(*args) -> bool:
+    return any(isinstance(a, PointArray) or is_data(a) for a in args)
+
+
+def _shape(a) -> tuple:
+    return tuple(a.shape) if isinstance(a, (SymbolicArray, np.ndarray)) else operand(a)[0].shape
+
+
+def _pointwise(ufunc, args) -> PointArray | None:
+    """An elementwise function over per-point operands, or None (then entry by entry).
+
+    The data axes of the point arrays must meet at one position of the broadcast shape; a NumPy
+    array with that many rows there becomes data too (with none, the first data-like NumPy array
+    sets it). Any other operand must be the same at every point (extent 1 there).
+    """
+    if not _has_points(*args):
+        return None
+    shapes = [_shape(a) for a in args]
+    try:
+        full = np.broadcast_shapes(*shapes)
+    except ValueError:
+        return None  # the entry-by-entry path says which shapes
+    places = {(len(full) - a.ndim + a._axis, a._n) for a in args if isinstance(a, PointArray)}
+    if not places:
+        places = {(len(full) - a.ndim, a.shape[0]) for a in args if is_data(a)}
+        places = {min(places)} if places else places
+    if len(places) != 1:
+        return None
+    ((pos, n),) = places
+    points = []
+    for a, shape in zip(args, shapes):
+        at = pos - (len(full) - len(shape))  # the data axis's position in this operand
+        if isinstance(a, PointArray):
+            points.append(a._point)
+        elif at >= 0 and shape[at] != 1:
+            if not is_data(a, at, n):
+                return None
+            points.append(PointArray.of_numpy(a, at)._point)
+        else:
+            data = operand(a)[0]
+            points.append(data.reshape(shape[:at] + shape[at + 1 :]) if at >= 0 else data)
+    out = ufunc(*points)
+    if not isinstance(out, np.ndarray):
+        cell = np.empty((), dtype=object)
+        cell[()] = out
+        out = cell
+    return PointArray.of(frozen(out), pos, n)
+
+
+def _point_matmul(a, b) -> Any:
+    """``a @ b`` for 1-D and 2-D operands with a data axis, or None (then entry by entry).
+
+    A data axis that is contracted (on both sides) gives sums over the points; one that is
+    not (the rows of ``a``, the columns of ``b``) stays a data axis of the result.
+    """
+    if not _has_points(a, b):
+        return None
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) not in (1, 2) or len(sb) not in (1, 2) or sa[-1] != sb[0]:
+        return None
+    ca, cb = len(sa) - 1, 0  # the contracted axes
+    pa = a._axis if isinstance(a, PointArray) else None
+    pb = b._axis if isinstance(b, PointArray) else None
+    if pa is None and pb == cb and is_data(a, ca, sb[0]):
+        a, pa = PointArray.of_numpy(a, ca), ca
+    elif pb is None and pa == ca and is_data(b, cb, sa[-1]):
+        b, pb = PointArray.of_numpy(b, cb), cb
+    elif pa is None and pb is None:
+        if len(sa) == 2 and is_data(a, 0):
+            a, pa = PointArray.of_numpy(a, 0), 0
+        elif len(sb) == 2 and is_data(b, 1):
+            b, pb = PointArray.of_numpy(b, 1), 1
+    if pa == ca and pb == cb:  # a sum over the points of per-point products
+        n = a._n
+        outer = np.multiply.outer(a._point, b._point) if a._point.ndim or b._point.ndim else a._point * b._point
+        summed = np.frompyfunc(lambda e: point_sum(e, n), 1, 1)(np.asarray(outer, dtype=object))
+        return as_result(frozen(np.asarray(summed, dtype=object)))
+    if pa == 0 and len(sa) == 2 and pb is None:  # rows of a are points
+        point = matmul_entries(a._point, operand(b)[0])
+        return PointArray.of(point, 0, a._n)
+    if pb == 1 and len(sb) == 2 and pa is None:  # columns of b are points
+        point = matmul_entries(operand(a)[0], b._point)
+        return PointArray.of(point, point.ndim, b._n)
+    return None
+
+
 def _rebuild_array(entries, shape, dtype):
     return SymbolicArray(entries, shape, dtype)
 
@@ -521,6 +683,7 @@ def named_array(name: str, shape: ShapeLike, dtype: Any = np.float64) -> Symboli
 
 __all__ = [
     "SymbolicArray",
+    "PointArray",
     "named_array",
     "as_object_array",
     "operand",

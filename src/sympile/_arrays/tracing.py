@@ -9,6 +9,7 @@ in with SymPy values; `numpify` compiles it and `diffops` differentiates it.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from typing import NamedTuple
@@ -17,9 +18,14 @@ import numpy as np
 import sympy as sp
 from sympy.core.parameters import evaluate
 
-from .._core.errors import ArgumentError, SympileError
+from .._core.data import Data
+from .._core.errors import ArgumentError, SympileError, TracingError
 from .._core.graph import Graph, paused_gc
+from .._core.rewrite import rewrite
+from .._functions.lambdify import LambdifiedFunction
 from .._sympy.lower import lower
+from .._transforms.points import PointCounts, fold_data, sum_points
+from .data_axis import PointSum, data_axis
 from .entries import as_shape, entry, frozen
 from .symbolic_array import SymbolicArray, as_object_array, named_array
 
@@ -106,12 +112,20 @@ def flatten_output(value, leaves: list) -> tuple:
     )
 
 
-def trace(func: Callable, arg_shapes, names=None, args=None) -> Traced:
+def trace(func: Callable, arg_shapes, names=None, args=None, data: bool = False) -> Traced:
     """Call ``func`` on symbolic arguments and lower every output entry into one graph.
 
     ``args`` are the symbolic arguments to use (their entries must be distinct symbols);
-    by default they are made from ``arg_shapes`` and ``names``.
+    by default they are made from ``arg_shapes`` and ``names``. With ``data``, NumPy data that
+    meets the arguments keeps its data axis (`data_axis`): a sum over it is a per-point graph
+    and a ``psum``, whatever the number of points.
     """
+    if isinstance(func, LambdifiedFunction):
+        raise TracingError(
+            "a function made by sympile.lambdify computes with numbers and cannot be traced with symbolic "
+            "arrays; differentiate the SymPy expression itself: pass lambda x: <the expression written with "
+            "sympile.numpy> here, or lambdify sympy.Matrix([expr]).jacobian(args) (or sympy.diff) instead"
+        )
     if names is None:
         names = arg_names(func, len(arg_shapes))
     if args is None:
@@ -120,22 +134,78 @@ def trace(func: Callable, arg_shapes, names=None, args=None) -> Traced:
         # SymPy's automatic evaluation (collecting terms, asking assumptions) costs most of a
         # trace and the graph does not need it: lowering reads structure, the builder
         # simplifies and folds, and raised results are evaluated again.
-        with evaluate(False):
+        with evaluate(False), data_axis() if data else _no_data() as columns:
             value = func(*args)
+    except SympileError:
+        raise
     except TypeError as e:
         if "truth value" in str(e) or "cannot determine" in str(e):
             raise SympileError(
                 f"{function_name(func)} branches on the value of an argument ({e}); a traced function must not: "
                 "use sympile.numpy.where, maximum or minimum instead of if/else"
             ) from e
+        if _numpy_on_symbols(e):
+            raise _numpy_error(func, e) from e
+        raise
+    except (AttributeError, ValueError, np.linalg.LinAlgError) as e:
+        if _numpy_on_symbols(e):
+            raise _numpy_error(func, e) from e
         raise
     leaves: list = []
-    out_tree = flatten_output(value, leaves)
+    with evaluate(False):
+        out_tree = flatten_output(value, leaves)
     inputs = [s for a in args for s in entries_of(a)]
     with paused_gc():
-        graph = lower(leaves, inputs)
+        if columns:
+            graph = lower(leaves, inputs + columns.symbols, extra_funcs={PointSum: _never_called})
+            graph = fold_data(_point_graph(graph, len(inputs)))
+        else:
+            graph = lower(leaves, inputs)
     shapes = tuple(as_shape(s) for s in arg_shapes)
     return Traced(graph, shapes, tuple(names), out_tree, function_name(func))
+
+
+#: Words in NumPy's errors for symbolic values it cannot compute with.
+_NUMPY_ON_SYMBOLS = ("ufunc", "dtype('O')", "dtype=object", "object arrays", "Symbol", "Expr", "Add", "Mul")
+
+
+def _numpy_on_symbols(e: Exception) -> bool:
+    return type(e).__module__.startswith("numpy") or any(k in str(e) for k in _NUMPY_ON_SYMBOLS)
+
+
+def _numpy_error(func, e: Exception) -> TracingError:
+    return TracingError(
+        f"{function_name(func)} calls a NumPy function that cannot compute with symbolic values ({e}); "
+        "while it is traced its arguments are symbolic arrays: use the functions of sympile.numpy "
+        "(import sympile.numpy as snp; snp.exp, snp.sum, snp.where, @ for products), not numpy's, and do not "
+        "convert the arguments with numpy.asarray; for what sympile.numpy lacks (numpy.linalg), write the "
+        "computation out or pass its result in as an argument"
+    )
+
+
+@contextlib.contextmanager
+def _no_data():
+    yield None
+
+
+def _never_called(*args):
+    raise AssertionError("a sum over data points is a psum node, never called")
+
+
+def _point_graph(graph: Graph, n_inputs: int) -> Graph:
+    """The lowered graph with its data columns (the inputs after ``n_inputs``) as ``data`` leaves
+    and its `PointSum` calls as ``psum`` nodes."""
+    columns = graph.inputs[n_inputs:]
+
+    def rule(b, i, n, args):
+        if n.op == "input" and n.attr >= n_inputs:
+            return b.node("data", (), Data(columns[n.attr - n_inputs].values))
+        if n.op == "call" and n.attr[0] is PointSum:
+            return sum_points(b, args[0], int(b.nodes[args[1]].attr), PointCounts.of(b))
+        return None
+
+    new = rewrite(graph, rule)
+    return Graph(new.nodes, new.outputs, graph.inputs[:n_inputs], new.params, new.buffers)
 
 
 def build_symbolic(tree, values: list):

@@ -34,6 +34,7 @@ from .._emit.wrapper import (
 from .._transforms.fuse import squares
 from .._transforms.linear import blocks_of, linear_blocks
 from .._transforms.maps import MAP_OPS, MapBlock, map_blocks
+from .._transforms.point_dots import point_dots
 from .special_functions import scipy_special
 
 #: NumPy's spellings: the array libraries' base, and the special functions from SciPy (or mpmath).
@@ -51,12 +52,13 @@ NUMPY = {
     "lambertw": "_lambertw({0}, {a})",
     "where": "_where({0}, {1}, {2})",
     "vconst": lambda args, attr: vector_literal(attr, "np"),
+    "pstack": lambda args, attr: f"np.array([{', '.join(args)}])",
 }
 
 #: Constants folded, untaken branches masked (which also spares the user NaN warnings from
 #: values never selected); the array code then squares with ``np.square``.
 PIPELINE = pipeline(Spelling("numpy", "np", NUMPY), mask=True)
-ARRAYS = Pipeline((squares,))
+ARRAYS = Pipeline((point_dots, squares))
 
 
 def _where(c, a, b):

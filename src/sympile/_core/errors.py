@@ -26,6 +26,10 @@ class ShapeError(SympileError, ValueError):
     """Arrays whose shapes do not broadcast, or that do not match the declared shapes."""
 
 
+class TracingError(SympileError, TypeError):
+    """A function could not be traced with symbolic arrays (it calls plain NumPy on them, or is compiled)."""
+
+
 class BackendNotAvailableError(SympileError, ImportError):
     """An optional backend was asked for but its package is not installed."""
 
@@ -41,6 +45,7 @@ for _cls in (
     MissingInputError,
     ArgumentError,
     ShapeError,
+    TracingError,
     BackendNotAvailableError,
     DifferentiationError,
 ):

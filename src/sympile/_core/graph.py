@@ -175,7 +175,7 @@ class Graph:
 
 _EXACT = (int, Fraction)
 #: The ops whose value is not known before run time (the rest of a graph's leaves are literals).
-VARIABLE = frozenset({"input", "param", "buffer", "call"})
+VARIABLE = frozenset({"input", "param", "buffer", "call", "data"})
 _NODE_RULES = {name: (spec.commutative and spec.arity == 2, spec.simplify) for name, spec in OPS.items()}
 _PLAIN_RULES = {name: (commutative, None) for name, (commutative, _) in _NODE_RULES.items()}
 

@@ -511,6 +511,20 @@ _def(
 )
 _def("conjugate", 1, sp.conjugate, array="conj", deriv=lambda b, y, _, x: (b.const(1),))
 
+# Data (`sympile._core.data`): a ``data`` leaf is a column of values over the points (attr: a
+# `Data`); the per-point nodes over it hold one value per point, and ``psum`` sums one over the
+# points (attr: their number, so that a value the same at every point sums to ``N * x``). A
+# derivative crossing from per-point nodes into scalar ones is summed the same way (`_transforms.ad`).
+_def("data", 0, title="data")
+_def(
+    "psum",
+    1,
+    array="sum",
+    simplify=lambda b, args, n: b.mul(b.const(n), args[0]) if b.nodes[args[0]].op == "const" else None,
+    deriv=lambda b, y, n, x: (b.const(1),),
+    title="a sum over data points",
+)
+
 # A user function from ``extra_funcs``: ``attr`` is ``(key, callable)``.
 _def("call", -1, title="functions from extra_funcs (Python callables)")
 
@@ -535,5 +549,12 @@ for _name, _arity, _array in (
     ("vmin", 1, None),
     ("vmax", 1, None),
     ("vdot", 2, None),
+    # data sums as matrix products (`sympile._transforms.point_dots`): ``pdot`` is a data table
+    # times a vector, ``prows`` the same as a list of numbers, ``pick`` one entry of either,
+    # ``pstack`` scalars made one vector
+    ("pdot", 2, None),
+    ("prows", 2, None),
+    ("pick", 1, None),
+    ("pstack", -1, None),
 ):
     _def(_name, _arity, array=_array, emission=True)

@@ -85,3 +85,13 @@ C_OP_COST_DEFAULT = 5.0
 
 #: Compiled functions kept per process (least recently used first out).
 CACHE_SIZE = 128
+
+# -- data sums (sympile._arrays.data_axis, sympile._transforms.points) --------------------------
+
+#: While a function is traced for compiling, a NumPy array with at least this many rows that
+#: meets a symbolic array is data: its rows are points, held as columns over a data axis, and a
+#: sum over them is one per-point graph and a reduction. Smaller arrays are written out entry by
+#: entry, where a per-point form would not pay for its NumPy calls.
+DATA_MIN_POINTS = 8
+#: A per-point sum of at least this many terms ``data column * scalar`` is one matrix product.
+POINT_MATVEC_MIN_TERMS = 3

@@ -41,6 +41,8 @@ class Spelling:
     namespace: dict[str, Any] = field(default_factory=dict)
     #: Whether the code is Python (which can call the user's functions).
     python: bool = True
+    #: Turns a data leaf's NumPy array into the backend's array (None: the array as it is).
+    data: Callable[[Any], Any] | None = None
     #: What a user can do about an op the backend cannot compute.
     remedy: str = "pass extra_funcs={{sympy.{title}: <a function>}} to supply one, or use backend='numpy'"
 
@@ -164,6 +166,14 @@ def emit(
             ns[got] = value
         return got
 
+    def hoist_data(data) -> str:
+        key = ("data", data.digest)
+        got = hoisted.get(key)
+        if got is None:
+            got = hoisted[key] = f"_k{len(hoisted)}"
+            ns[got] = data.values if spelling.data is None else spelling.data(data.values)
+        return got
+
     nodes = graph.nodes
     uses = graph.use_counts()
     shared = [u > 1 for u in uses]
@@ -197,6 +207,9 @@ def emit(
             continue
         if op == "const":
             text[i] = const(n.attr) if const is not None else literal(const_value(n.attr), hoist)
+            continue
+        if op == "data":  # the array itself, passed in through the namespace
+            text[i] = hoist_data(n.attr)
             continue
         args = [text[a] for a in n.args]
         inputs = n.args

@@ -49,6 +49,10 @@ ARRAY = {
     "vmin": "{ns}.amin({0}, -1)",
     "vmax": "{ns}.amax({0}, -1)",
     "vdot": "{0} @ {1}",
+    # data sums as matrix products (`sympile._transforms.point_dots`)
+    "pdot": "{0} @ {1}",
+    "prows": "({0} @ {1}).tolist()",
+    "pick": "{0}[{a}]",
 }
 
 #: Op -> its name in C's <math.h>, which Python's ``math`` module shares.

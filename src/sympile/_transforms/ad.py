@@ -9,6 +9,9 @@ Branches never poison a gradient. The partial derivatives of a choice (``where``
 multiplied in: ``where(c, t, 0) * p`` becomes ``where(c, t * p, 0)``. So the derivative
 of the untaken branch, even where it is NaN or infinite (``sqrt`` at -1), is never
 multiplied by zero; it is not selected.
+
+Over data (`points`), a derivative that crosses from a per-point node into a scalar one (an
+adjoint reaching a parameter, a tangent reaching a ``psum``) is summed over the points.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .._core.errors import DifferentiationError
 from .._core.graph import Builder, Graph
 from .._core.ops import NOT_DIFFERENTIABLE, OPS
 from .._core.tuning import MEET_STEPS
+from .points import PointCounts, sum_points
 
 
 def _is_zero(b: Builder, i: int | None) -> bool:
@@ -108,6 +112,7 @@ def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: 
     top = max(outputs, default=-1) + 1
     dep = _depends(b, wrt, top)
     targets = set(wrt)
+    counts = PointCounts.of(b)
     adj: dict[int, int | None] = {}
     found: dict[int, int | None] = {}
     for o, c in zip(outputs, cotangents):
@@ -122,7 +127,10 @@ def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: 
         for k, (arg, p) in enumerate(zip(b.nodes[i].args, _partials(b, i))):
             if p is None or not dep[arg]:
                 continue
-            adj[arg] = accumulate(b, adj.get(arg), chain(b, a, _check(p, b, i, k)))
+            c = chain(b, a, _check(p, b, i, k))
+            if counts.any and counts(i) and not counts(arg):
+                c = sum_points(b, c, counts(i), counts)
+            adj[arg] = accumulate(b, adj.get(arg), c)
     zero = b.const(0)
     return [zero if found.get(w) is None else found[w] for w in wrt]
 
@@ -139,6 +147,7 @@ def forward(
     if preaccumulate:
         return _forward_dominated(b, wrt, tangents, outputs)
     top = max(outputs, default=-1) + 1
+    counts = PointCounts.of(b)
     tan: dict[int, int | None] = {}
     for w, t in zip(wrt, tangents):
         tan[w] = accumulate(b, tan.get(w), t)
@@ -151,7 +160,10 @@ def forward(
             ta = tan.get(arg)
             if ta is None or p is None:
                 continue
-            t = accumulate(b, t, chain(b, ta, _check(p, b, i, k)))
+            c = chain(b, ta, _check(p, b, i, k))
+            if counts.any and counts(arg) and not counts(i):
+                c = sum_points(b, c, counts(arg), counts)
+            t = accumulate(b, t, c)
         tan[i] = t
     zero = b.const(0)
     return [zero if tan.get(o) is None else tan[o] for o in outputs]
@@ -183,6 +195,7 @@ def _forward_dominated(b: Builder, wrt: Sequence[int], tangents: Sequence[int], 
     local: dict[int, int | None] = {}  # non-head active node -> d node / d head
     active_args: dict[int, list[tuple[int, int]]] = {}
     one = b.const(1)
+    counts = PointCounts.of(b)
 
     def meet(x: int, y: int) -> int:
         steps = 0
@@ -215,7 +228,7 @@ def _forward_dominated(b: Builder, wrt: Sequence[int], tangents: Sequence[int], 
             if d == root:
                 break
             d = meet(d, a)
-        if d in seeds:  # the seeds' tangents are the caller's: a region starts below them
+        if d in seeds or n.op == "psum":  # the seeds' tangents are the caller's; a sum is not a product
             d = root
         idom[i] = d
         depth[i] = depth[d] + 1
@@ -252,9 +265,12 @@ def _forward_dominated(b: Builder, wrt: Sequence[int], tangents: Sequence[int], 
             t = None
             for a, p in active_args[i]:
                 if head.get(a, a) != a:  # the column-free factor first: D * p is shared
-                    t = accumulate(b, t, chain(b, tan[head[a]], chain(b, local[a], p)))
+                    c = chain(b, tan[head[a]], chain(b, local[a], p))
                 else:
-                    t = accumulate(b, t, chain(b, tan[a], p))
+                    c = chain(b, tan[a], p)
+                if counts.any and counts(a) and not counts(i):
+                    c = sum_points(b, c, counts(a), counts)
+                t = accumulate(b, t, c)
             tan[i] = t
     zero = b.const(0)
     return [zero if tan.get(o) is None else tan[o] for o in outputs]
