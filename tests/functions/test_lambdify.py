@@ -131,6 +131,133 @@ def test_scalar_entry_counts_arguments_without_a_tuple():
         g(1.0)
 
 
+def _state_model(n: int = 6):
+    """A small ODE-like model: a state vector, parameters, a Matrix and a vector output (a list
+    of matrices, as `KanesMethod` gives) with constant entries and entries that ignore inputs."""
+    q, p = sp.symbols(f"q:{n}"), sp.symbols("p:3")
+    m = sp.Matrix(n, n, lambda i, j: p[0] * sp.cos(q[i] - q[j]) if abs(i - j) <= 1 else 0)
+    f = sp.Matrix([p[1] * sp.sin(q[i]) + p[2] * q[(i + 1) % n] ** 2 for i in range(n)])
+    return q, p, [m, f, sp.Integer(3), p[0] * p[1]]
+
+
+def _sympy_reference(q, p, exprs, qv, pv):
+    """The model's values at one point from SymPy at 30 digits (independent of any backend)."""
+    at = {**{s: sp.Float(float(v), 30) for s, v in zip(q, qv)}, **{s: sp.Float(float(v), 30) for s, v in zip(p, pv)}}
+    return [
+        np.array(e.evalf(30, subs=at), dtype=float) if isinstance(e, sp.MatrixBase) else float(e.evalf(30, subs=at))
+        for e in exprs
+    ]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["floats", "float64 vectors", "float64 scalars", "0-d arrays", "lists of numpy scalars", "tuples"],
+)
+def test_one_point_of_every_argument_kind_takes_the_scalar_path(kind):
+    """One point as the solvers and users pass it gives the same values as Python floats, as
+    SymPy at 30 digits, and Python numbers (the ``math`` path) rather than NumPy scalars."""
+    q, p, exprs = _state_model()
+    rng = np.random.default_rng(7)
+    qv, pv = rng.normal(size=len(q)), rng.uniform(0.5, 2, size=len(p))
+    nested = lambdify([q, p], exprs)
+    flat = lambdify([*q, *p], exprs)
+    args = {
+        "floats": (qv.tolist(), pv.tolist()),
+        "float64 vectors": (qv, pv),
+        "float64 scalars": ([np.float64(v) for v in qv], [np.float64(v) for v in pv]),
+        "0-d arrays": ([np.array(v) for v in qv], [np.array(v) for v in pv]),
+        "lists of numpy scalars": (list(qv), list(pv)),
+        "tuples": (tuple(qv.tolist()), tuple(pv)),
+    }[kind]
+    want = _sympy_reference(q, p, exprs, qv, pv)
+    for got in (nested(*args), flat(*args[0], *args[1])):
+        m, f, c, pp = got
+        np.testing.assert_allclose(m, want[0], rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(f, want[1], rtol=1e-13, atol=1e-15)
+        assert c == 3 and pp == pytest.approx(want[3], rel=1e-14)
+        assert type(pp) is float  # the math path: Python numbers, not NumPy scalars
+        assert m.dtype == np.float64 and m.shape == (len(q), len(q)) and f.shape == (len(q), 1)
+
+
+def test_state_vectors_of_other_kinds_take_the_numpy_path_and_keep_its_rules():
+    q, p, exprs = _state_model()
+    f = lambdify([q, p], exprs)
+    rng = np.random.default_rng(8)
+    qv, pv = rng.normal(size=len(q)), rng.uniform(0.5, 2, size=len(p))
+    m32, f32, _, pp32 = f(qv.astype(np.float32), pv.astype(np.float32))
+    assert m32.dtype == f32.dtype == np.float32 and pp32.dtype == np.float32
+    m64, *_ = f(qv, pv)
+    np.testing.assert_allclose(m32, m64, rtol=2e-6, atol=1e-6)
+    # arrays of points: batch dimensions last, each column the one-point value
+    Q, P = rng.normal(size=(len(q), 5)), pv[:, None]
+    mb, fb, cb, ppb = f(Q, P)
+    assert mb.shape == (len(q), len(q), 5) and fb.shape == (len(q), 1, 5)
+    assert cb.shape == ppb.shape == (5,) and np.all(cb == 3)
+    for j in range(5):
+        mj, fj, _, _ = f(Q[:, j], pv)
+        np.testing.assert_allclose(mb[..., j], mj, rtol=1e-14)
+        np.testing.assert_allclose(fb[..., j], fj, rtol=1e-14)
+    # booleans and integer vectors are not float64 points: NumPy's rules (integer powers stay exact)
+    g = lambdify([[x, y]], [x**3, x * y])
+    assert g(np.array([3, 4]))[0] == 27 and g(np.array([3, 4]))[0].dtype.kind == "i"
+    assert g([True, 2.0])[1] == 2.0
+
+
+def test_deeper_nesting_takes_the_point_path_from_lists_and_arrays():
+    w, t = sp.symbols("w t")
+    f = lambdify([[[x, y], [z, w]], t], [x * y - z * t, sp.Matrix([[x, 0], [0, w]])])
+    for arg in ([[1.5, 2.0], [3.0, 4.0]], np.array([[1.5, 2.0], [3.0, 4.0]]), ((1.5, np.float64(2.0)), [3.0, 4.0])):
+        v, m = f(arg, 0.5)
+        assert v == 1.5 and type(v) is float
+        np.testing.assert_array_equal(m, [[1.5, 0], [0, 4.0]])
+    v, m = f(np.array([[[1.0, 2.0], [2.0, 2.0]], [[3.0, 3.0], [1.0, 2.0]]]), 2.0)
+    np.testing.assert_array_equal(v, [-4.0, -2.0])  # x = [1, 2], y = [2, 2], z = [3, 3], t = 2
+    assert m.shape == (2, 2, 2)
+    np.testing.assert_array_equal(m[1, 1], [1.0, 2.0])
+
+
+def test_sparse_matrix_outputs_fill_a_template():
+    """A Jacobian-like output with many constant entries is one template filled in: the same
+    values, shapes and dtypes as stacking every entry, at one point and over arrays of points."""
+    n = 12
+    v = sp.symbols(f"v:{n}")
+    jac = sp.Matrix(
+        n, n, lambda i, j: sp.sin(v[i]) * v[j] if j in (i, (i + 1) % n) else (sp.Rational(1, 3) if i == j + 3 else 0)
+    )
+    f = lambdify([v], jac)
+    assert "_filled(" in f.source
+    rng = np.random.default_rng(9)
+    point = rng.normal(size=n)
+    at = {s: sp.Float(float(t), 30) for s, t in zip(v, point)}
+    want = np.array(jac.evalf(30, subs=at), dtype=float)
+    np.testing.assert_allclose(f(point), want, rtol=1e-14)
+    np.testing.assert_allclose(f(*[point]), want, rtol=1e-14)
+    batch = rng.normal(size=(n, 4))
+    out = f(batch)
+    assert out.shape == (n, n, 4) and out.dtype == np.float64
+    for j in range(4):
+        np.testing.assert_allclose(out[..., j], f(batch[:, j]), rtol=1e-14)
+    assert f(batch.astype(np.float32)).dtype == np.float32
+    assert f(batch.astype(np.complex128)).dtype == np.complex128
+    ints = lambdify([v], sp.Matrix(n, n, lambda i, j: v[i] if i == j else 0))(np.arange(n))
+    assert ints.dtype.kind == "i" and np.array_equal(ints, np.diag(np.arange(n)))
+
+
+def test_outputs_that_ignore_inputs_broadcast_once_per_call():
+    """Outputs that ignore some inputs are broadcast to the inputs' shape and dtype: the shape
+    and dtype are worked out once per call (``_common``), not once per output."""
+    n = 30
+    s = sp.symbols(f"s:{n}")
+    f = lambdify([s], [s[k] * 2 for k in range(n)])
+    assert f.source.count("_common(") == 1
+    rng = np.random.default_rng(10)
+    cols = [rng.normal(size=(4, 1)) if k % 2 else rng.normal(size=5).astype(np.float32) for k in range(n)]
+    outs = f(cols)
+    assert all(o.shape == (4, 5) and o.dtype == np.float64 for o in outs)
+    for k in range(n):
+        np.testing.assert_allclose(outs[k], np.broadcast_to(2 * cols[k], (4, 5)), rtol=1e-7)
+
+
 def test_source_is_kept_and_in_linecache():
     f = lambdify([x, y], sp.sin(x) / y)
     assert "def _f" in f.source

@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._core.constants import const_value
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Graph
-from .._core.tree import leaves, spell, top_level
-from .._core.tuning import CHUNK, CHUNK_MIN_OPS, LAZY_MATH_NODES, LINEAR_MIN_COEFFICIENTS
+from .._core.tree import leaves, rebuild, spell, spelt_sequence, top_level
+from .._core.tuning import CHUNK, CHUNK_MIN_OPS, FILL_MIN_CONSTANTS, LAZY_MATH_NODES, LINEAR_MIN_COEFFICIENTS
 from .._emit.emit import Emitted, Spelling, bind, compile_source, emit
 from .._emit.pipeline import Pipeline, pipeline, variant
 from .._emit.tables import ARRAY, INFIX, LIBM, calls, vector_literal
@@ -86,7 +87,8 @@ def _broadcast(value, like):
     """``value`` broadcast to the shape (and dtype) of the inputs together (``like``: `_common`)."""
     shape, dtype = like
     if np.shape(value) == shape:
-        return value
+        # a literal at one point: a NumPy scalar of the inputs' type, as an array entry would be
+        return value if type(value) not in _PYNUM else np.asarray(value, np.result_type(value, dtype))[()]
     return np.broadcast_to(value, shape).astype(np.result_type(value, dtype))
 
 
@@ -133,6 +135,7 @@ def _namespace() -> dict:
         "_where": _where,
         "_broadcast": _broadcast,
         "_common": _common,
+        "_filled": _filled,
         "_array": array_of(np.array, np.zeros),
         "_PYNUM": _PYNUM,
         "_as_numpy": _as_numpy,
@@ -296,6 +299,48 @@ def _map_sum(block: MapBlock) -> Callable[..., float]:
     return bases
 
 
+def _filled(layout, entries, like):
+    """An array output most of whose entries are constants (a sparse Jacobian): the constants'
+    template filled in, then the computed ``entries`` put at their places; the same array as
+    stacking every entry (``_array``), without making an array per constant.
+
+    ``layout`` is ``(shape, template, places, samples)``: the template holds the constants (0 at
+    the computed places), ``samples`` one Python value of each constant's type (for the dtype,
+    as NumPy types Python numbers beside arrays); ``like`` is the inputs' `_common`, or None for
+    one point.
+    """
+    shape, template, places, samples = layout
+    values = np.array(entries) if entries else np.zeros((0, *(like[0] if like is not None else ())))
+    dtype = np.result_type(values, *samples) if like is None else np.result_type(values, like[1], *samples)
+    batch = values.shape[1:]
+    out = np.empty((template.size, *batch), dtype)
+    out[...] = template.reshape(-1, *(1,) * len(batch))
+    out[places] = values
+    return out.reshape(shape + batch)
+
+
+def _returns(graph: Graph, out_tree: tuple, layouts: dict, prefix: str, texts: list[str], like: str) -> str:
+    """The return value's text: the outputs' ``texts`` in the output structure. An array output
+    with at least `FILL_MIN_CONSTANTS` constant entries, half of them or more, is `_filled` from a
+    template (its layout put in ``layouts`` as ``{prefix}0, ...``); others are stacked (``_array``)."""
+    nodes, outputs = graph.nodes, graph.outputs
+
+    def array(shape, ks):
+        consts = [k for k in ks if nodes[outputs[k]].op == "const"]
+        if len(consts) < FILL_MIN_CONSTANTS or 2 * len(consts) < len(ks):
+            return spell_array(shape, [texts[k] for k in ks])
+        values = {k: const_value(nodes[outputs[k]].attr) for k in consts}
+        template = np.array([values.get(k, 0) for k in ks])
+        places = np.array([i for i, k in enumerate(ks) if k not in values], dtype=np.intp)
+        samples = tuple({type(v): v for v in values.values()}.values())
+        name = f"{prefix}{len(layouts)}"
+        layouts[name] = (tuple(shape), template, places, samples)
+        computed = ", ".join(texts[k] for k in ks if k not in values)
+        return f"_filled({name}, [{computed}], {like})"
+
+    return rebuild(out_tree, texts.__getitem__, array, spelt_sequence)
+
+
 def _chunked(flat, args):
     """``flat(*args)``, by blocks of `CHUNK` elements along the leading axis when that pays."""
     for a in args:
@@ -359,10 +404,18 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
         )
         parts = [flat.source, top]
     else:
+        layouts: dict = {}
         whole = emit(
-            arrays, numpy, name="_f_numpy", signature=params, prologue=unpack + frame.ready, returns=frame.returns
+            arrays,
+            numpy,
+            name="_f_numpy",
+            signature=params,
+            prologue=unpack + frame.ready,
+            returns=lambda outs: _returns(
+                arrays, out_tree, layouts, "_F", frame.outputs(outs), "_like" if n_in else "None"
+            ),
         )
-        namespace = dict(whole.namespace)
+        namespace = dict(whole.namespace, **layouts)
         parts = [whole.source]
     scalar = _scalar_graph(graph)
     if scalar is None:
@@ -372,14 +425,17 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
 
     def math_body() -> Emitted:
         blocked = MATH_BLOCKS(scalar)
-        return emit(
+        layouts: dict = {}
+        body = emit(
             blocked,
             _math_spelling(blocked),
             name="_f_math",
             signature=[f"a{k}" for k in range(n_in)],
-            returns=lambda outs: spell(out_tree, outs, spell_array),
+            returns=lambda outs: _returns(blocked, out_tree, layouts, "_G", outs, "None"),
             chains=True,
         )
+        body.namespace.update(layouts)
+        return body
 
     lazy = len(graph.nodes) > LAZY_MATH_NODES
     if not lazy:  # the math body inline: one call fewer

@@ -95,3 +95,8 @@ CACHE_SIZE = 128
 DATA_MIN_POINTS = 8
 #: A per-point sum of at least this many terms ``data column * scalar`` is one matrix product.
 POINT_MATVEC_MIN_TERMS = 3
+
+#: An array output (a Jacobian) with at least this many constant entries, half of them or more, is
+#: built from a template of the constants with only the computed entries put in: one array
+#: instead of one value per entry (the NumPy backend's ``_filled``).
+FILL_MIN_CONSTANTS = 32
