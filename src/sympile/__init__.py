@@ -38,6 +38,8 @@ from ._discovery.quantise import quantise as quantise
 from ._discovery.quantise import quantize as quantize
 from ._functions.lambdify import LambdifiedFunction as LambdifiedFunction
 from ._functions.lambdify import lambdify as lambdify
+from ._functions.ode import ODESystem as ODESystem
+from ._functions.ode import ode_system as ode_system
 from ._functions.ufuncify import Ufunc as Ufunc
 from ._functions.ufuncify import ufuncify as ufuncify
 from ._modules.io import LoadError as LoadError
