@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import require
 from scipy.integrate import solve_ivp
 
 import sympile
@@ -132,7 +133,7 @@ def test_pendulum_under_rk45_matches_sympy_lambdify_and_pydy_hook(chain):
     ours = solve_ivp(system.fun, (0, 2), y0, args=(p,), rtol=1e-9, atol=1e-9)
     theirs = solve_ivp(reference, (0, 2), y0, args=(p,), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(ours.y[:, -1], theirs.y[:, -1], rtol=1e-6, atol=1e-7)
-    pydy = pytest.importorskip("pydy.codegen.ode_function_generators")
+    pydy = require("pydy.codegen.ode_function_generators")
     n = len(states) // 2
     rhs = pydy.generate_ode_function(
         forcing, states[:n], states[n:], params, mass_matrix=mass, generator=models.sympile_generator(), time_first=True
@@ -182,21 +183,20 @@ def test_torchdiffeq_and_jax_take_the_same_signature(chain):
     ref = solve_ivp(
         ode_system(t, states, forcing, params, mass=mass).fun, (0, 0.5), y0, args=(p,), rtol=1e-10, atol=1e-10
     )
-    torch = pytest.importorskip("torch")
-    torchdiffeq = pytest.importorskip("torchdiffeq")
+    torch = require("torch")
+    torchdiffeq = require("torchdiffeq")
     system = ode_system(t, states, forcing, params, mass=mass, backend="torch")
     pt = torch.tensor(p)
     out = torchdiffeq.odeint(
         lambda tt, yy: system.fun(tt, yy, pt), torch.tensor(y0), torch.tensor([0.0, 0.5]), rtol=1e-10, atol=1e-10
     )
     np.testing.assert_allclose(out[-1].numpy(), ref.y[:, -1], rtol=1e-6, atol=1e-7)
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
+    jax = require("jax")
     system = ode_system(t, states, forcing, params, mass=mass, backend="jax")
-    step = jax.jit(system.fun)  # diffrax calls f(t, y, args)
-    np.testing.assert_allclose(
-        np.asarray(step(0.1, y0, p)), ref_fun(t, states, forcing, params, mass, y0, p), rtol=1e-10
-    )
+    with jax.enable_x64(True):  # never the global flag: it would leak into other tests
+        step = jax.jit(system.fun)  # diffrax calls f(t, y, args)
+        got = np.asarray(step(0.1, y0, p))
+    np.testing.assert_allclose(got, ref_fun(t, states, forcing, params, mass, y0, p), rtol=1e-10)
 
 
 def ref_fun(t, states, forcing, params, mass, y0, p):

@@ -100,3 +100,9 @@ POINT_MATVEC_MIN_TERMS = 3
 #: built from a template of the constants with only the computed entries put in: one array
 #: instead of one value per entry (the NumPy backend's ``_filled``).
 FILL_MIN_CONSTANTS = 32
+
+#: `ode_system` returns sparse (CSC) Jacobians by default from this many states, when at most this
+#: fraction of the entries can be nonzero: for 40 species of a kinetics network SciPy's BDF ran
+#: faster end to end with the dense Jacobian (its dense LU beats the sparse one's overhead).
+ODE_SPARSE_MIN_STATES = 100
+ODE_SPARSE_MAX_DENSITY = 0.1

@@ -24,6 +24,7 @@ import sympy as sp
 
 from .._core.errors import ArgumentError, SympileError
 from .._core.graph import Builder, Graph, paused_gc
+from .._core.tuning import ODE_SPARSE_MAX_DENSITY, ODE_SPARSE_MIN_STATES
 from .._sympy.lower import lower
 from .._transforms.ad import jacobian_nodes, leaf_nodes
 from .lambdify import LambdifiedFunction
@@ -53,8 +54,9 @@ def ode_system(
         backend: ``"numpy"`` (default; what SciPy's solvers take), ``"c"``, ``"jax"`` (diffrax)
             or ``"torch"`` (torchdiffeq).
         sparse: whether ``jac`` returns a ``scipy.sparse`` CSC matrix with the fixed pattern
-            `ODESystem.jac_sparsity` (NumPy backend); default: when at most a quarter of the
-            Jacobian's entries can be nonzero and there are at least 16 states.
+            `ODESystem.jac_sparsity` (NumPy and C backends); default: for 100 states or more
+            when at most a tenth of the Jacobian's entries can be nonzero (below that, SciPy's
+            dense LU is faster than its sparse one).
         extra_funcs: as for `sympile.lambdify`.
 
     Returns:
@@ -146,7 +148,12 @@ class ODESystem:
             self.fun = self._mass_fun
         self._pattern = [(i, j) for i in range(n) for j in range(n) if not _zero(jac, i * n + j)]
         if sparse is None:  # M^-1 makes a mass-matrix system's Jacobian dense
-            sparse = mass_rows is None and backend in ("numpy", "c") and n >= 16 and 4 * len(self._pattern) <= n * n
+            sparse = (
+                mass_rows is None
+                and backend in ("numpy", "c")
+                and n >= ODE_SPARSE_MIN_STATES
+                and len(self._pattern) <= ODE_SPARSE_MAX_DENSITY * n * n
+            )
         self.sparse = bool(sparse)
         if self.sparse:
             order = sorted(range(len(self._pattern)), key=lambda k: (self._pattern[k][1], self._pattern[k][0]))
