@@ -37,7 +37,7 @@ from pathlib import Path
 import _common  # noqa: F401  (one thread)
 import numpy as np
 import sympy as sp
-from _common import fmt, interleaved, once, table
+from _common import fmt, interleaved, median_time, once, table
 
 import sympile
 
@@ -61,8 +61,9 @@ def _optional(name):
 se = _optional("symengine")
 
 
-def _timed_build(make, repeat: int = 3):
-    """Median build time from cold caches (SymPy's, sympile's in-process and on-disk kernel caches)."""
+def _timed_build(make, repeat: int = 3, probe=None):
+    """Median time of a build and its first call (``probe(result)``; compiled code may be built
+    lazily) from cold caches: SymPy's, sympile's in-process and on-disk kernel caches."""
     runs, out = [], None
     for _ in range(repeat):
         sp.core.cache.clear_cache()
@@ -71,7 +72,7 @@ def _timed_build(make, repeat: int = 3):
             old = os.environ.get("SYMPILE_CACHE_DIR")
             os.environ["SYMPILE_CACHE_DIR"] = cache
             try:
-                t, out = once(make)
+                t, out = once(lambda: _probed(make(), probe))
             finally:
                 if old is None:
                     del os.environ["SYMPILE_CACHE_DIR"]
@@ -79,6 +80,12 @@ def _timed_build(make, repeat: int = 3):
                     os.environ["SYMPILE_CACHE_DIR"] = old
         runs.append(t)
     return statistics.median(runs), out
+
+
+def _probed(result, probe):
+    if probe is not None:
+        probe(result)
+    return result
 
 
 def _solve_time(fun, y0, args, t_end, repeat, **kwargs):
@@ -126,7 +133,9 @@ def pendulum(n: int = 10) -> str:
             makers["pydy generator='cython'"] = lambda: _pydy_rhs(states, params, mass, forcing, n, "cython")
     builds, funs = {}, {}
     for name, make in makers.items():
-        builds[name], funs[name] = _timed_build(make, repeat=1 if "cython" in name else 3)
+        builds[name], funs[name] = _timed_build(
+            make, repeat=1 if "cython" in name else 3, probe=lambda f: f(0.0, y0, p)
+        )
     want = funs["sympy.lambdify(cse) + solve"](0.0, y0, p)
     for name, f in funs.items():
         np.testing.assert_allclose(f(0.0, y0, p), want, rtol=1e-9, atol=1e-9, err_msg=name)
@@ -193,7 +202,7 @@ def kinetics() -> str:
         contenders["symengine Lambdify (LLVM)"] = lambda: _symengine_pair(y, k, rhs, jac)
     builds, pairs = {}, {}
     for name, make in contenders.items():
-        builds[name], pairs[name] = _timed_build(make)
+        builds[name], pairs[name] = _timed_build(make, probe=lambda fj: (fj[0](0.0, y0, rates), fj[1](0.0, y0, rates)))
     rv = np.random.default_rng(2).uniform(0.1, 2, len(y))
     want = pairs["sympy.lambdify(cse) of Matrix.jacobian"][1](0.0, rv, rates)
     for name, (_, j) in pairs.items():
@@ -261,7 +270,7 @@ def jacobian() -> str:
     }
     if se is not None:
         builds["symengine Lambdify (LLVM)"] = lambda: _se_matrix(x, jac)
-    built = {name: _timed_build(make) for name, make in builds.items()}
+    built = {name: _timed_build(make, probe=lambda f: f(xv)) for name, make in builds.items()}
     want = built["sympy.lambdify(cse)"][1](xv)
     for name, (_, f) in built.items():
         np.testing.assert_allclose(f(xv), want, rtol=1e-12, err_msg=name)
@@ -275,12 +284,15 @@ def jacobian() -> str:
         rows,
     )
     xs, hess = rosenbrock()
-    c_builds = {"sympile c, 40x40 Jacobian": lambda: sympile.lambdify([x], jac, backend="c")}
-    c_builds["sympile c, 50-d Rosenbrock Hessian"] = lambda: sympile.lambdify([xs], hess, backend="c")
+    c_builds = {"sympile c, 40x40 Jacobian": (lambda: sympile.lambdify([x], jac, backend="c"), len(x))}
+    c_builds["sympile c, 50-d Rosenbrock Hessian"] = (lambda: sympile.lambdify([xs], hess, backend="c"), len(xs))
     if se is not None:
-        c_builds["symengine LLVM, 40x40 Jacobian"] = lambda: _se_matrix(x, jac)
-        c_builds["symengine LLVM, 50-d Rosenbrock Hessian"] = lambda: _se_matrix(xs, hess)
-    rows = [[name, fmt(_timed_build(make)[0])] for name, make in c_builds.items()]
+        c_builds["symengine LLVM, 40x40 Jacobian"] = (lambda: _se_matrix(x, jac), len(x))
+        c_builds["symengine LLVM, 50-d Rosenbrock Hessian"] = (lambda: _se_matrix(xs, hess), len(xs))
+    rows = [
+        [name, fmt(_timed_build(make, probe=lambda f, n=n: f(np.full(n, 0.5)))[0])]
+        for name, (make, n) in c_builds.items()
+    ]
     return out + "\n" + table("cold builds of compiled code (empty kernel cache)", ["build", "time"], rows)
 
 
@@ -316,15 +328,20 @@ def data() -> str:
 
     jax, jm = data_sums.jax_models()
     w = np.random.default_rng(5).normal(size=20) * 0.1
-    t_ours, ours = _timed_build(lambda: sympile.hessian(data_sums.logistic, (20,)))
+    t_ours, ours = _timed_build(lambda: sympile.hessian(data_sums.logistic, (20,)), probe=lambda f: f(w))
     jf = jax.jit(jax.hessian(jm["logistic"]))
     t_jax, _ = once(lambda: jf(w).block_until_ready())
     np.testing.assert_allclose(ours(w), np.asarray(jf(w)), rtol=1e-9, atol=1e-9)
     calls = interleaved(
         {"sympile hessian": lambda: ours(w), "jax.jit(jax.hessian)": lambda: jf(w).block_until_ready()}, ROUNDS, 0.05
     )
+    t_c, in_c = _timed_build(
+        lambda: sympile.hessian(data_sums.logistic, (20,), backend="c"), repeat=1, probe=lambda f: f(w)
+    )
+    np.testing.assert_allclose(in_c(w), ours(w), rtol=1e-9, atol=1e-9)
     rows = [
         ["sympile hessian (numpy)", f"{len(ours.graph)} nodes", fmt(t_ours), fmt(calls["sympile hessian"])],
+        ["sympile hessian (c)", f"{len(in_c.graph)} nodes", fmt(t_c), fmt(median_time(lambda: in_c(w)))],
         ["jax.jit(jax.hessian)", "-", fmt(t_jax), fmt(calls["jax.jit(jax.hessian)"])],
     ]
     return table(
