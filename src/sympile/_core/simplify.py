@@ -137,6 +137,13 @@ def simplify_where(b, args, attr):
     cv = b.const_value(c)
     if cv is True or cv is False:
         return x if cv else y
+    # a select inside a select on the same condition (masks on masks in derivatives of
+    # derivatives): only one of its sides can be chosen
+    nx, ny = b.nodes[x], b.nodes[y]
+    if nx.op == "where" and nx.args[0] == c:
+        return b.where(c, nx.args[1], y)
+    if ny.op == "where" and ny.args[0] == c:
+        return b.where(c, x, ny.args[2])
     return None
 
 

@@ -4,11 +4,16 @@ Each op's derivative rule builds graph nodes, so a derivative graph is hash-cons
 simplified as it is built and stays linear in the size of the original (the cheap-gradient
 principle); no `sympy.diff` is involved. The result of every transform is again a `Graph`.
 
-Branches never poison a gradient. The partial derivatives of a choice (``where``,
-``min``, ``max``) are selects, and a select is pushed through the chain rule instead of
-multiplied in: ``where(c, t, 0) * p`` becomes ``where(c, t * p, 0)``. So the derivative
-of the untaken branch, even where it is NaN or infinite (``sqrt`` at -1), is never
-multiplied by zero; it is not selected.
+Branches never poison a derivative, of any order. The partials of a node that sits in a
+branch (its guard, `mask.node_guards`, is not empty) are taken at masked inputs, the
+double-where pattern of `mask` applied to the derivative graph: ``sqrt`` under
+``where(x > 0, ...)`` gets the partial ``0.5 / sqrt(where(x > 0, x, 1))``, finite where the
+branch is not taken and exact where it is (`_Masks`). The forward values are not changed;
+only the derivative nodes read the masked copies. Since every node a derivative graph is
+built from is finite where its branch is untaken, a zero adjoint times it stays zero, and a
+derivative of the derivative graph is again taken at masked inputs. Selects are also pushed
+through the chain rule instead of multiplied in (``where(c, t, 0) * p`` becomes
+``where(c, t * p, 0)``), which keeps the derivative graph small.
 
 Over data (`points`), a derivative that crosses from a per-point node into a scalar one (an
 adjoint reaching a parameter, a tangent reaching a ``psum``) is summed over the points.
@@ -23,7 +28,9 @@ import sympy as sp
 from .._core.errors import DifferentiationError
 from .._core.graph import Builder, Graph
 from .._core.ops import NOT_DIFFERENTIABLE, OPS
+from .._core.rewrite import memoized
 from .._core.tuning import MEET_STEPS
+from .mask import node_guards
 from .points import PointCounts, sum_points
 
 
@@ -76,8 +83,7 @@ def accumulate(b: Builder, acc: int | None, x: int | None) -> int | None:
     return b.add(acc, x)
 
 
-def _partials(b: Builder, i: int) -> tuple:
-    n = b.nodes[i]
+def _rule(n):
     rule = OPS[n.op].deriv
     if rule is None:
         what = n.attr[0] if n.op == "call" else n.op
@@ -85,7 +91,66 @@ def _partials(b: Builder, i: int) -> tuple:
             f"sympile has no derivative rule for {what}; a function from extra_funcs cannot be "
             "differentiated on the graph (write it in SymPy terms instead)"
         )
-    return rule(b, i, n.attr, *n.args)
+    return rule
+
+
+class _Masks:
+    """The partials of the nodes that the outputs need only in a branch, taken at masked inputs.
+
+    A node's guard (`mask.node_guards`) is the set of conditions under which the outputs need
+    it. Its *twin* is the node computed from the twins of its arguments, each argument with a
+    safe value (`OpSpec.safe`) replaced by that value where the guard fails: equal to the node
+    where the guard holds, finite where it does not. A guarded node's partials are its rule at
+    its twin and the twins' (masked) arguments. Outside the guard the adjoint (or the tangent's
+    use) is zero, and the partial it meets is finite, so their product is zero, not NaN.
+    Graphs without a ``where`` have no guards and cost nothing here.
+    """
+
+    def __init__(self, b: Builder, outputs: Sequence[int]):
+        self.b = b
+        top = max(outputs, default=-1) + 1
+        nodes = b.nodes
+        self.guard = node_guards(nodes, outputs) if any(nodes[i].op == "where" for i in range(top)) else None
+        self.twins: dict[int, int] = {}
+        self.conds: dict[frozenset, int] = {}
+
+    def partials(self, i: int) -> tuple:
+        b = self.b
+        n = b.nodes[i]
+        rule = _rule(n)
+        if self.guard is None or not self.guard[i]:
+            return rule(b, i, n.attr, *n.args)
+        args = self._masked_args(i)
+        return rule(b, self._twin(i), n.attr, *args)
+
+    def _cond(self, guard: frozenset) -> int:
+        c = self.conds.get(guard)
+        if c is None:
+            b = self.b
+            lits = [lit if pol else b.op("not", lit) for lit, pol in sorted(guard)]
+            c = self.conds[guard] = b.reduce("and", lits)
+        return c
+
+    def _masked_args(self, i: int) -> list[int]:
+        b, n = self.b, self.b.nodes[i]
+        args = [self.twins.get(a, a) for a in n.args]
+        safe = OPS[n.op].safe
+        if safe is not None and self.guard[i]:
+            c = self._cond(self.guard[i])
+            for k, v in enumerate(safe):
+                if v is not None:
+                    args[k] = b.where(c, args[k], b.const(v))
+        return args
+
+    def _twin(self, i: int) -> int:
+        """The twin of node ``i``, made after its guarded arguments' twins."""
+        nodes, guard = self.b.nodes, self.guard
+
+        def make(j: int, _) -> int:
+            n = nodes[j]
+            return self.b.node(n.op, tuple(self._masked_args(j)), n.attr)
+
+        return memoized(i, lambda j: [a for a in nodes[j].args if guard[a]], make, self.twins)
 
 
 def _check(p, b: Builder, i: int, k: int):
@@ -113,6 +178,7 @@ def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: 
     dep = _depends(b, wrt, top)
     targets = set(wrt)
     counts = PointCounts.of(b)
+    masks = _Masks(b, outputs)
     adj: dict[int, int | None] = {}
     found: dict[int, int | None] = {}
     for o, c in zip(outputs, cotangents):
@@ -124,7 +190,7 @@ def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: 
             found[i] = a
         if a is None or not b.nodes[i].args:
             continue
-        for k, (arg, p) in enumerate(zip(b.nodes[i].args, _partials(b, i))):
+        for k, (arg, p) in enumerate(zip(b.nodes[i].args, masks.partials(i))):
             if p is None or not dep[arg]:
                 continue
             c = chain(b, a, _check(p, b, i, k))
@@ -136,16 +202,25 @@ def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: 
 
 
 def forward(
-    b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int], *, preaccumulate: bool = False
+    b: Builder,
+    wrt: Sequence[int],
+    tangents: Sequence[int],
+    outputs: Sequence[int],
+    *,
+    preaccumulate: bool = False,
+    masks: _Masks | None = None,
 ) -> list[int]:
     """Tangents of ``outputs`` for the given tangents of the leaves ``wrt`` (forward mode).
 
     With ``preaccumulate``, the local derivatives are gathered first (`_forward_dominated`):
     for sweeps repeated over many columns (a Hessian, a forward Jacobian), the part that
-    does not depend on the column is built once and shared.
+    does not depend on the column is built once and shared. Such sweeps also share ``masks``
+    (`_Masks` of outputs that include these ones).
     """
+    if masks is None:
+        masks = _Masks(b, outputs)
     if preaccumulate:
-        return _forward_dominated(b, wrt, tangents, outputs)
+        return _forward_dominated(b, wrt, tangents, outputs, masks)
     top = max(outputs, default=-1) + 1
     counts = PointCounts.of(b)
     tan: dict[int, int | None] = {}
@@ -156,7 +231,7 @@ def forward(
         if i in tan or not any(tan.get(a) is not None for a in n.args):
             continue
         t = None
-        for k, (arg, p) in enumerate(zip(n.args, _partials(b, i))):
+        for k, (arg, p) in enumerate(zip(n.args, masks.partials(i))):
             ta = tan.get(arg)
             if ta is None or p is None:
                 continue
@@ -169,7 +244,9 @@ def forward(
     return [zero if tan.get(o) is None else tan[o] for o in outputs]
 
 
-def _forward_dominated(b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int]) -> list[int]:
+def _forward_dominated(
+    b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int], masks: _Masks
+) -> list[int]:
     """Forward mode with the local derivatives of single-entry regions gathered first.
 
     A node's tangent is a sum over the paths from the seeds. When every such path passes
@@ -217,7 +294,7 @@ def _forward_dominated(b: Builder, wrt: Sequence[int], tangents: Sequence[int], 
         if not any(a in idom for a in n.args):
             continue
         args = []
-        for k, (arg, p) in enumerate(zip(n.args, _partials(b, i))):
+        for k, (arg, p) in enumerate(zip(n.args, masks.partials(i))):
             if arg in idom and p is not None and not _is_zero(b, p):
                 args.append((arg, _check(p, b, i, k)))
         if not args:
@@ -352,7 +429,8 @@ def jacobian_nodes(b: Builder, outputs: Sequence[int], wrt: Sequence[int]) -> li
     one = b.const(1)
     if len(outputs) <= len(wrt):
         return [reverse(b, [o], [one], wrt) for o in outputs]
-    columns = [forward(b, [w], [one], outputs) for w in wrt]
+    masks = _Masks(b, outputs)
+    columns = [forward(b, [w], [one], outputs, masks=masks) for w in wrt]
     return [[col[i] for col in columns] for i in range(len(outputs))]
 
 
@@ -366,8 +444,9 @@ def hessian_nodes(b: Builder, output: int, wrt: Sequence[int]) -> tuple[list[lis
     g = reverse(b, [output], [one], wrt)
     n = len(wrt)
     H = [[0] * n for _ in range(n)]
+    masks = _Masks(b, g)  # guards for all of g hold for each column's part of it
     for k, w in enumerate(wrt):
-        column = forward(b, [w], [one], g[: k + 1], preaccumulate=True)
+        column = forward(b, [w], [one], g[: k + 1], preaccumulate=True, masks=masks)
         for j in range(k + 1):
             H[j][k] = H[k][j] = column[j]
     return H, g

@@ -15,18 +15,29 @@ op with such a value is masked.
 
 from __future__ import annotations
 
-from .._core.graph import Graph
+from collections.abc import Sequence
+
+from .._core.graph import Graph, Node
 from .._core.ops import OPS
 from .._core.rewrite import rewrite
 
 
 def guards(graph: Graph) -> list[frozenset | None]:
     """For each node, the literals ``(condition node, polarity)`` that hold wherever it matters."""
-    nodes = graph.nodes
-    guard: list[frozenset | None] = [None] * len(nodes)
-    for o in graph.outputs:
+    guard = node_guards(graph.nodes, graph.outputs)
+    return guard + [None] * (len(graph.nodes) - len(guard))
+
+
+def node_guards(nodes: Sequence[Node], outputs: Sequence[int]) -> list[frozenset | None]:
+    """`guards` of the nodes below the highest of ``outputs`` (None: no output needs it).
+
+    Graph AD asks this of a builder's nodes for the outputs it differentiates (`ad`).
+    """
+    top = max(outputs, default=-1) + 1
+    guard: list[frozenset | None] = [None] * top
+    for o in outputs:
         guard[o] = frozenset()
-    for i in range(len(nodes) - 1, -1, -1):
+    for i in range(top - 1, -1, -1):
         g = guard[i]
         if g is None:
             continue
