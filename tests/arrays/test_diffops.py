@@ -8,11 +8,12 @@ import pathlib
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 import sympy as sp
-from helpers import require
+from helpers import reference, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from sympile import (
     ArgumentError,
     DifferentiationError,
     SymbolicArray,
+    SympileError,
     grad,
     grad_and_value,
     gradient,
@@ -612,3 +614,43 @@ def test_least_squares_example_reaches_the_closed_form_solution():
     result, closed_form = module.main(seed=3)
     assert result.success
     np.testing.assert_allclose(result.x, closed_form, rtol=1e-8, atol=1e-10)
+
+
+# -- complex derivatives of real functions ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base", [sp.Rational(-7, 3), sp.Float(-2.5)])
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_negative_base_powers_have_complex_derivatives_never_truncated(base, backend):
+    """``c**x`` with ``c < 0`` is real at integer ``x``, but its derivative ``log(c) * c**x`` is
+    complex: it comes out complex (SymPy's value), for real and complex inputs alike, and is never
+    cast to float (no ComplexWarning)."""
+    if backend != "numpy":
+        require(backend)
+    t = sp.Symbol("t")
+    f = base**t
+    g = grad(lambda v: base ** v[0], 1, return_aux=True, backend=backend)
+    h = hessian(lambda v: base ** v[0], 1, backend=backend)
+    tol = 1e-5 if backend == "jax" else 1e-12  # JAX computes in single precision unless x64 is on
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NaN at a real non-integer power
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        for at in (2.0, 2.0 + 0j, 1.5 + 0.5j, -3.0):
+            d, value = (np.asarray(r) for r in g(np.array([at])))
+            hess = np.asarray(h(np.array([at])))
+            point = {t: at}
+            assert complex(value) == pytest.approx(reference(f, point), rel=tol)
+            assert d.dtype.kind == "c" and hess.dtype.kind == "c"
+            assert complex(d[0]) == pytest.approx(reference(sp.diff(f, t), point), rel=tol)
+            assert complex(hess[0, 0]) == pytest.approx(reference(sp.diff(f, t, 2), point), rel=tol)
+        # a real non-integer power of a negative number is NaN for a real input (NumPy's real
+        # semantics), and so is its derivative: never a truncated real number
+        d, value = (np.asarray(r) for r in g(np.array([2.5])))
+        assert np.isnan(value) and not np.isfinite(d).any()
+
+
+def test_complex_derivatives_refused_where_the_backend_is_real():
+    """The C backend computes in real arithmetic: a complex derivative is refused, with the reason."""
+    with pytest.raises(SympileError) as info:
+        grad(lambda v: sp.Rational(-7, 3) ** v[0], 1, backend="c")
+    assert "complex" in str(info.value)

@@ -20,11 +20,12 @@ import numpy as np
 import sympy as sp
 
 from .._core.errors import ArgumentError, ShapeError, SympileError
-from .._core.graph import Builder, Graph, paused_gc
+from .._core.graph import VARIABLE, Builder, Graph, paused_gc
 from .._core.ops import OPS
 from .._emit.emit import Emitted, bind, compile_source
 from .._functions.lambdify import LambdifiedFunction
 from .._sympy.raising import to_sympy
+from .._transforms.fold import fold_constants
 from .._transforms.points import expand_points
 from .entries import as_shape, entry
 from .symbolic_array import SymbolicArray, as_object_array
@@ -476,8 +477,10 @@ def _generate_entry(traced: Traced, first: int, bools: list[bool], namespace: di
             done = [f"return _np_array(_o){reshape}"]
         else:  # integer results (a constant Hessian) are cast in _finish
             done = [f"_r = _np_array(_o){reshape}", "if _r.dtype is _f64:", "    return _r", "return _finish(_o, None)"]
-    else:
+    elif all(real):
         done = ["try:", f"    return {_spell_outputs(tree, bools, True)}", *_COMPLEX_TO_FINISH]
+    else:  # a complex output (NumPy's complex scalars would be cast to float with only a warning)
+        done = ["return _finish(_o, None)"]
     call = f"_o = _fn({', '.join((['None'] if namespace.get('_self_arg') else []) + list(passed))})"
     return _compile_guarded("_entry", signature, checks, [*statements, call, *done], slow, dict(namespace))
 
@@ -486,13 +489,28 @@ def _generate_entry(traced: Traced, first: int, bools: list[bool], namespace: di
 _CHOICES = {"where": (1, 2), "min": (0, 1), "max": (0, 1)}
 
 
+def _may_fold_complex(graph: Graph) -> bool:
+    """Whether a constant subgraph of the graph may fold to a complex literal: an op with a
+    restricted real domain (`OpSpec.safe`) of numbers alone, such as ``log(-7/3)`` in the
+    derivative of ``(-7/3)**x``."""
+    variable = [False] * len(graph.nodes)
+    for i, n in enumerate(graph.nodes):
+        variable[i] = n.op in VARIABLE or any(variable[a] for a in n.args)
+        if not variable[i] and n.args and OPS[n.op].safe is not None:
+            return True
+    return False
+
+
 def _value_kinds(graph: Graph) -> tuple[list[bool], list[bool]]:
-    """For each output, whether it is real (no complex literal reaches it) and whether it is
-    surely a Python float when every input is one.
+    """For each output, whether it is real (no complex literal reaches it, folded constants
+    included: a complex output is never cast to float) and whether it is surely a Python float
+    when every input is one.
 
     Surely float: an op of an input that computes (not a literal, a choice between literals,
     or a boolean). With one such entry, the fast path's output array is float64 already.
     """
+    if _may_fold_complex(graph):
+        graph = fold_constants(graph)
     nodes = graph.nodes
     real = [False] * len(nodes)
     floating = [False] * len(nodes)
