@@ -222,21 +222,23 @@ def test_source_holds_no_user_text():
 
 def test_cache_key_depends_on_source_and_flags():
     tools = toolchain()
-    key = library_key("int f(void) { return 1; }", tools)
-    assert key == library_key("int f(void) { return 1; }", tools)
-    assert key != library_key("int f(void) { return 2; }", tools)
-    other = tools.__class__(tools.command, (*tools.flags, "-DX"), tools.openmp, tools.python_include, tools.identity)
-    assert key != library_key("int f(void) { return 1; }", other)
+    key = library_key("int f(void) { return 1; }", tools, tools.flags)
+    assert key == library_key("int f(void) { return 1; }", tools, tools.flags)
+    assert key != library_key("int f(void) { return 2; }", tools, tools.flags)
+    assert key != library_key("int f(void) { return 1; }", tools, (*tools.flags, "-DX"))
 
 
 PROGRAM = """
     import sympy as sp, sympile, sympile._backends.c.compile as cc
     calls = []
-    original = cc._run
-    cc._run = lambda command, cwd: calls.append(command) or original(command, cwd)
+    original = cc.subprocess.Popen
+    cc.subprocess.Popen = lambda command, **kw: calls.append(command) or original(command, **kw)
     x, y = sp.symbols("x y")
     f = sympile.lambdify([x, y], [sp.sin(x) * sp.exp(-y) + sp.atan(x * y), sp.erf(x) - y ** 7], backend="c")
-    print(repr([float(v) for v in f(0.25, 1.5)]), sum(1 for c in calls if "-DSYMPILE_MODULE" in " ".join(c)))
+    point = [float(v) for v in f(0.25, 1.5)]
+    # the kernels compiled (not the compiler's probe, nor the runner, which has Python's headers)
+    kernels = [c for c in calls if "u0.c" in c and not any(a.startswith("-I") for a in c)]
+    print(repr(point), len(kernels))
 """
 
 
@@ -268,7 +270,7 @@ def test_concurrent_processes_building_one_kernel(tmp_path):
     values = {r[0].rsplit(" ", 1)[0] for r in results}
     assert len(values) == 1
     libs = list((tmp_path / "c").glob("*.so"))
-    assert len(libs) == 1  # one kernel, one library
+    assert len(libs) == 2  # the runner and the one-point library, each once
     assert not [p for p in (tmp_path / "c").iterdir() if p.name.endswith((".tmp", ".build"))]
     again = _run(PROGRAM, {"SYMPILE_CACHE_DIR": str(tmp_path)})
     assert again.returncode == 0 and again.stdout.rsplit(" ", 1) == [values.pop(), "0\n"]
@@ -277,8 +279,10 @@ def test_concurrent_processes_building_one_kernel(tmp_path):
 def test_a_damaged_library_is_rebuilt(tmp_path):
     env = {"SYMPILE_CACHE_DIR": str(tmp_path)}
     first = _run(PROGRAM, env)
-    (lib,) = (tmp_path / "c").glob("*.so")
-    lib.write_bytes(lib.read_bytes()[:100])  # truncated, as by a full disk
+    libs = list((tmp_path / "c").glob("*.so"))
+    assert len(libs) == 2  # the runner and the kernel's one-point library
+    for lib in libs:
+        lib.write_bytes(lib.read_bytes()[:100])  # truncated, as by a full disk
     second = _run(PROGRAM, env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.rsplit(" ", 1) == [first.stdout.rsplit(" ", 1)[0], "1\n"]
@@ -321,12 +325,18 @@ def test_pickles_and_reloads_from_the_cache(f, kernel_cache):
     assert out.stdout.strip() == repr(f(0.1, 0.2, 0.3))
 
 
-def test_float32_library_is_built_on_first_use():
+def test_each_library_is_built_on_first_use():
+    """Nothing is compiled by the build; the one-point function on the first call with numbers, the
+    float64 loop on the first call with float64 arrays, the float32 loop on the first float32 call."""
     kernel = CKernel(sympile.lower([sp.cos(x) + sp.Rational(1, 83)], [x]))
-    assert set(kernel.sources) == {"float64"}
+    assert set(kernel.sources) == set()
+    assert kernel.point(None, 0.5) == pytest.approx(np.cos(0.5) + 1 / 83, rel=1e-15)
+    assert set(kernel.sources) == {"point-float64"}
     kernel.eval([np.ones(3, np.float32)])
-    assert set(kernel.sources) == {"float64", "float32"}
-    assert "typedef float sp_real;" in kernel.sources["float32"]
+    assert set(kernel.sources) == {"point-float64", "loop-float32"}
+    assert "typedef float sp_real;" in kernel.sources["loop-float32"]
+    kernel.eval([np.ones(3)])
+    assert set(kernel.sources) == {"point-float64", "loop-float32", "loop-float64"}
 
 
 def test_differential_operators_take_the_c_backend():
@@ -380,7 +390,8 @@ def test_the_loop_calls_vector_math(kernel_cache):
     if not _gcc_on_x86_64_linux():
         pytest.skip("glibc's libmvec vector math is used with GCC on x86-64 Linux")
     g = lambdify([x, y], sp.sin(2 * x) * sp.cos(2 * x) + sp.exp(y) * sp.atan2(x, y), backend="c")
-    source = g.built.kernel.sources["float64"]
+    g(np.ones(3), np.ones(3))
+    source = g.built.kernel.sources["loop-float64"]
     (lib,) = [p.with_suffix(".so") for p in (kernel_cache / "c").glob("*.c") if p.read_text() == source]
     binary = lib.read_bytes()
     for name in (b"v_sin", b"v_cos", b"v_exp", b"vv_atan2"):
@@ -389,7 +400,7 @@ def test_the_loop_calls_vector_math(kernel_cache):
 
 # -- the C files: package data, and C on their own --------------------------------------------------
 
-C_FILES = ("prelude.h", "helpers.h", "driver.c", "python.c")
+C_FILES = ("prelude.h", "helpers.h", "loop.c", "point.c", "runner.c")
 
 #: What kernel_source generates between the C files, spelt by hand for one small kernel (a = in[0],
 #: b = in[1]; one output) that calls every helper: with it the files are a whole translation unit.
@@ -404,40 +415,35 @@ typedef @real@ sp_real;
 #define SP(name) name##_@dtype@
 #define SP_NIN 2
 #define SP_NIN1 2
-#define SP_NOUT 1
-#define SP_NOUT1 1
-#define SP_NTOP 2
+#define SP_NOUT 2
+#define SP_NOUT1 2
+#define SP_NSLOT 1
+#define SP_NSLOT1 1
+#define SP_NMEMORY1 1
 #define SP_BLOCK 256
+#define SP_PAD 16
 #define SP_COST 1.0
 #define SP_PARALLEL_MIN 100000
-#ifdef SYMPILE_PYTHON
-#define SP_POINT_BODY 1
-#else
-#define SP_POINT_BODY 0
-#endif
 #include "helpers.h"
-static void sp_block(int64_t m, const sp_real *const *x, sp_real *const *o) {
+static const int sp_slot[SP_NOUT1] = {0, -1};
+static const sp_real sp_outconst[SP_NOUT1] = {0, (sp_real)1.5};
+#ifdef HARNESS_LOOP
+static void sp_block(int64_t m, const sp_real *const *x, sp_real *restrict v) {
 #pragma omp simd
-    for (int64_t j = 0; j < m; j++) o[0][j] = SP(powi)(x[0][j], 3) + sp_cos(x[1][j]) + SP(sign)(x[0][j]);
+    for (int64_t j = 0; j < ((m + SP_PAD - 1) & ~(int64_t)(SP_PAD - 1)); j++)
+        v[0 * SP_BLOCK + j] = SP(powi)(x[0][j], 3) + sp_cos(x[1][j]) + SP(sign)(x[0][j]);
 }
-#if SP_POINT_BODY
+#include "loop.c"
+#else
 static const sp_real sp_c0[] = {1, 2}, sp_b0[] = {0};
-static void sp_point_body(const sp_real *restrict in, sp_real *restrict out) {
+static void sp_point_body(const sp_real *restrict in, sp_real *restrict v) {
     sp_real sp_m0[1];
     SP(matvec)(1, 2, sp_c0, sp_b0, in, sp_m0);
-    out[0] = sp_m0[0] + SP(min)(in[0], in[1]) + SP(max)(in[0], in[1]) + SP(mod)(in[0], in[1]) +
-             (sp_real)sp_lgamma(in[0]);
+    v[0] = sp_m0[0] + SP(min)(in[0], in[1]) + SP(max)(in[0], in[1]) + SP(mod)(in[0], in[1]) +
+           (sp_real)sp_lgamma(in[0]);
 }
+#include "point.c"
 #endif
-#include "driver.c"
-static const int sp_boolean[SP_NOUT1] = {0};
-#ifdef SYMPILE_PYTHON
-static int sp_nested(PyObject *v, sp_real *x, int ndim, const Py_ssize_t *shape);
-static int sp_unpack(PyObject *const *args, sp_real *in) {
-    return sp_nested(args[0], in, 0, NULL) && sp_nested(args[1], in + 1, 0, NULL);
-}
-#endif
-#include "python.c"
 """
 
 
@@ -450,11 +456,14 @@ def test_the_c_files_are_package_data_pasted_into_every_kernel(f):
     header comment, and all but that comment is in every kernel's source, verbatim."""
     from sympile._backends.c import backend
 
+    f(0.1, 0.2, 0.3)
+    f(np.ones(2), 0.2, 0.3)
+    kernel = f.built.kernel.sources["loop-float64"] + f.built.kernel.sources["point-float64"]
     for name in C_FILES:
         text = _c_text(name)
         assert text.startswith(f"/* {name}: ") and text == backend.C_FILES[name]
         code = text[text.index("*/\n") + 3 :]
-        assert code.strip() and code in f.built.kernel.sources["float64"], name
+        assert code.strip() and (code in kernel) == (name != "runner.c"), name
     assert set(backend.C_FILES) == set(C_FILES)
 
 
@@ -464,11 +473,13 @@ def _or_skip_outside_ci(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.mark.parametrize("python", [None, "python", "python+numpy"])
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_the_c_files_compile_on_their_own(tmp_path, dtype, python):
-    """The C files with a hand-written harness for the generated parts pass the compiler's
-    -fsyntax-only -Wall -Werror, in both dtypes, as a plain library and as a CPython module, with and
+@pytest.mark.parametrize(
+    "part, dtype",
+    [("loop", "float64"), ("loop", "float32"), ("point", "float64"), ("runner", None), ("runner+numpy", None)],
+)
+def test_the_c_files_compile_on_their_own(tmp_path, part, dtype):
+    """The kernel's C files, with a hand-written harness for the generated parts, and the runner,
+    with Python's (and NumPy's) headers, pass the compiler's -fsyntax-only -Wall -Werror, with and
     without OpenMP: C tooling sees the files as the compiler sees the kernel."""
     import sysconfig
 
@@ -478,21 +489,25 @@ def test_the_c_files_compile_on_their_own(tmp_path, dtype, python):
         _or_skip_outside_ci("no C compiler")
     for name in C_FILES:
         (tmp_path / name).write_text(_c_text(name))
-    real = "double" if dtype == "float64" else "float"
-    (tmp_path / "harness.c").write_text(HARNESS.replace("@real@", real).replace("@dtype@", dtype))
     flags = ["-std=c99", "-fsyntax-only", "-Wall", "-Werror"]
-    if python:
+    if part.startswith("runner"):
         include = sysconfig.get_paths()["include"]
         if not os.path.exists(os.path.join(include, "Python.h")):
             _or_skip_outside_ci(f"Python's headers are not installed (no Python.h in {include})")
-        flags += [f"-I{include}", "-DSYMPILE_PYTHON", "-DSYMPILE_MODULE=_sympile_harness"]
-    if python == "python+numpy":
-        flags += [f"-I{np.get_include()}", "-DSYMPILE_NUMPY"]
+        flags += [f"-I{include}", "-DSYMPILE_MODULE=_sympile_harness"]
+        if part == "runner+numpy":
+            flags += [f"-I{np.get_include()}", "-DSYMPILE_NUMPY"]
+        target = "runner.c"
+    else:
+        real = "double" if dtype == "float64" else "float"
+        (tmp_path / "harness.c").write_text(HARNESS.replace("@real@", real).replace("@dtype@", dtype))
+        flags += ["-DHARNESS_LOOP"] if part == "loop" else []
+        target = "harness.c"
     openmp = [["-fopenmp-simd"]]
     if sys.platform != "darwin" and toolchain().openmp:
         openmp.append(["-fopenmp"])
     for omp in openmp:
         done = subprocess.run(
-            [*command, *flags, *omp, "harness.c"], cwd=tmp_path, capture_output=True, text=True, check=False
+            [*command, *flags, *omp, target], cwd=tmp_path, capture_output=True, text=True, check=False
         )
         assert done.returncode == 0, f"{' '.join(omp)}:\n{done.stderr[-3000:]}"

@@ -72,9 +72,21 @@ PAIR_EXISTING_MAX = 12
 
 # -- the C backend (sympile._backends.c) ---------------------------------------------------------
 
-#: Graphs with more statements than this get no straight-line copy for one point (it would
-#: double a long compile for a small gain).
-C_POINT_COPY_MAX = 20_000
+#: A kernel's size is its characters of C (a statement holds up to `MAX_INLINE_OPS` ops).
+#: The optimisation level of a kernel library by its size: ``(at most this many characters,
+#: level)``, the first that fits. The compile time of -O3 grows faster with a body's size than
+#: what it gains over -O2 and -O1.
+C_OPT_LEVELS = ((100_000, "-O3"), (400_000, "-O2"), (10**18, "-O1"))
+#: A body of more than twice this many characters is split into functions of about this many
+#: (the register allocator's time grows faster than a function's length).
+C_PART_CHARS = 8_000
+#: A body is compiled as one translation unit per this many characters, in parallel, up to the
+#: machine's cores (each compiler process parses the prelude and starts up).
+C_UNIT_CHARS = 100_000
+#: A loop's trip count is rounded up to a multiple of this (a power of two, a multiple of the
+#: widest vector's lanes: 16 float32 in AVX-512), so that it has no scalar remainder loop to
+#: compile; a call computes at most this many points more than it asks for.
+C_PAD = 16
 #: Below this many estimated nanoseconds of work a call runs on one thread.
 C_PARALLEL_MIN_NS = 100_000
 #: Rough relative cost per point of each op, for that estimate (other ops: `C_OP_COST_DEFAULT`).

@@ -23,9 +23,12 @@ two together into one translation unit.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import math
 import os
+import re
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
@@ -36,13 +39,32 @@ from ..._core.errors import ArgumentError, UnsupportedFunctionError
 from ..._core.graph import Graph
 from ..._core.ops import OPS
 from ..._core.tree import arg_targets, leaves, rebuild, spelt_sequence, top_level
-from ..._core.tuning import C_OP_COST, C_OP_COST_DEFAULT, C_PARALLEL_MIN_NS, C_POINT_COPY_MAX
+from ..._core.tuning import (
+    C_OP_COST,
+    C_OP_COST_DEFAULT,
+    C_OPT_LEVELS,
+    C_PAD,
+    C_PARALLEL_MIN_NS,
+    C_PART_CHARS,
+    C_UNIT_CHARS,
+)
 from ..._emit.emit import Emitted, Spelling, compile_source, emit
 from ..._emit.pipeline import Pipeline, pipeline
 from ..._emit.tables import LIBM, OPERATORS, calls
 from ..._emit.wrapper import Built, array_of, spell_array
 from ..._transforms.linear import blocks_of, linear_blocks
-from .compile import CtypesKernel, build_and_load, recall, remember, request_key, toolchain
+from .compile import (
+    UNIT_SEPARATOR,
+    CtypesKernel,
+    build_and_load,
+    cache_dir,
+    kernel_unit,
+    load_runner,
+    recall,
+    remember,
+    request_key,
+    toolchain,
+)
 
 R = "(sp_real)"
 
@@ -136,10 +158,10 @@ def _cost(graph: Graph) -> float:
     return sum(C_OP_COST.get(n.op, C_OP_COST_DEFAULT) for n in graph.nodes if n.args)
 
 
-def block_size(n_in: int, n_out: int) -> int:
-    """Points per block: their inputs and outputs fit in 64 KiB of stack."""
+def block_size(n_in: int, n_values: int) -> int:
+    """Points per block (a multiple of `C_PAD`): their inputs and the body's values fit in 64 KiB of stack."""
     size = 256
-    while size > 8 and (n_in + n_out) * size * 8 > 65536:
+    while size > C_PAD and (n_in + n_values) * size * 8 > 65536:
         size //= 2
     return size
 
@@ -151,7 +173,7 @@ def block_size(n_in: int, n_out: int) -> int:
 # comment speaks to its reader and is left out of the kernel; the rest is pasted verbatim.
 C_FILES = {
     name: (files(__package__) / name).read_text(encoding="utf-8")
-    for name in ("prelude.h", "helpers.h", "driver.c", "python.c")
+    for name in ("prelude.h", "helpers.h", "loop.c", "point.c", "runner.c")
 }
 
 
@@ -160,7 +182,7 @@ def _verbatim(name: str) -> str:
     return text[text.index("*/\n") + 3 :]
 
 
-_PRELUDE, _HELPERS, _DRIVER, _PYTHON = map(_verbatim, C_FILES)
+_PRELUDE, _HELPERS, _LOOP, _POINT = map(_verbatim, ("prelude.h", "helpers.h", "loop.c", "point.c"))
 
 
 def _generator_digest() -> str:
@@ -171,7 +193,12 @@ def _generator_digest() -> str:
         h.update(name.encode() + b"\0" + text.encode())
     root = Path(__file__).resolve().parent.parent.parent
     for path in sorted(
-        [Path(__file__), *(p for layer in ("_core", "_transforms", "_emit") for p in (root / layer).glob("*.py"))]
+        [
+            Path(__file__),
+            Path(__file__).with_name("compile.py"),
+            root / "_core" / "tuning.py",
+            *(p for layer in ("_core", "_transforms", "_emit") for p in (root / layer).glob("*.py")),
+        ]
     ):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
@@ -193,35 +220,217 @@ def _regular(tree: tuple) -> tuple | None:
     return (len(tree[1]), *shapes.pop())
 
 
-def point_unpacking(arg_tree: tuple) -> list[str] | None:
-    """C statements that read the top-level arguments into ``in[]`` (None: irregular nesting).
+def point_arguments(arg_tree: tuple) -> tuple | None:
+    """How the one-point entry reads the top-level arguments: ``(shape, slots)`` for each (its
+    leaves go to the inputs ``slots``), or None where a nesting is irregular.
 
     A nested argument is read from nested lists or tuples of numbers, or from one float64
     buffer (a NumPy array) of its shape.
     """
-    lines = []
-    for k, t in enumerate(top_level(arg_tree)):
-        shape, slots = _regular(t), leaves(t)
+    spec = []
+    for t in top_level(arg_tree):
+        shape = _regular(t)
         if shape is None:
             return None
-        dims = f"(const Py_ssize_t[]){{{', '.join(map(str, shape))}}}" if shape else "NULL"
-        if slots == list(range(slots[0], slots[0] + len(slots))):
-            lines.append(f"    if (!sp_nested(args[{k}], in + {slots[0]}, {len(shape)}, {dims})) return 0;")
+        spec.append((shape, tuple(leaves(t))))
+    return tuple(spec)
+
+
+def output_values(graph: Graph, results: list[str]) -> tuple[list[str], list[int], list[str]]:
+    """What a body computes for the outputs: the texts of its values (one per distinct output node
+    that is not a literal), and for each output the number of its value, or -1 and its literal.
+
+    The outputs are a table, not code: a Hessian's symmetric twins and a Jacobian's zeros cost
+    no statement in the body, and the body does not grow with the outputs.
+    """
+    values: list[str] = []
+    number: dict[int, int] = {}
+    slot, literal = [], []
+    for k, node in enumerate(graph.outputs):
+        n = graph.nodes[node]
+        if n.op == "const":
+            slot.append(-1)
+            literal.append(c_literal(n.attr))
+            continue
+        if node not in number:
+            number[node] = len(values)
+            values.append(results[k])
+        slot.append(number[node])
+        literal.append("0")
+    return values, slot, literal
+
+
+def _defines(graph: Graph, dtype: str, n_values: int, n_memory: int = 0) -> list[str]:
+    n_in, n_out = len(graph.inputs), len(graph.outputs)
+    real = "double" if dtype == "float64" else "float"
+    return [
+        f"typedef {real} sp_real;",
+        "#if SP_MVEC",
+        f"#define sp_cos sp_cos_{real}",
+        "#else",
+        "#define sp_cos cos",
+        "#endif",
+        f"#define SP(name) name##_{dtype}",
+        f"#define SP_NIN {n_in}",
+        f"#define SP_NIN1 {max(1, n_in)}",
+        f"#define SP_NOUT {n_out}",
+        f"#define SP_NOUT1 {max(1, n_out)}",
+        f"#define SP_NSLOT {n_values}",
+        f"#define SP_NSLOT1 {max(1, n_values)}",
+        f"#define SP_NMEMORY1 {max(1, n_memory)}",
+        f"#define SP_BLOCK {block_size(n_in, n_values)}",
+        f"#define SP_PAD {C_PAD}",
+        f"#define SP_COST {_cost(graph):.1f}",
+        f"#define SP_PARALLEL_MIN {C_PARALLEL_MIN_NS}",
+    ]
+
+
+def _tables(slot: list[int], literal: list[str]) -> list[str]:
+    return [
+        f"static const int sp_slot[SP_NOUT1] = {{{', '.join(map(str, slot or [-1]))}}};",
+        f"static const sp_real sp_outconst[SP_NOUT1] = {{{', '.join(literal or ['0'])}}};",
+    ]
+
+
+_NAME = re.compile(r"\b_(\d+)\b")
+
+#: The two libraries of a graph: the loop over points, and the one-point function (float64).
+LOOP, POINT_KIND = "loop", "point"
+
+
+def split(body: Emitted, values: list[str], size: int, at) -> tuple[list, int]:
+    """The statements in parts of about ``size`` characters of C (a body of up to twice that is
+    one part): for each, its statements, its stores of the
+    values (in the last part) and its locals, with every value that one part assigns and a later
+    part reads written as memory, ``at(i)`` (numbered from 0; the count is the last return).
+
+    Compile time grows faster than a function's length; parts, each its own function, keep
+    it linear in the graph's size (and let units compile in parallel). A local may be assigned
+    more than once (the emitter reuses them): each assignment is its own value here.
+    """
+    lines = body.body
+    part_of, p, filled = [], 0, 0
+    whole = sum(map(len, lines)) <= 2 * size
+    for line in lines:
+        if filled >= size and not whole:
+            p, filled = p + 1, 0
+        part_of.append(p)
+        filled += len(line)
+    chunks = [[] for _ in range(p + 1)]
+    for line, p in zip(lines, part_of):
+        chunks[p].append(line)
+    last = len(chunks) - 1
+    # pass 1: which assignments (by line number) are read in a later part
+    current: dict[str, int] = {}  # local -> the line of its latest assignment
+    crossing: dict[int, int] = {}
+
+    def read(text: str, p: int) -> None:
+        for name in _NAME.findall(text):
+            line = current.get(name)
+            if line is not None and part_of[line] != p and line not in crossing:
+                crossing[line] = len(crossing)
+
+    for i, line in enumerate(lines):
+        target, _, expr = line.partition(" = ")
+        read(expr, part_of[i])
+        current[target.strip()[1:]] = i
+    for text in values:
+        read(text, last)
+    # pass 2: each read and assignment of a crossing value written as memory
+    current.clear()
+
+    def spell(text: str) -> str:
+        def one(m):
+            line = current.get(m.group(1))
+            return at(crossing[line]) if line in crossing else m.group(0)
+
+        return _NAME.sub(one, text) if crossing else text
+
+    parts, i = [], -1
+    for p, chunk in enumerate(chunks):
+        statements, names = [], set()
+        for line in chunk:
+            i += 1
+            target, _, expr = line.partition(" = ")
+            expr = spell(expr)
+            name = target.strip()[1:]
+            current[name] = i
+            if i in crossing:
+                statements.append(f"{target[: len(target) - len(target.lstrip())]}{at(crossing[i])} = {expr}")
+            else:
+                statements.append(f"{target} = {expr}")
+                names.add(name)
+        stores = [spell(v) for v in values] if p == last else []
+        parts.append((statements, stores, sorted(names, key=int)))
+    return parts, len(crossing)
+
+
+def _functions(kind: str, n_in: int, body: Emitted, values: list[str]) -> tuple[list[list[str]], int]:
+    """The body as C functions, one per part (`split`): ``sp_{kind}_part{p}``, then the body's own
+    function (``sp_block`` or ``sp_point_body``) calling them in turn; and how many values live
+    in memory. A lone part is the body's function itself."""
+    loop = kind == LOOP
+    at = (lambda i: f"t[{i} * SP_BLOCK + j]") if loop else (lambda i: f"t[{i}]")
+    parts, memory = split(body, values, C_PART_CHARS, at)
+    indent = "        " if loop else "    "
+    head = "int64_t m, const sp_real *const *x" if loop else "const sp_real *restrict in"
+    functions = []
+    for statements, stores, names in parts:
+        code = [
+            *([f"{indent}sp_real {', '.join(f'_{n}' for n in names)};"] if names else []),
+            *(f"{indent[4:]}{line};" for line in statements),
+            *(f"{indent}v[{i}{' * SP_BLOCK + j' if loop else ''}] = {v};" for i, v in enumerate(stores)),
+        ]
+        if loop:
+            code = [
+                *(f"    const sp_real *restrict x{k} = x[{k}];" for k in range(n_in)),
+                "    (void)x;",
+                "#pragma omp simd",
+                "    for (int64_t j = 0; j < ((m + SP_PAD - 1) & ~(int64_t)(SP_PAD - 1)); j++) {",
+                *(f"        const sp_real a{k} = x{k}[j];" for k in range(n_in)),
+                *code,
+                "    }",
+            ]
         else:
-            lines.append(
-                f"    {{ sp_real v[{len(slots)}]; if (!sp_nested(args[{k}], v, {len(shape)}, {dims})) return 0;"
-            )
-            lines += [f"      in[{s}] = v[{i}];" for i, s in enumerate(slots)]
-            lines.append("    }")
-    return lines
+            code[:0] = [f"    const sp_real a{k} = in[{k}];" for k in range(n_in)]
+        functions.append([*code, "    (void)t; (void)v;" if len(parts) > 1 else "    (void)v;", "}"])
+    own = ("static void sp_block" if loop else "static void sp_point_body") + f"({head}, sp_real *restrict v)"
+    if len(parts) == 1:
+        return [[f"{own} {{", *functions[0]]], 0
+    signature = f"({head}, sp_real *restrict t, sp_real *restrict v)"
+    named = [[f"void sp_{kind}_part{p}{signature} {{", *f] for p, f in enumerate(functions)]
+    calls = "m, x, t, v" if loop else "in, t, v"
+    main = [
+        *(f"void sp_{kind}_part{p}{signature};" for p in range(len(parts))),
+        f"{own} {{",
+        *(
+            ["    sp_real *t = malloc(sizeof(sp_real) * SP_NMEMORY1 * SP_BLOCK);", "    if (!t) abort();"]
+            if loop
+            else ["    sp_real t[SP_NMEMORY1];"]
+        ),
+        *(f"    sp_{kind}_part{p}({calls});" for p in range(len(parts))),
+        *(["    free(t);"] if loop else []),
+        "}",
+    ]
+    return [main, *named], memory
 
 
-def point_body(graph: Graph, body: Emitted, n_in: int, point: bool) -> list[str]:
-    """The one-point function: the loop's statements once, or, when the graph has linear
-    blocks (`linear_blocks`), its own statements with each block as a matrix product over
-    constant tables, which the compiler vectorises across the block's rows."""
+def loop_body(graph: Graph, body: Emitted) -> tuple[list[str], list[list[str]], int, int]:
+    """``sp_block``: the body in a loop over a block of points that the compiler vectorises;
+    its code, the functions of its other parts, and the counts of its values and of its locals
+    in memory."""
+    values, slot, literal = output_values(graph, body.results)
+    (main, *parts), memory = _functions(LOOP, len(graph.inputs), body, values)
+    return [*_tables(slot, literal), *main], parts, len(values), memory
+
+
+def point_body(graph: Graph, body: Emitted) -> tuple[list[str], list[list[str]], int, int]:
+    """``sp_point_body``: the body once, straight-line; where the graph has linear blocks
+    (`linear_blocks`), with each block as a matrix product over constant tables, which the
+    compiler vectorises across the block's rows. (A body long enough to be split into parts
+    has none: its blocks' arrays would cross the parts.)"""
     blocks = []
-    if point:
+    if _size(body) <= 2 * C_PART_CHARS:
         lin = POINT(graph)
         blocks = blocks_of(lin)
     if blocks:
@@ -235,7 +444,9 @@ def point_body(graph: Graph, body: Emitted, n_in: int, point: bool) -> list[str]
             mvrow=lambda args, at: f"sp_m{index[at[0]]}[{at[1]}]",
         )
         body = emit(lin, Spelling("c", None, table, python=False), const=c_literal)
-    local = f"    sp_real {', '.join(f'_{s}' for s in range(body.slots))};" if body.slots else ""
+        graph = lin
+    values, slot, literal = output_values(graph, body.results)
+    (main, *parts), memory = _functions(POINT_KIND, len(graph.inputs), body, values)
     tables = []
     for k, b in enumerate(blocks):
         coefficients = ", ".join(repr(c) for column in b.coefficients for c in column)
@@ -243,86 +454,44 @@ def point_body(graph: Graph, body: Emitted, n_in: int, point: bool) -> list[str]
             f"static const sp_real sp_c{k}[] = {{{coefficients}}};",
             f"static const sp_real sp_b{k}[] = {{{', '.join(repr(v) for v in b.offsets)}}};",
         ]
-    arrays = [f"    sp_real {', '.join(f'sp_m{k}[{len(b.roots)}]' for k, b in enumerate(blocks))};"] if blocks else []
-    return [
-        *tables,
-        "static void sp_point_body(const sp_real *restrict in, sp_real *restrict out) {",
-        *(f"    const sp_real a{k} = in[{k}];" for k in range(n_in)),
-        *arrays,
-        *([local] if local else []),
-        *(f"{line};" for line in body.body),
-        *(f"    out[{k}] = {text};" for k, text in enumerate(body.results)),
-        "}",
-    ]
+    if blocks:  # the blocks' results, in the one function
+        main.insert(1, f"    sp_real {', '.join(f'sp_m{k}[{len(b.roots)}]' for k, b in enumerate(blocks))};")
+    return [*_tables(slot, literal), *tables, *main], parts, len(values), memory
 
 
-def kernel_source(graph: Graph, dtype: str, arg_tree: tuple, body: Emitted) -> str:
-    """The C translation unit for ``graph`` in ``dtype`` ("float64" or "float32").
+def kernel_source(graph: Graph, dtype: str, body: Emitted, kind: str = LOOP) -> list[str]:
+    """The C translation units of ``graph``'s loop (``kind="loop"``) or one-point function
+    (``kind="point"``) in ``dtype`` ("float64" or "float32"): one, or, for a long body, one
+    per `C_UNIT_CHARS` characters up to the machine's cores, compiled in parallel.
 
-    The C files and the generated parts, as text, in this order (prelude.h says what each part
-    defines): prelude.h; the defines (``sp_real``, ``SP(name)``, the sizes ``SP_NIN``,
-    ``SP_NOUT``, ``SP_BLOCK``, ...); helpers.h; ``sp_block`` and ``sp_point_body``; driver.c;
-    ``sp_boolean`` and ``sp_unpack``; python.c. The files' header comments are left out.
+    The first unit holds, in this order (prelude.h says what each part defines): prelude.h; the
+    defines (``sp_real``, ``SP(name)``, the sizes ``SP_NIN``, ``SP_NOUT``, ``SP_NSLOT``,
+    ``SP_BLOCK``, ...); helpers.h; the outputs' table and ``sp_block`` or ``sp_point_body``;
+    loop.c or point.c; then functions of the body's parts. The other units hold the prelude,
+    defines and helpers, and the functions of the other parts. The files' header comments are
+    left out.
     """
-    n_in, n_out = len(graph.inputs), len(graph.outputs)
-    real = "double" if dtype == "float64" else "float"
-    boolean = boolean_outputs(graph)
-    loads = [f"        const sp_real a{k} = x{k}[j];" for k in range(n_in)]
-    stmts = [f"    {line};" for line in body.body]
-    local = f"        sp_real {', '.join(f'_{s}' for s in range(body.slots))};" if body.slots else ""
-    stores = [f"        o{k}[j] = {text};" for k, text in enumerate(body.results)]
-    unpack = point_unpacking(arg_tree)
-    block = [
-        "static void sp_block(int64_t m, const sp_real *const *x, sp_real *const *o) {",
-        *(f"    const sp_real *restrict x{k} = x[{k}];" for k in range(n_in)),
-        *(f"    sp_real *restrict o{k} = o[{k}];" for k in range(n_out)),
-        "    (void)x; (void)o;",
-        "#pragma omp simd",
-        "    for (int64_t j = 0; j < m; j++) {",
-        *loads,
-        *([local] if local else []),
-        *stmts,
-        *stores,
-        "    }",
-        "}",
-        "#if SP_POINT_BODY",
-        *point_body(graph, body, n_in, point=dtype == "float64" and len(body.body) <= C_POINT_COPY_MAX),
-        "#endif",
-    ]
-    defines = [
-        f"typedef {real} sp_real;",
-        "#if SP_MVEC",
-        f"#define sp_cos sp_cos_{real}",
-        "#else",
-        "#define sp_cos cos",
-        "#endif",
-        f"#define SP(name) name##_{dtype}",
-        f"#define SP_NIN {n_in}",
-        f"#define SP_NIN1 {max(1, n_in)}",
-        f"#define SP_NOUT {n_out}",
-        f"#define SP_NOUT1 {max(1, n_out)}",
-        f"#define SP_NTOP {len(top_level(arg_tree))}",
-        f"#define SP_BLOCK {block_size(n_in, n_out)}",
-        f"#define SP_COST {_cost(graph):.1f}",
-        f"#define SP_PARALLEL_MIN {C_PARALLEL_MIN_NS}",
-        # the straight-line copy serves the Python entry point, which takes float64 numbers
-        "#if defined(SYMPILE_PYTHON) && " + ("1" if dtype == "float64" and len(body.body) <= C_POINT_COPY_MAX else "0"),
-        "#define SP_POINT_BODY 1",
-        "#else",
-        "#define SP_POINT_BODY 0",
-        "#endif",
-    ]
-    glue = [
-        f"static const int sp_boolean[SP_NOUT1] = {{{', '.join(map(str, boolean or [0]))}}};",
-        "#ifdef SYMPILE_PYTHON",
-        "static int sp_nested(PyObject *v, sp_real *x, int ndim, const Py_ssize_t *shape);",
-        "static int sp_unpack(PyObject *const *args, sp_real *in) {",
-        *(unpack if unpack is not None else ["    (void)args; (void)in;", "    return 0;"]),
-        *(["    return 1;"] if unpack is not None else []),
-        "}",
-        "#endif",
-    ]
-    return "\n".join([_PRELUDE, *defines, _HELPERS, *block, _DRIVER, *glue, _PYTHON])
+    code, parts, n_values, memory = (loop_body if kind == LOOP else point_body)(graph, body)
+    head = [_PRELUDE, *_defines(graph, dtype, n_values, memory), _HELPERS]
+    units = max(1, min(os.cpu_count() or 1, _size(body) // C_UNIT_CHARS, len(parts)))
+    share = -(-len(parts) // units)
+    groups = [parts[i : i + share] for i in range(0, len(parts), share)] if parts else [[]]
+    main = [*head, *code, _LOOP if kind == LOOP else _POINT, *(line for f in groups[0] for line in f)]
+    return ["\n".join(main), *("\n".join([*head, *(line for f in g for line in f)]) for g in groups[1:])]
+
+
+def _size(body: Emitted) -> int:
+    """A body's size: its characters of C (a statement holds up to `MAX_INLINE_OPS` operations)."""
+    return sum(map(len, body.body)) + sum(map(len, body.results))
+
+
+def optimisation(body: Emitted) -> str:
+    """The optimisation level of a body: the effort follows its size (`C_OPT_LEVELS`)."""
+    size = _size(body)
+    for limit, level in C_OPT_LEVELS:
+        if size <= limit:
+            return level
+    return C_OPT_LEVELS[-1][1]
 
 
 # -- the compiled kernel and its Python side ----------------------------------------------------
@@ -352,24 +521,32 @@ def compute_dtype(values) -> np.dtype:
     )
 
 
-class CKernel:
-    """A graph compiled to C: its float64 library at once, its float32 one on first use."""
+class Libraries:
+    """A graph's kernel libraries, each compiled (or found in the cache) on first use.
 
-    def __init__(self, graph: Graph, arg_tree: tuple | None = None):
+    Kept apart from `CKernel`, which holds the runner's entries: an entry holds this object's
+    `address`, and nothing here holds an entry, so no reference cycle runs through C.
+    """
+
+    def __init__(self, graph: Graph, tools):
         self.graph = graph
-        self.n_in, self.n_out = len(graph.inputs), len(graph.outputs)
-        self.arg_tree = arg_tree if arg_tree is not None else ("list", [("leaf", k) for k in range(self.n_in)])
-        self.boolean = boolean_outputs(graph)
+        self.tools = tools
         self._emitted: tuple | None = None
-        self._libs: dict[str, object] = {}
+        self._libs: dict[tuple[str, str], object] = {}
+        #: the C of each library built, by ``"loop-float64"``, ``"point-float64"``, ``"loop-float32"``
         self.sources: dict[str, str] = {}
-        self.compiled = False
-        lib = self.library(np.dtype(np.float64))
-        self.point = getattr(lib, "point", None)
-        #: whether ``point`` makes a Matrix output's array itself, given its shape
-        self.point_arrays = bool(getattr(lib, "arrays", 0))
-        #: ``point_of_arrays(dest, shapes, *args)``: one point from float64 arrays (numpify's entry)
-        self.point_of_arrays = getattr(lib, "point_of_arrays", None)
+        #: the libraries this object compiled (not found in the cache)
+        self.compiled: list[str] = []
+
+    def _request(self, kind: str, dtype: str) -> str:
+        return request_key((CODEGEN, self.graph.content_hash(), kind, dtype), self.tools)
+
+    def check(self) -> None:
+        """Raise what the graph's preparation raises (a function C lacks, complex numbers) now, at
+        the build, unless a library of it was built before (then it passed)."""
+        root = cache_dir()
+        if not any((root / f"{self._request(kind, 'float64')}.request").exists() for kind in (LOOP, POINT_KIND)):
+            self._emit()
 
     def _emit(self) -> tuple[Graph, Emitted]:
         if self._emitted is None:
@@ -377,30 +554,99 @@ class CKernel:
             self._emitted = prepared, emit(prepared, SPELLING, const=c_literal)
         return self._emitted
 
-    def library(self, dtype: np.dtype):
-        name = _FLOATS[dtype]
-        lib = self._libs.get(name)
+    def text(self, kind: str, dtype: str) -> str:
+        """The C source of a library, whether or not it is built."""
+        name = f"{kind}-{dtype}"
+        if name not in self.sources:
+            prepared, body = self._emit()
+            return UNIT_SEPARATOR.join(kernel_source(prepared, dtype, body, kind))
+        return self.sources[name]
+
+    def library(self, kind: str, dtype: str):
+        """The loaded library (a `ctypes.CDLL`)."""
+        lib = self._libs.get((kind, dtype))
         if lib is None:
-            tools = toolchain()
-            request = request_key((CODEGEN, self.graph.content_hash(), repr(self.arg_tree), name), tools)
-            found = recall(request, tools)
+            request = self._request(kind, dtype)
+            found = recall(request, self.tools)
             if found is not None:
                 lib, _, source = found
             else:
-                folded, body = self._emit()
-                source = kernel_source(folded, name, self.arg_tree, body)
-                lib, key, compiled = build_and_load(source, tools)
-                remember(request, key)
-                self.compiled |= compiled
-            if not hasattr(lib, "eval"):
-                lib = CtypesKernel(lib, self.n_in, self.n_out, dtype)
-            self._libs[name] = lib
-            self.sources[name] = source
+                prepared, body = self._emit()
+                source = UNIT_SEPARATOR.join(kernel_source(prepared, dtype, body, kind))
+                unit = kernel_unit(source, self.tools, optimisation(body))
+                ((lib, key, compiled),) = build_and_load([unit], self.tools)
+                remember(request, key, unit)
+                if compiled:
+                    self.compiled.append(f"{kind}-{dtype}")
+            self._libs[kind, dtype] = lib
+            self.sources[f"{kind}-{dtype}"] = source
         return lib
+
+    def address(self, dtype: str, kind: int) -> int:
+        """The address of ``sympile_point`` (kind 0) or ``sympile_eval`` (kind 1): the runner's ``load``."""
+        name = ("sympile_point", "sympile_eval")[kind]
+        lib = self.library(POINT_KIND if kind == 0 else LOOP, dtype)
+        return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+
+
+class CKernel:
+    """A graph compiled to C: its loop and its one-point function each compiled on first use.
+
+    ``point(dest, *args)`` (None without the runner, or for irregular nested arguments) and
+    ``point_of_arrays`` are the runner's one-point entries; `eval` is the loop over points.
+    """
+
+    def __init__(self, graph: Graph, arg_tree: tuple | None = None):
+        self.graph = graph
+        self.n_in, self.n_out = len(graph.inputs), len(graph.outputs)
+        self.arg_tree = arg_tree if arg_tree is not None else ("list", [("leaf", k) for k in range(self.n_in)])
+        self.boolean = boolean_outputs(graph)
+        tools = toolchain()
+        self.libraries = Libraries(graph, tools)
+        self.libraries.check()
+        self._runner = load_runner(tools)
+        self._entries: dict[str, object] = {}
+        arguments = point_arguments(self.arg_tree)
+        entry = self.entry(np.dtype(np.float64)) if self._runner is not None else None
+        self.point = entry.point if entry is not None and arguments is not None else None
+        #: whether ``point`` makes the arrays of a Matrix output itself, given their shapes
+        self.point_arrays = bool(getattr(self._runner, "arrays", 0))
+        #: ``point_of_arrays(dest, shapes, *args)``: one point from float64 arrays (numpify's entry)
+        self.point_of_arrays = getattr(entry, "point_of_arrays", None)
+
+    def entry(self, dtype: np.dtype):
+        """The runner's `Kernel` for ``dtype`` (or a `CtypesKernel` without the runner)."""
+        name = _FLOATS[dtype]
+        got = self._entries.get(name)
+        if got is None:
+            if self._runner is None:
+                got = CtypesKernel(lambda: self.libraries.library(LOOP, name), self.n_in, self.n_out, dtype)
+            else:
+                got = self._runner.Kernel(
+                    dtype.itemsize,
+                    self.n_in,
+                    self.n_out,
+                    point_arguments(self.arg_tree),
+                    bytes(self.boolean),
+                    partial(self.libraries.address, name),
+                )
+            self._entries[name] = got
+        return got
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """The C of each library built so far, by ``"loop-float64"``, ``"point-float64"``, ..."""
+        return self.libraries.sources
+
+    @property
+    def compiled(self) -> bool:
+        """Whether any library of this kernel was compiled here (rather than found in the cache)."""
+        return bool(self.libraries.compiled)
 
     @property
     def source(self) -> str:
-        return self.sources["float64"]
+        """The C of the float64 loop and one-point function (written, not compiled, if not built yet)."""
+        return "\n".join(self.libraries.text(kind, "float64") for kind in (LOOP, POINT_KIND))
 
     def eval(self, flat, out=None, threads=None):
         """Outputs over broadcast inputs: an ``(n_out, *shape)`` array, or ``out`` filled point-major."""
@@ -415,7 +661,7 @@ class CKernel:
             else np.ascontiguousarray(np.broadcast_to(a, shape))
             for a in arrays
         ]
-        lib = self.library(dtype)
+        lib = self.entry(dtype)
         threads = _threads(threads)
         if out is None:
             o = np.empty((self.n_out, *shape), dtype)
@@ -493,15 +739,68 @@ def _structure(tree: tuple, leaf, block) -> str:
     return rebuild(tree, leaf, array, spelt_sequence)
 
 
+def _point_pieces(out_tree: tuple, boolean: list[int], arrays: bool) -> tuple[str, str]:
+    """How the one-point entry returns ``out_tree``: the ``dest`` it passes the runner, and the
+    source that rebuilds the structure from the runner's result ``_r``.
+
+    Every array of consecutive outputs that are not truth values comes back from C as one new
+    array (a piece given by its shape), every other output as a number (a piece None); a lone
+    array is the result itself. Without NumPy's headers (``arrays`` False) the arrays are made
+    from the numbers here.
+    """
+    n_out = len(boolean)
+    whole = out_tree[0] == "array" and _consecutive(leaves(out_tree))
+    if whole and not any(boolean):
+        return (repr(tuple(out_tree[1])) if arrays else f"_empty({tuple(out_tree[1])!r})"), "_r"
+    pieces: list = []
+
+    def leaf(k):
+        pieces.append(None)
+        return f"_r[{len(pieces) - 1}]"
+
+    def array(shape, ks):
+        if arrays and _consecutive(ks) and not any(boolean[k] for k in ks):
+            pieces.append(tuple(shape))
+            return f"_r[{len(pieces) - 1}]"
+        return spell_array(shape, [leaf(k) for k in ks])
+
+    result = rebuild(out_tree, leaf, array, spelt_sequence)
+    if all(p is None for p in pieces):  # numbers only: one tuple of them (one number: itself)
+        if n_out == 1:
+            return "None", result.replace("_r[0]", "_r")
+        # the outputs as a flat tuple in order (numpify's entry points ask for that): the
+        # runner's tuple as it is, not rebuilt item by item
+        in_order = out_tree == ("tuple", [("leaf", k) for k in range(n_out)])
+        return "None", "_r" if in_order else result
+    return repr(pieces), result
+
+
+class _Built(Built):
+    """`Built` whose source is written when first read: a kernel is emitted only when used."""
+
+    def __init__(self, fn, kernel, entry: str):
+        super().__init__(fn, "", kernel=kernel)
+        self._entry = entry
+
+    @property
+    def source(self) -> str:
+        return self.kernel.source + "\n/* The Python entry point:\n\n" + self._entry + "*/\n"
+
+    @source.setter
+    def source(self, value) -> None:
+        pass
+
+
 def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Built:
     """Compile ``graph`` to C (`Built.kernel`: the `CKernel`); the source is the C, then the Python entry.
 
     The function takes the arguments of ``arg_tree`` and two keywords: ``out``, an array of
-    shape ``(*shape, n_outputs)`` to fill point-major (then returned), and ``threads``.
+    shape ``(*shape, n_outputs)`` to fill point-major (then returned), and ``threads``. Nothing
+    is compiled here: the one-point function on the first call with numbers, the loop on the
+    first call with arrays.
     """
     kernel = CKernel(graph, arg_tree)
     params, unpack = arg_targets(arg_tree)
-    n_out = kernel.n_out
     boolean = kernel.boolean
 
     def leaf_o(k):
@@ -513,29 +812,14 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
         return f"_o[{i}:{j}].reshape({tuple(shape)!r} + _o.shape[1:])"
 
     lines = [f"def _f({', '.join([*params, '*', 'out=None', 'threads=None'])}):"]
-    if kernel.point is not None and point_unpacking(arg_tree) is not None:
-        whole = out_tree[0] == "array" and _consecutive(leaves(out_tree))
-        if whole and not any(boolean):
-            shape = tuple(out_tree[1])
-            dest = repr(shape) if kernel.point_arrays else f"_empty({shape!r})"  # the library makes it
-            lines += [
-                "    if out is None:",
-                f"        _r = _point({dest}, {', '.join(params)})",
-                "        if _r is not NotImplemented:",
-                "            return _r",
-            ]
-        elif n_out:
-            leaf_r = (lambda k: "_r") if n_out == 1 else (lambda k: f"_r[{k}]")
-            # the outputs as a flat tuple in order (numpify's entry points ask for that): the
-            # library's tuple as it is, not rebuilt item by item
-            in_order = n_out > 1 and out_tree == ("tuple", [("leaf", k) for k in range(n_out)])
-            result = "_r" if in_order else _structure(out_tree, leaf_r, lambda i, j, s: None)
-            lines += [
-                "    if out is None:",
-                f"        _r = _point(None, {', '.join(params)})",
-                "        if _r is not NotImplemented:",
-                f"            return {result}",
-            ]
+    if kernel.point is not None and kernel.n_out:
+        dest, result = _point_pieces(out_tree, boolean, kernel.point_arrays)
+        lines += [
+            "    if out is None:",
+            f"        _r = _point({dest}, {', '.join(params)})",
+            "        if _r is not NotImplemented:",
+            f"            return {result}",
+        ]
     lines += [f"    {line}" for line in unpack]
     flat = "".join(f"a{k}, " for k in range(kernel.n_in))
     lines += [
@@ -552,4 +836,4 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
         "_array": array_of(np.array, np.zeros),
     }
     fn = compile_source(Emitted(source, namespace, "_f"), "c")
-    return Built(fn, kernel.source + "\n/* The Python entry point:\n\n" + source + "*/\n", kernel=kernel)
+    return _Built(fn, kernel, source)

@@ -1,22 +1,26 @@
 """Compiling generated C: the compiler, its flags, OpenMP, and an on-disk cache keyed by content.
 
-A kernel is compiled once per machine: the shared library is stored under the per-user
-cache directory (``$SYMPILE_CACHE_DIR``, else ``$XDG_CACHE_HOME/sympile``, else
+A kernel library is compiled once per machine: it is stored under the per-user cache
+directory (``$SYMPILE_CACHE_DIR``, else ``$XDG_CACHE_HOME/sympile``, else
 ``~/.cache/sympile``) in a file named by the SHA-256 of the source, the compiler and its
 flags, so building the same expression again, in this process or a new one, costs a file
 lookup and a ``dlopen``. Several processes may build the same kernel at once: each compiles
 into a private temporary file and renames it into place (atomic on POSIX), so a reader
-never sees half a library.
+never sees half a library. Several libraries asked for at once compile in parallel, one
+compiler process each.
 
-When the interpreter's headers are installed the library is also a CPython extension
-module (its C is ``python.c``, beside this module), whose entry points cost about as much
-as a Python function call; otherwise it is loaded with `ctypes` (ten times that).
-``SYMPILE_C_LOADER=ctypes`` forces the latter.
+Kernels are plain C, without Python's headers (parsing them would cost more than compiling
+a small kernel). Where the interpreter's headers are installed, the CPython side of every
+kernel is one fixed extension module, the runner (its C is ``runner.c``, beside this module),
+compiled once per toolchain and kept in the same cache; its entry points cost about as much
+as a Python function call. Elsewhere a kernel's loop is called through `ctypes` (ten times
+that); ``SYMPILE_C_LOADER=ctypes`` forces the latter.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -28,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -40,10 +45,13 @@ from ..._core.errors import SympileError
 CACHE_ENV = "SYMPILE_CACHE_DIR"
 LOADER_ENV = "SYMPILE_C_LOADER"
 #: Bumped when the flag policy or the generated glue changes, so old libraries are not reused.
-POLICY = "sympile-c-3"
+POLICY = "sympile-c-4"
 
-#: Optimisation without -ffast-math: NaN, infinities and signed zeros keep IEEE semantics.
-BASE_FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math")
+#: Without -ffast-math: NaN, infinities and signed zeros keep IEEE semantics. The optimisation
+#: level is chosen per library (`compile_libraries`).
+BASE_FLAGS = ("-std=c99", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math")
+#: The optimisation level of the runner and of the compiler probe.
+DEFAULT_OPT = "-O2"
 
 
 #: Used where the compiler takes them. No vectorised remainder loop: blocks are a multiple of
@@ -64,10 +72,12 @@ class Toolchain:
     openmp: bool
     python_include: str | None
     identity: str
+    #: the runner's flags besides ``flags``: Python's (and NumPy's) headers
+    python_flags: tuple[str, ...] = ()
 
     @property
     def python(self) -> bool:
-        """Whether libraries are built as CPython extension modules (else loaded by ctypes)."""
+        """Whether the runner (a CPython extension module) calls the kernels (else ctypes does)."""
         return self.python_include is not None
 
 
@@ -159,7 +169,11 @@ def _run(command: list[str], cwd: str) -> subprocess.CompletedProcess:
 
 
 def _probe(command: tuple[str, ...]) -> dict:
-    """Which optional flags the compiler takes: ``-march=native`` and OpenMP."""
+    """Which optional flags the compiler takes: ``-march=native``, `OPTIONAL_FLAGS` and OpenMP.
+
+    One compile with all of them, where the compiler takes them all (the usual case); else one
+    compile per flag.
+    """
     test = (
         "#include <math.h>\n#ifdef _OPENMP\n#include <omp.h>\n#endif\n"
         "double f(const double *x, long n) { double s = 0;\n"
@@ -167,10 +181,22 @@ def _probe(command: tuple[str, ...]) -> dict:
         "for (long i = 0; i < n; i++) s += exp(x[i]);\n"
         "#ifdef _OPENMP\nreturn s + omp_get_max_threads();\n#else\nreturn s;\n#endif\n}\n"
     )
-    found = {"march": [], "openmp": None, "extra": []}
+    openmp = ["-fopenmp"] if sys.platform != "darwin" else ["-Xpreprocessor", "-fopenmp", "-lomp"]
     with tempfile.TemporaryDirectory(prefix="sympile-probe-") as tmp:
         Path(tmp, "t.c").write_text(test)
-        base = [*command, *BASE_FLAGS, "t.c", "-o", "t.so", "-lm"]
+        base = [*command, *BASE_FLAGS, DEFAULT_OPT, "t.c", "-o", "t.so", "-lm"]
+
+        def loads() -> bool:
+            try:
+                ctypes.CDLL(os.path.join(tmp, "t.so"))
+                return True
+            except OSError:
+                return False
+
+        every = ["-march=native", *OPTIONAL_FLAGS, *openmp]
+        if _run([*base, *every], tmp).returncode == 0 and loads():
+            return {"march": ["-march=native"], "openmp": openmp, "extra": list(OPTIONAL_FLAGS)}
+        found = {"march": [], "openmp": None, "extra": []}
         if _run(base, tmp).returncode != 0:
             raise CompilerError(f"the C compiler {' '.join(command)} cannot build a shared library here")
         for march in (["-march=native"], ["-mcpu=native"]):
@@ -180,39 +206,45 @@ def _probe(command: tuple[str, ...]) -> dict:
         for flag in OPTIONAL_FLAGS:
             if _run([*base, flag], tmp).returncode == 0:
                 found["extra"].append(flag)
-        openmp = ["-fopenmp"] if sys.platform != "darwin" else ["-Xpreprocessor", "-fopenmp", "-lomp"]
-        if _run([*base, *openmp], tmp).returncode == 0:
-            try:
-                ctypes.CDLL(os.path.join(tmp, "t.so"))
-                found["openmp"] = openmp
-            except OSError:
-                pass
+        if _run([*base, *openmp], tmp).returncode == 0 and loads():
+            found["openmp"] = openmp
     return found
 
 
 @cache
 def _toolchain(command: tuple[str, ...], python_include: str | None) -> Toolchain:
     st = os.stat(command[0])
-    identity = repr((os.path.realpath(command[0]), st.st_size, st.st_mtime_ns, command[1:]))
-    probe_file = cache_dir() / f"toolchain-{hashlib.sha256((identity + POLICY).encode()).hexdigest()[:24]}.json"
+    compiler = repr((os.path.realpath(command[0]), st.st_size, st.st_mtime_ns, command[1:]))
+    abi = (sys.implementation.cache_tag, importlib.machinery.EXTENSION_SUFFIXES[0], sys.version)
+    python_flags = []
+    if python_include is not None:
+        python_flags += [f"-I{python_include}"]
+        if sys.platform == "darwin":
+            python_flags += ["-undefined", "dynamic_lookup"]
+        numpy_include = np.get_include()
+        if os.path.exists(os.path.join(numpy_include, "numpy", "arrayobject.h")):
+            python_flags += [f"-I{numpy_include}", "-DSYMPILE_NUMPY"]  # the one-point path makes its arrays
+            abi += (np.__version__,)
+    identity = repr((compiler, POLICY, abi if python_include else None, _cpu()))
+    probe_file = cache_dir() / f"toolchain-{hashlib.sha256((compiler + POLICY).encode()).hexdigest()[:24]}.json"
+    unprobed = Toolchain(command, (), False, python_include, identity, python_flags=tuple(python_flags))
     try:
         found = json.loads(probe_file.read_text())
     except (OSError, ValueError):
-        found = _probe(command)
+        # the first use of this compiler here: the runner, which does not depend on what the
+        # probe finds, compiles meanwhile
+        with ThreadPoolExecutor(1) as pool:
+            probing = pool.submit(_probe, command)
+            if python_include is not None:
+                try:
+                    compile_libraries([runner_unit(unprobed)], unprobed)
+                except CompilerError:
+                    pass  # the probe says why, or load_runner will
+            found = probing.result()
         _write_atomic(probe_file, json.dumps(found).encode())
     flags = [*BASE_FLAGS, *found["march"], *found.get("extra", [])]
     flags += found["openmp"] if found["openmp"] else ["-fopenmp-simd"]
-    abi = (sys.implementation.cache_tag, importlib.machinery.EXTENSION_SUFFIXES[0], sys.version)
-    if python_include is not None:
-        flags += [f"-I{python_include}", "-DSYMPILE_PYTHON"]
-        if sys.platform == "darwin":
-            flags += ["-undefined", "dynamic_lookup"]
-        numpy_include = np.get_include()
-        if os.path.exists(os.path.join(numpy_include, "numpy", "arrayobject.h")):
-            flags += [f"-I{numpy_include}", "-DSYMPILE_NUMPY"]  # the one-point path makes its arrays
-            abi += (np.__version__,)
-    identity = repr((identity, POLICY, abi if python_include else None, _cpu()))
-    return Toolchain(command, tuple(flags), bool(found["openmp"]), python_include, identity)
+    return dataclasses.replace(unprobed, flags=tuple(flags), openmp=bool(found["openmp"]))
 
 
 def toolchain() -> Toolchain:
@@ -238,45 +270,95 @@ def _unlink(path) -> None:
         pass
 
 
-def library_key(source: str, tools: Toolchain) -> str:
+def library_key(source: str, tools: Toolchain, flags: tuple[str, ...]) -> str:
     """The cache key: a hash of the source, the compiler and its flags."""
     h = hashlib.sha256()
-    for part in (tools.identity, " ".join(tools.command), " ".join(tools.flags), source):
+    for part in (tools.identity, " ".join(tools.command), " ".join(flags), source):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
 
 
-def compile_library(source: str, tools: Toolchain | None = None) -> tuple[Path, str, bool]:
-    """The shared library for ``source``: from the cache, or compiled into it.
+#: Between the translation units of one library in its cached source.
+UNIT_SEPARATOR = "\n/* -- sympile: the next translation unit -- */\n"
 
-    Returns ``(path, key, compiled)``; ``compiled`` is False on a cache hit.
+
+@dataclass(frozen=True)
+class Unit:
+    """A library to compile: its C source (translation units joined by `UNIT_SEPARATOR`, each
+    compiled by its own compiler process) and the compiler's flags (`kernel_unit`, `runner_unit`)."""
+
+    source: str
+    flags: tuple[str, ...]
+
+    def key(self, tools: Toolchain) -> str:
+        return library_key(self.source, tools, self.flags)
+
+
+def compile_libraries(units: list[Unit], tools: Toolchain | None = None) -> list[tuple[Path, str, bool]]:
+    """The shared library of each unit: from the cache, or compiled into it, all at once.
+
+    Every translation unit of the missing libraries compiles in its own compiler process, all in
+    parallel; a library of several is then linked. Returns ``(path, key, compiled)`` per unit;
+    ``compiled`` is False on a cache hit.
     """
     tools = toolchain() if tools is None else tools
-    key = library_key(source, tools)
     root = cache_dir()
-    path = root / f"{key}.so"
-    if path.exists():
-        return path, key, False
-    tmp_dir = tempfile.mkdtemp(prefix=f"{key[:16]}.", suffix=".build", dir=root)
+    results, building = [], []
     try:
-        src = Path(tmp_dir, f"{module_name(key)}.c")
-        src.write_text(source)
-        out = Path(tmp_dir, "kernel.so")
-        define = f"-DSYMPILE_MODULE={module_name(key)}"
-        done = _run([*tools.command, *tools.flags, define, src.name, "-o", out.name, "-lm"], tmp_dir)
-        if done.returncode != 0:
-            kept = root / f"{key}.failed.c"
-            _write_atomic(kept, source.encode())
-            raise CompilerError(
-                f"the C compiler rejected a generated kernel (source kept in {kept}); this is a bug "
-                f"in sympile, please report it. Compiler output:\n{done.stderr[-3000:]}"
-            )
-        os.replace(src, root / f"{key}.c")  # the source beside its library, for reading
-        os.replace(out, path)
+        for unit in units:
+            key = unit.key(tools)
+            path = root / f"{key}.so"
+            results.append((path, key, not path.exists()))
+            if path.exists() or any(b[0] == key for b in building):
+                continue
+            tmp_dir = tempfile.mkdtemp(prefix=f"{key[:16]}.", suffix=".build", dir=root)
+            sources = unit.source.split(UNIT_SEPARATOR)
+            define = f"-DSYMPILE_MODULE={module_name(key)}"  # the runner's name
+            command = [*tools.command, *unit.flags, define]
+            processes = []
+            for i, text in enumerate(sources):
+                Path(tmp_dir, f"u{i}.c").write_text(text)
+                out = ["-o", "kernel.so", "-lm"] if len(sources) == 1 else ["-c", "-o", f"u{i}.o"]
+                processes.append(
+                    subprocess.Popen(
+                        [*command, f"u{i}.c", *out],
+                        cwd=tmp_dir,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+            building.append((key, tmp_dir, unit, processes))
+        for key, tmp_dir, unit, processes in building:
+            errors = [p.communicate()[1] for p in processes]
+            failed = [e for p, e in zip(processes, errors) if p.returncode != 0]
+            if not failed and len(processes) > 1:
+                objects = [f"u{i}.o" for i in range(len(processes))]
+                done = _run([*tools.command, *unit.flags, *objects, "-o", "kernel.so", "-lm"], tmp_dir)
+                failed = [done.stderr] if done.returncode != 0 else []
+            if failed:
+                kept = root / f"{key}.failed.c"
+                _write_atomic(kept, unit.source.encode())
+                raise CompilerError(
+                    f"the C compiler rejected a generated kernel (source kept in {kept}); this is a bug "
+                    f"in sympile, please report it. Compiler output:\n{failed[0][-3000:]}"
+                )
+            _write_atomic(root / f"{key}.c", unit.source.encode())  # the source, for reading
+            os.replace(Path(tmp_dir, "kernel.so"), root / f"{key}.so")
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return path, key, True
+        for _, tmp_dir, _, processes in building:
+            for p in processes:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    return results
+
+
+def kernel_unit(source: str, tools: Toolchain, opt: str = DEFAULT_OPT) -> Unit:
+    """A kernel library: the toolchain's flags and an optimisation level."""
+    return Unit(source, (*tools.flags, opt))
 
 
 def module_name(key: str) -> str:
@@ -286,37 +368,70 @@ def module_name(key: str) -> str:
 _LOADED: dict[str, object] = {}
 
 
-def load_library(path: Path, key: str, tools: Toolchain) -> ModuleType | ctypes.CDLL:
-    """Load a compiled kernel: as an extension module when built with Python's headers, else by ctypes."""
+def load_library(path: Path, key: str) -> ctypes.CDLL:
+    """Load a compiled kernel library (once per process)."""
     got = _LOADED.get(key)
     if got is None:
-        if tools.python:
-            name = module_name(key)
-            loader = importlib.machinery.ExtensionFileLoader(name, str(path))
-            spec = importlib.util.spec_from_file_location(name, str(path), loader=loader)
-            got = importlib.util.module_from_spec(spec)
-            loader.exec_module(got)
-        else:
-            got = ctypes.CDLL(str(path))
-        _LOADED[key] = got
+        got = _LOADED[key] = ctypes.CDLL(str(path))
     return got
 
 
-def build_and_load(source: str, tools: Toolchain | None = None) -> tuple[object, str, bool]:
-    """Compile (or find in the cache) and load ``source``; returns ``(library, key, compiled)``.
+def build_and_load(units: list[Unit], tools: Toolchain | None = None) -> list[tuple[ctypes.CDLL, str, bool]]:
+    """Compile (or find in the cache) and load each unit; ``(library, key, compiled)`` per unit.
 
     A cached file that cannot be loaded (truncated by a full disk, say) is rebuilt once.
     """
     tools = toolchain() if tools is None else tools
-    path, key, compiled = compile_library(source, tools)
-    try:
-        return load_library(path, key, tools), key, compiled
-    except (ImportError, OSError):
-        if compiled:
-            raise
-        _unlink(path)
-        path, key, compiled = compile_library(source, tools)
-        return load_library(path, key, tools), key, compiled
+    built = compile_libraries(units, tools)
+    out = []
+    for unit, (path, key, compiled) in zip(units, built):
+        try:
+            out.append((load_library(path, key), key, compiled))
+        except OSError:
+            if compiled:
+                raise
+            _unlink(path)
+            path, key, compiled = compile_libraries([unit], tools)[0]
+            out.append((load_library(path, key), key, compiled))
+    return out
+
+
+# -- the runner: the CPython side of every kernel -------------------------------------------------
+
+RUNNER_SOURCE = (Path(__file__).resolve().parent / "runner.c").read_text(encoding="utf-8")
+
+
+def runner_unit(tools: Toolchain) -> Unit:
+    """The runner: the base flags and Python's headers (nothing the probe finds: it may compile meanwhile)."""
+    return Unit(RUNNER_SOURCE, (*BASE_FLAGS, DEFAULT_OPT, *tools.python_flags))
+
+
+def load_runner(tools: Toolchain) -> ModuleType | None:
+    """The runner extension module (compiled once per toolchain, then loaded from the cache); None
+    where Python's headers are missing. The first build in an empty cache compiles it beside the
+    kernel (`runner_unit` among the units of `compile_libraries`)."""
+    if not tools.python:
+        return None
+    unit = runner_unit(tools)
+    key = unit.key(tools)
+    got = _LOADED.get(key)
+    if got is not None:
+        return got
+    for attempt in range(2):
+        path, key, compiled = compile_libraries([unit], tools)[0]
+        name = module_name(key)
+        try:
+            loader = importlib.machinery.ExtensionFileLoader(name, str(path))
+            spec = importlib.util.spec_from_file_location(name, str(path), loader=loader)
+            got = importlib.util.module_from_spec(spec)
+            loader.exec_module(got)
+            break
+        except (ImportError, OSError):
+            if compiled or attempt:
+                raise
+            _unlink(path)
+    _LOADED[key] = got
+    return got
 
 
 # -- an index from what was asked for to what was built -------------------------------------------
@@ -333,50 +448,58 @@ def request_key(parts: tuple, tools: Toolchain) -> str:
     return h.hexdigest()
 
 
-def remember(request: str, key: str) -> None:
-    _write_atomic(cache_dir() / f"{request}.request", key.encode())
+def remember(request: str, key: str, unit: Unit) -> None:
+    _write_atomic(cache_dir() / f"{request}.request", "\n".join([key, *unit.flags]).encode())
 
 
-def recall(request: str, tools: Toolchain) -> tuple[object, str, str] | None:
+def recall(request: str, tools: Toolchain) -> tuple[ctypes.CDLL, str, str] | None:
     """``(library, key, source)`` for a request built before, or None."""
     root = cache_dir()
     try:
-        key = (root / f"{request}.request").read_text().strip()
+        key, *flags = (root / f"{request}.request").read_text().split("\n")
         source = (root / f"{key}.c").read_text()
-    except OSError:
+    except (OSError, ValueError):
         return None
     path = root / f"{key}.so"
-    if len(key) != 64 or not path.exists() or library_key(source, tools) != key:
+    if len(key) != 64 or not path.exists() or library_key(source, tools, tuple(flags)) != key:
         return None
     try:
-        return load_library(path, key, tools), key, source
-    except (ImportError, OSError):
+        return load_library(path, key), key, source
+    except OSError:
         return None
 
 
 # -- the two ways a kernel meets Python ------------------------------------------------------------
-# python.c (beside this module; backend.py pastes it into every kernel) makes the library a CPython
-# extension module where Python's headers are there; elsewhere ctypes loads it, as below.
+# The runner (runner.c, above) calls the kernels where Python's headers are there; elsewhere
+# ctypes calls a kernel's loop, as below.
 
 
 class CtypesKernel:
-    """A kernel library loaded by ctypes, with the extension module's ``eval`` (and no ``point``)."""
+    """A kernel's loop called through ctypes, with the runner's ``eval`` (and no ``point``); the
+    library is loaded, compiled first if need be, by ``library()`` on the first call."""
 
     point = None
 
-    def __init__(self, lib, n_in: int, n_out: int, dtype: np.dtype):
+    def __init__(self, library, n_in: int, n_out: int, dtype: np.dtype):
         self._c = ctypes
-        self._fn = lib.sympile_eval
-        self._fn.restype = ctypes.c_int
-        self._fn.argtypes = [
-            ctypes.c_int64,
-            ctypes.POINTER(ctypes.c_void_p),
-            ctypes.POINTER(ctypes.c_int64),
-            ctypes.c_void_p,
-            ctypes.c_int,
-            ctypes.c_int,
-        ]
+        self._library = library
+        self._fn = None
         self.n_in, self.n_out, self.dtype = n_in, n_out, dtype
+
+    def _loop(self):
+        if self._fn is None:
+            fn = self._library().sympile_eval
+            fn.restype = ctypes.c_int
+            fn.argtypes = [
+                ctypes.c_int64,
+                ctypes.POINTER(ctypes.c_void_p),
+                ctypes.POINTER(ctypes.c_int64),
+                ctypes.c_void_p,
+                ctypes.c_int,
+                ctypes.c_int,
+            ]
+            self._fn = fn
+        return self._fn
 
     def eval(self, out: np.ndarray, point_major: bool, threads: int, *ins: np.ndarray) -> int:
         c = self._c
@@ -397,4 +520,4 @@ class CtypesKernel:
                 raise ValueError("sympile kernel: an input is neither contiguous nor one-dimensional")
         k = max(1, len(ins))
         pointers = (c.c_void_p * k)(*[a.ctypes.data for a in ins])
-        return self._fn(n, pointers, (c.c_int64 * k)(*strides), out.ctypes.data, int(point_major), threads)
+        return self._loop()(n, pointers, (c.c_int64 * k)(*strides), out.ctypes.data, int(point_major), threads)

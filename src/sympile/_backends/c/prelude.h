@@ -1,36 +1,33 @@
-/* prelude.h: the start of every sympile C kernel (backend.py's kernel_source assembles them).
+/* prelude.h: the start of every sympile C kernel library (backend.py's kernel_source assembles them).
 
-   Holds the includes (Python.h first, as CPython asks, when SYMPILE_PYTHON is defined), the
-   declarations of glibc's libmvec vector functions (SP_MVEC is 1 where they are declared, and then
-   sp_cos_double and sp_cos_float are cos and cosf under another name), and the float64 log-gamma
-   that threads may share (sp_lgamma). Nothing needs to be defined before it; the compiler's
-   flags may define SYMPILE_PYTHON (and SYMPILE_NUMPY, SYMPILE_MODULE: see python.c).
+   Holds the includes, the declarations of glibc's libmvec vector functions (SP_MVEC is 1 where
+   they are declared, and then sp_cos_double and sp_cos_float are cos and cosf under another name),
+   and the float64 log-gamma that threads may share (sp_lgamma). Nothing needs to be defined before it. A kernel includes
+   no Python header: the CPython side of every kernel is one fixed module, runner.c, compiled once.
 
-   A kernel is one translation unit, its parts pasted as text in this order:
+   A graph has two kernel libraries, each compiled on first use: the loop over points (sympile_eval)
+   and the one-point function (sympile_point). Each is one translation unit, its parts pasted as
+   text in this order:
 
      prelude.h          this file
      generated          typedef sp_real (double or float); sp_cos; SP(name) (name##_float64 or
                         name##_float32); the sizes SP_NIN, SP_NIN1, SP_NOUT, SP_NOUT1 (at least 1),
-                        SP_NTOP, SP_BLOCK; SP_COST, SP_PARALLEL_MIN; SP_POINT_BODY (0 or 1)
+                        SP_NSLOT, SP_NSLOT1, SP_BLOCK; SP_COST, SP_PARALLEL_MIN
      helpers.h          SP(powi), SP(sign), ...: the helpers compiled per dtype
-     generated          sp_block (the loop over a block of points) and, where SP_POINT_BODY,
-                        sp_point_body (one point, straight-line), with their constant tables
-     driver.c           sympile_eval and sympile_point, the kernel's C entry points
-     generated          sp_boolean, and under SYMPILE_PYTHON sp_unpack
-     python.c           the CPython extension module, under SYMPILE_PYTHON
+     generated          the outputs' table: sp_slot[SP_NOUT1] (output k is the body's value
+                        sp_slot[k], or the constant sp_outconst[k] where sp_slot[k] < 0)
+     generated          sp_block (the loop over a block of points), or sp_point_body (one point,
+                        straight-line) with its constant tables: each computes the SP_NSLOT values
+     loop.c or point.c  sympile_eval or sympile_point, the library's C entry point
 
    The header comment of each file (this one) is left out of the kernel; the rest (here, from the
-   next line) is pasted verbatim. tests/backends/test_c_backend.py compiles the files on their own, with a harness that
-   defines what the generated parts would. */
-/* A sympile kernel: generated code. Inputs are a0, a1, ...; outputs o0, o1, ... */
-#ifdef SYMPILE_PYTHON
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#else
+   next line) is pasted verbatim. tests/backends/test_c_backend.py compiles the files on their own,
+   with a harness that defines what the generated parts would. */
+/* A sympile kernel: generated code. Inputs are a0, a1, ...; the outputs' values are slots 0, 1, ... */
 #define _DEFAULT_SOURCE
-#endif
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
