@@ -1,5 +1,7 @@
 """Lowering SymPy to the graph: sharing, the forms of powers and sums, parameters, errors."""
 
+import math
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -131,3 +133,21 @@ def test_lowering_is_iterative():
         e = sp.exp(e, evaluate=False)
     g = lower([e], [x])
     assert len(g.nodes) == 20001
+
+
+@pytest.mark.parametrize(
+    "expr, at_two",
+    [
+        (x * sp.Rational(3, 10**400), 0.0),  # 3e-400 underflows to 0.0
+        (x + 10**400, math.inf),  # 1e400 overflows to inf
+        (x * sp.Rational(10**400, 3), math.inf),
+        (-(10**400) * x, -math.inf),
+        (x ** (10**400), math.inf),
+        (x ** (-(10**400)), 0.0),
+    ],
+)
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_exact_constants_beyond_float64_take_their_float_value(expr, at_two, backend):
+    pytest.importorskip(backend)
+    f = lambdify([x], expr, backend=backend)
+    assert float(f(np.float64(2.0))) == at_two

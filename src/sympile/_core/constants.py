@@ -7,6 +7,7 @@ it at its own precision.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -45,12 +46,25 @@ CONSTANT_VALUES: dict[str, Any] = {
 
 
 def const_value(attr) -> Any:
-    """The Python number (int, float, complex or bool) that a literal's attr stands for."""
+    """The Python number (int, float, complex or bool) that a literal's attr stands for.
+
+    An exact number beyond float64's range stands for its float value (``10**400`` is
+    ``inf``, ``3/10**400`` is ``0.0``), as the arithmetic of every backend would give it.
+    """
     if type(attr) is str:
         return CONSTANT_VALUES[attr]
-    if type(attr) is Fraction:
-        return float(attr)
+    if type(attr) is Fraction or (type(attr) is int and attr.bit_length() > 1023):
+        return to_float(attr)
     return attr
+
+
+def to_float(value) -> float:
+    """``float(value)`` for an int or Fraction, rounded to nearest; beyond float64's range it
+    overflows to an infinity (as float arithmetic does) rather than raising."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def const_to_sympy(attr) -> Any:

@@ -158,9 +158,22 @@ def simplify_powi(b, args, n):
     if n < 0:
         return b.recip(b.node("powi", (x,), -n))
     v = b.exact_value(x)
-    if v is not None:
+    if v is not None and n * max(_bits(v), 1) <= MAX_EXACT_POWER_BITS:
         return b.const(v**n)
     return None
+
+
+#: Exact literal powers are computed only up to this size of result: beyond it the value is
+#: left to the backend's float arithmetic (where it overflows or underflows), as computing
+#: ``3**(10**9)`` exactly would take minutes.
+MAX_EXACT_POWER_BITS = 1 << 16
+
+
+def _bits(v) -> int:
+    if type(v) is bool:
+        return 1
+    f = Fraction(v)
+    return max(f.numerator.bit_length(), f.denominator.bit_length())
 
 
 def simplify_pow(b, args, attr):
@@ -168,7 +181,7 @@ def simplify_pow(b, args, attr):
     e = b.exact_value(y)
     if e is None:
         return None
-    if type(e) is int:
+    if type(e) is int and abs(e) < 2**63:  # an integer power; a huge one stays a float pow
         return b.node("powi", (x,), e)
     if e == HALF:
         return b.op("sqrt", x)
