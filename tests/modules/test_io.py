@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +13,9 @@ from hypothesis import given, settings
 from random_expressions import expressions
 
 from sympile import load, save
+from sympile._modules import io as io_module
 from sympile._modules.io import LoadError
+from sympile._sympy import parse as parse_module
 
 x = sp.Symbol("x", positive=True)
 y = sp.Symbol("y")
@@ -153,3 +157,66 @@ def test_writes_are_atomic(tmp_path):
     assert load(path) == y
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
     assert os.path.getsize(path) > 0
+
+
+def _loads_in_a_fresh_interpreter(path, timeout: float = 120) -> str:
+    """The error class that ``load(path)`` raises, run where a hang fails by the timeout."""
+    code = (
+        "import sys\nfrom sympile import load\ntry:\n    load(sys.argv[1])\n    print('ok')\n"
+        "except Exception as e:\n    print(type(e).__name__, e)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    assert _loads_in_a_fresh_interpreter(tmp_path / "pipe").startswith("LoadError")
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_devices_are_refused_without_reading_them(device):
+    if not os.path.exists(device):
+        pytest.skip(f"no {device} here")
+    out = _loads_in_a_fresh_interpreter(device)
+    assert out.startswith("LoadError") and "not a regular file" in out
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(LoadError, match="is a directory"):
+        load(tmp_path)
+
+
+def test_load_takes_a_path():
+    with pytest.raises(LoadError, match="takes the path of a file written by sympile.save, got NoneType"):
+        load(None)
+
+
+def test_files_past_the_size_limit_are_refused(tmp_path, monkeypatch):
+    save(x + 1, tmp_path / "m.json")
+    monkeypatch.setattr(io_module, "MAX_BYTES", os.path.getsize(tmp_path / "m.json") - 1)
+    with pytest.raises(LoadError, match="larger than a sympile save may be"):
+        load(tmp_path / "m.json")
+
+
+def test_a_file_of_a_million_expressions_is_refused_at_once(tmp_path):
+    doc = {"format": "sympile", "version": 1, "kind": "expressions", "expressions": ["1"] * 1_000_000, "symbols": []}
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    out = _loads_in_a_fresh_interpreter(tmp_path / "m.json")
+    assert out.startswith("LoadError") and "too many" in out
+
+
+def test_the_parser_limits_count_a_whole_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(parse_module, "MAX_NODES", 8)  # 3 each
+    save([x + 1, x + 2, x + 3], tmp_path / "m.json")
+    with pytest.raises(LoadError, match="too large"):
+        load(tmp_path / "m.json")
+
+
+def test_huge_exact_arithmetic_in_a_file_is_refused_at_once(tmp_path):
+    doc = {"format": "sympile", "version": 1, "kind": "expression", "expressions": ["9**9**9"], "symbols": []}
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    out = _loads_in_a_fresh_interpreter(tmp_path / "m.json")
+    assert out.startswith("LoadError") and "digits" in out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,11 +19,12 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from .._core.errors import SympileError
-from .._sympy.parse import ParseError, parse_expr
+from .._sympy.parse import MAX_NODES, ParseError, parse_many
 
 FORMAT = "sympile"
 VERSION = 1
-MAX_BYTES = 256 * 1024 * 1024
+#: The largest file `load` reads (the parser's limits bound the expressions in it).
+MAX_BYTES = 8 * 1024 * 1024
 #: The assumptions a saved symbol may carry.
 ASSUMPTIONS = ("real", "positive", "negative", "nonnegative", "nonpositive", "integer", "finite", "complex")
 
@@ -150,21 +152,14 @@ def _dtype_name(module) -> str | None:
 def load(path: str | os.PathLike, *, extra_funcs: Mapping | None = None) -> Any:
     """Load what `save` wrote: the expression(s), or the module rebuilt from them.
 
+    The expressions are read with the restricted parser (`sympile.parse_expr`) within one
+    budget, so a file is read or refused at once: see the limits in ``docs/discover.md``.
+
     Raises:
-        LoadError: the file is damaged, not a sympile save, or not parseable text; nothing in
-            it is ever executed.
+        LoadError: the file is damaged, not a sympile save, too large, not a regular file, or
+            holds text the parser refuses; nothing in it is ever executed.
     """
-    try:
-        size = os.path.getsize(path)
-    except OSError as e:
-        raise LoadError(f"cannot read {os.fspath(path)!r}: {e.strerror}") from None
-    if size > MAX_BYTES:
-        raise LoadError(f"{os.fspath(path)!r} is {size} bytes, more than a sympile save may be")
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise LoadError(f"{os.fspath(path)!r} is not a sympile save (not valid JSON: {e})") from None
+    doc = _json_document(path)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise LoadError(f"{os.fspath(path)!r} is not a sympile save")
     if doc.get("version") != VERSION:
@@ -173,6 +168,8 @@ def load(path: str | os.PathLike, *, extra_funcs: Mapping | None = None) -> Any:
     texts = _field(doc, "expressions", list)
     table = _field(doc, "symbols", list)
     symbols = {}
+    if len(table) > MAX_NODES:
+        raise LoadError(f"the save lists {len(table)} symbols; a sympile save holds at most {MAX_NODES}")
     for entry in table:
         if not isinstance(entry, dict):
             raise LoadError("a symbol entry is not an object")
@@ -188,14 +185,12 @@ def load(path: str | os.PathLike, *, extra_funcs: Mapping | None = None) -> Any:
     for key in extra_funcs or {}:
         name = key if isinstance(key, str) else getattr(key, "__name__", str(key))
         functions[name] = sp.Function(name) if isinstance(key, str) else key
-    exprs = []
-    for text in texts:
-        if not isinstance(text, str):
-            raise LoadError("an expression is not text")
-        try:
-            exprs.append(parse_expr(text, symbols=symbols, strict_symbols=True, functions=functions))
-        except ParseError as e:
-            raise LoadError(f"{os.fspath(path)!r} holds an expression sympile will not read: {e}") from None
+    if not all(isinstance(text, str) for text in texts):
+        raise LoadError("an expression is not text")
+    try:
+        exprs = parse_many(texts, symbols=symbols, strict_symbols=True, functions=functions)
+    except ParseError as e:
+        raise LoadError(f"{os.fspath(path)!r} holds an expression sympile will not read: {e}") from None
     if kind == "expression":
         if len(exprs) != 1:
             raise LoadError("an 'expression' save holds exactly one expression")
@@ -225,6 +220,38 @@ def load(path: str | os.PathLike, *, extra_funcs: Mapping | None = None) -> Any:
         kwargs = {"symbols": positional} if positional is not None else {}
         return SymbolicModule(exprs, extra_funcs=extra_funcs, **kwargs)
     raise LoadError(f"unknown kind {kind!r} in {os.fspath(path)!r}")
+
+
+def _json_document(path) -> Any:
+    """The JSON document in the file at ``path``: a regular file of at most `MAX_BYTES` bytes
+    (a FIFO, device or directory is refused without reading it)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise LoadError(f"load takes the path of a file written by sympile.save, got {type(path).__name__}")
+    name = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise LoadError(_not_regular(name, mode))
+        # O_NONBLOCK: were the file swapped for a FIFO since, opening it would wait for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise LoadError(_not_regular(name, mode))
+            data = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise LoadError(f"cannot read {name!r}: {e.strerror or e}") from None
+    if len(data) > MAX_BYTES:
+        raise LoadError(f"{name!r} is larger than a sympile save may be ({MAX_BYTES} bytes)")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise LoadError(f"{name!r} is not a sympile save (not valid JSON: {e})") from None
+
+
+def _not_regular(name: str, mode: int) -> str:
+    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, device or socket)"
+    return f"{name!r} is {kind}; load takes the path of a file written by sympile.save"
 
 
 def _field(doc: dict, key: str, kind: type):
