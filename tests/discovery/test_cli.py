@@ -1,5 +1,6 @@
 """The command line: fit, discover, demo, and every error path."""
 
+import os
 import subprocess
 import sys
 
@@ -64,6 +65,19 @@ def _run(*args):
         (["fit", "{text}", "--expr", "a*t", "--target", "y"], "not numeric"),
         (["fit", "{decay}", "--expr", "a*t", "--target", "y", "--params", "q"], "do not occur"),
         (["discover", "{decay}", "--target", "nope"], "no column 'nope'"),
+        (["fit", "{decay}", "--expr", "(t > 0) + a", "--target", "y"], "cannot add t > 0: it is a condition"),
+        (["fit", "{decay}", "--expr", "9**9**9*t", "--target", "y"], "digits"),
+        (["fit", "{decay}", "--expr", "a*t + I", "--target", "y", "--params", "a"], "is complex"),
+        (
+            ["fit", "{decay}", "--expr", "a*t", "--target", "y", "--params", "a", "--p0", "b=2"],
+            "--p0 names b, not among",
+        ),
+        (
+            ["fit", "{decay}", "--expr", "a*t", "--target", "y", "--p0", "a=2"],
+            "--p0 gives initial values of the --params",
+        ),
+        (["discover", "{decay}", "--target", "y", "--max-size", "-5"], "--max-size must be a positive whole number"),
+        (["discover", "{decay}", "--target", "y", "--generations", "0"], "--generations must be"),
     ],
 )
 def test_errors_are_one_line(tmp_path, decay, args, message):
@@ -79,3 +93,32 @@ def test_errors_are_one_line(tmp_path, decay, args, message):
 def test_usage_errors_exit_2():
     code, _, err = _run("fit")
     assert code == 2 and "usage" in err
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path, capsys):
+    t = np.linspace(0, 4, 40)
+    path = tmp_path / "bom.csv"
+    path.write_text(
+        "t,y\n" + "\n".join(f"{float(a)!r},{2.0 * float(a) + 1.0!r}" for a in t) + "\n", encoding="utf-8-sig"
+    )
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert main(["fit", str(path), "--expr", "a*t + b", "--target", "y", "--params", "a,b"]) == 0
+    assert "a = 2" in capsys.readouterr().out
+
+
+def test_p0_sets_the_named_parameters(decay, capsys):
+    args = ["fit", decay, "--expr", "a*exp(-b*t) + c", "--target", "y", "--params", "a,b,c", "--p0", "a=2,b=0.5"]
+    assert main(args) == 0
+    assert "b = 0.7" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("given, written", [("{dir}", "{dir}/front.png"), ("{dir}/plot", "{dir}/plot.png")])
+def test_plot_goes_where_it_says(tmp_path, capsys, given, written):
+    require("pyoperon")
+    require("matplotlib")
+    x = np.linspace(0.1, 3, 60)
+    path = _csv(tmp_path / "d.csv", {"x": x, "y": 2 * x})
+    given, written = given.format(dir=tmp_path), os.path.normpath(written.format(dir=tmp_path))
+    assert main(["discover", path, "--target", "y", "--plot", given, "--generations", "50"]) == 0
+    assert f"wrote {written}" in capsys.readouterr().out
+    assert os.path.getsize(written) > 1000

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 
 import numpy as np
@@ -19,7 +20,7 @@ from .._core.errors import SympileError
 def read_csv(path: str) -> dict[str, np.ndarray]:
     """The columns of a CSV file with a header row, as float arrays."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM is not part of the first name
             rows = list(csv.reader(f))
     except FileNotFoundError:
         raise SympileError(f"no such file: {path}") from None
@@ -52,9 +53,11 @@ def _params(text: str | None) -> list[str] | None:
     return names
 
 
-def _p0(text: str | None) -> dict[str, float] | None:
+def _p0(text: str | None, params: list[str] | None) -> dict[str, float] | None:
     if text is None:
         return None
+    if params is None:
+        raise SympileError("--p0 gives initial values of the --params names: name them with --params a,b,...")
     out = {}
     for item in text.split(","):
         name, _, value = item.partition("=")
@@ -62,10 +65,15 @@ def _p0(text: str | None) -> dict[str, float] | None:
             out[name.strip()] = float(value)
         except ValueError:
             raise SympileError(f"--p0 takes name=value pairs, got {item!r}") from None
+    unknown = [n for n in out if n not in params]
+    if unknown:
+        raise SympileError(f"--p0 names {', '.join(unknown)}, not among the parameters ({', '.join(params)})")
     return out
 
 
 def _cmd_fit(args) -> int:
+    import sympy as sp
+
     from .._sympy.parse import parse_expr
     from .fit import fit
     from .quantise import quantise
@@ -74,7 +82,12 @@ def _cmd_fit(args) -> int:
     if args.target not in data:
         raise SympileError(f"{args.data} has no column {args.target!r} (columns: {', '.join(data)})")
     expr = parse_expr(args.expr)
-    result = fit(expr, data, args.target, params=_params(args.params), p0=_p0(args.p0), method=args.method)
+    if not isinstance(expr, sp.Expr):
+        raise SympileError(f"the model {expr} is a condition (true or false), not a number to fit")
+    if expr.has(sp.I):
+        raise SympileError(f"the model {expr} is complex (it has I); sympile fit fits real-valued models")
+    params = _params(args.params)
+    result = fit(expr, data, args.target, params=params, p0=_p0(args.p0, params), method=args.method)
     print(f"expression: {result.expr}")
     if isinstance(result.params, dict):
         errors = result.stderr or {}
@@ -91,6 +104,11 @@ def _cmd_fit(args) -> int:
 def _cmd_discover(args) -> int:
     from .discover import discover
 
+    for flag, value in (("--max-size", args.max_size), ("--generations", args.generations)):
+        if value < 1:
+            raise SympileError(f"{flag} must be a positive whole number, got {value}")
+    if args.seed < 0:
+        raise SympileError(f"--seed must be zero or positive, got {args.seed}")
     data = read_csv(args.data)
     if args.target not in data:
         raise SympileError(f"{args.data} has no column {args.target!r} (columns: {', '.join(data)})")
@@ -110,12 +128,19 @@ def _cmd_discover(args) -> int:
     print(found.table())
     print(f"best: {found.best.expr}")
     if args.plot:
-        _plot_front(found, args.plot)
-        print(f"wrote {args.plot}")
+        print(f"wrote {_plot_front(found, args.plot)}")
     return 0
 
 
-def _plot_front(found, path: str) -> None:
+def _plot_path(path: str) -> str:
+    """Where a plot asked for at ``path`` goes: into a directory as front.png; a name without
+    a suffix gets .png (as matplotlib would add it)."""
+    if os.path.isdir(path):
+        return os.path.join(path, "front.png")
+    return path if os.path.splitext(path)[1] else path + ".png"
+
+
+def _plot_front(found, path: str) -> str:
     try:
         import matplotlib
 
@@ -133,8 +158,14 @@ def _plot_front(found, path: str) -> None:
     ax.set_ylabel("mean squared error")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    path = _plot_path(path)
+    try:
+        fig.savefig(path)
+    except ValueError as e:  # an unknown suffix: matplotlib's own message names the formats
+        raise SympileError(f"cannot write the plot to {path}: {e}") from None
+    finally:
+        plt.close(fig)
+    return path
 
 
 def _cmd_demo(args) -> int:
@@ -165,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--operators", default="add,sub,mul,div")
     p.add_argument("--generations", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", help="write a plot of loss against complexity to this file")
+    p.add_argument("--plot", help="write a plot of loss against complexity to this file (or directory)")
     p.set_defaults(run=_cmd_discover)
 
     p = sub.add_parser("demo", help="rediscover an ODE from data (needs sympile[discover])")
