@@ -451,6 +451,19 @@ def test_pickle_in_a_fresh_interpreter(tmp_path):
     assert out.strip() == f"{a.tolist()!r} {m.shape}"
 
 
+def test_pickling_a_lambda_in_extra_funcs_says_it_must_be_importable():
+    import copy
+    import math
+
+    f = sp.Function("f")
+    g = lambdify([x], f(x) + 1, extra_funcs={f: lambda v: 2 * v})
+    with pytest.raises(SympileError, match="extra_funcs entry f is '.*<lambda>'.*def at the top level of a module"):
+        pickle.dumps(g)
+    assert copy.deepcopy(g)(3.0) == 7.0  # copying needs no pickling
+    h = lambdify([x], f(x) + 1, extra_funcs={f: math.erf})  # importable by name: pickles
+    assert pickle.loads(pickle.dumps(h))(0.5) == h(0.5)
+
+
 def _apply(args):
     f, v = args
     return f(v)

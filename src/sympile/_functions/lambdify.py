@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -166,7 +167,26 @@ class LambdifiedFunction:
     def __repr__(self) -> str:
         return f"<sympile function of ({_describe(self.args)}) on {self.backend}>"
 
+    def __copy__(self):  # immutable: a copy is itself (and copying needs no pickling, below)
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __reduce__(self):
+        # An extra_funcs callable is pickled by reference: a lambda or local function has none.
+        for n in self.graph.nodes:
+            fn = n.attr[1] if n.op == "call" else None
+            owner = sys.modules.get(getattr(fn, "__module__", None) or "")
+            found = owner
+            for part in getattr(fn, "__qualname__", "<>").split("."):
+                found = getattr(found, part, None)
+            if fn is not None and found is not fn:
+                raise SympileError(
+                    f"cannot pickle this function: its extra_funcs entry {n.attr[0]!r} is "
+                    f"{getattr(fn, '__qualname__', fn)!r}, which pickle cannot find by name; define it "
+                    f"with def at the top level of a module (not a lambda or a local function)"
+                )
         return (_rebuild, (self.graph, self.backend, self._options, self._arg_tree, self._out_tree))
 
 
