@@ -15,7 +15,7 @@ from helpers import require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sympile import UnsupportedFunctionError, lambdify, lower
+from sympile import SympileError, UnsupportedFunctionError, lambdify, lower
 from sympile._functions.lambdify import LambdifiedFunction
 from sympile._transforms.ad import grad_graph, hessian_graph
 
@@ -170,3 +170,76 @@ def test_extra_funcs_receive_pytensor_variables():
     softplus = np.log1p(np.exp(values))
     np.testing.assert_allclose(value, softplus**2, rtol=1e-14)
     np.testing.assert_allclose(grad, 2 * softplus / (1 + np.exp(-values)), rtol=1e-14)
+
+
+def test_lambdify_values_are_numpys_where_pytensor_rewrites_would_change_them():
+    # exp(log(u)) is u only for u >= 0 (Numba's fast-math folds it anyway); sign(1/u) is sign(u)
+    # only where u**4 neither underflows nor overflows; 0*u is 0 only for finite u.
+    cases = [
+        (sp.exp(sp.Piecewise((sp.log(x), x < 5), (0, True))), [-2.0, 3.0, 7.0]),
+        (sp.sign(x**-4), [1e-100, -1e-100, 2.0]),
+        (sp.log(sp.exp(x)), [1000.0, -1.0]),
+        (sp.sqrt(x * y), [1e200, -3.0]),
+    ]
+    for expr, points in cases:
+        f = lambdify([x, y], expr, backend="pytensor")
+        want = lambdify([x, y], expr)
+        with np.errstate(all="ignore"):
+            np.testing.assert_array_equal(
+                f(np.array(points), np.array(points)), want(np.array(points), np.array(points))
+            )
+    assert np.isnan(lambdify(x, sp.exp(sp.Piecewise((sp.log(x), x < 5), (0, True))), backend="pytensor")(-2.0))
+    assert lambdify(x, sp.sign(x**-4), backend="pytensor")(1e-100) == 1.0
+
+
+def test_inputs_may_have_names_that_numpy_reads_as_dtypes():
+    xs = sp.symbols("x0:12")
+    f = lambdify(xs, sum(k * s for k, s in enumerate(xs)), backend="pytensor")
+    assert f(*[1.0] * 12) == sum(range(12))
+    named = [sp.Symbol(n) for n in ("float64", "int8", "a10", "floatX")]
+    ins = variables(named)
+    assert [v.name for v in ins] == ["float64", "int8", "a10", "floatX"]
+    assert all(v.dtype == pytensor.config.floatX for v in ins)
+    out = to_pytensor(sum(k * s for k, s in enumerate(named, 1)), dict(zip(named, ins)))
+    assert float(pytensor.function(ins, out)(1.0, 1.0, 1.0, 1.0)) == 10.0
+    assert to_pytensor(named[0] ** 2, named).ndim == 0
+
+
+def test_boolean_branches_of_a_condition_stay_boolean():
+    # ITE(c, u, False) is where(c, u, False): a boolean select, inside another condition
+    ite = sp.ITE(sp.Eq(x, y), y < 1, False, evaluate=False)
+    expr = sp.Piecewise((sp.Piecewise((1.5, sp.Eq(x, y) | ite), (2.5, True)), x < 3), (0, True))
+    f = lambdify([x, y], expr, backend="pytensor")
+    xs, ys = np.array([0.5, 0.5, 0.5, 4.0]), np.array([0.5, 2.0, 0.7, 4.0])
+    np.testing.assert_array_equal(f(xs, ys), [1.5, 2.5, 2.5, 0.0])
+    np.testing.assert_array_equal(f(xs, ys), lambdify([x, y], expr)(xs, ys))
+
+
+def test_graphs_deeper_than_the_recursion_limit_compile(monkeypatch):
+    # PyTensor clones a graph recursively, one frame per level: lambdify raises the limit for
+    # the depth of the graph (and only while compiling); the limit is lowered here so that a
+    # graph quick to compile is deeper than it.
+    import sys
+
+    from sympile._backends import pytensor as backend
+
+    e = x
+    for _ in range(300):
+        e = sp.sin(e, evaluate=False)
+    f = lambdify(x, e, backend="pytensor")
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(250)
+    try:
+        value = float(f(0.3))
+        assert sys.getrecursionlimit() == 250
+    finally:
+        sys.setrecursionlimit(old)
+    want = 0.3
+    for _ in range(300):
+        want = np.sin(want)
+    assert value == pytest.approx(want, rel=1e-12)
+    monkeypatch.setattr(backend, "MAX_DEPTH", 100)
+    g = lambdify(x, sp.cos(e), backend="pytensor")
+    with pytest.raises(SympileError, match="301 operations deep") as info:
+        g(0.3)
+    assert isinstance(info.value, RecursionError)

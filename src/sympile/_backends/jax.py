@@ -22,6 +22,7 @@ and the user's functions as arguments, and whose isomorphic sibling terms are ba
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from .._emit.pipeline import pipeline
 from .._emit.tables import ARRAY, vector_literal
 from .._emit.wrapper import LRU, Built, array_of, entry_frame
 from .._transforms.batch import batch_siblings
+from .special_functions import FACTORIALS, log_factorials
 
 _NUMBER = re.compile(r"\(?(-?[0-9][0-9.e+-]*)\)?")
 
@@ -75,7 +77,7 @@ JAX = {
     "erf": "_erf({0})",
     "erfc": "_erfc({0})",
     "erfinv": "_erfinv({0})",
-    "gamma": "_sp.gamma({0})",
+    "gamma": "_gamma({0})",
     "loggamma": "_loggamma({0})",
     "polygamma": "_polygamma({a}, {0})",
 }
@@ -95,10 +97,35 @@ def _real_only(name: str, fn: Callable) -> Callable:
     return real
 
 
+@functools.cache
+def _as_array(table: Callable) -> np.ndarray:
+    return np.asarray(table())
+
+
+def _exact_at_integers(fn: Callable, table: Callable) -> Callable:
+    """``fn`` (JAX's gamma or gammaln), given the correctly rounded ``table()[n - 1]`` at the
+    integers n = 1, ..., 171, keeping ``fn``'s derivative there.
+
+    JAX computes Γ from log Γ and is a few ulps off at the integers (``gamma(3)`` is
+    1.9999999999999976), so ``floor(gamma(3))`` would be 1.
+    """
+
+    def exact(x):
+        x = jnp.asarray(x)
+        y = fn(x)
+        values = jnp.asarray(_as_array(table), y.dtype)
+        small = (jnp.floor(x) == x) & (x >= 1) & (x <= values.shape[0])
+        at = values[jnp.where(small, x, 1).astype(jnp.int32) - 1]
+        return jnp.where(small, y + jax.lax.stop_gradient(at - y), y)
+
+    return exact
+
+
 _erf = _real_only("erf", jsp.erf)
 _erfc = _real_only("erfc", jsp.erfc)
 _erfinv = _real_only("erfinv", jsp.erfinv)
-_loggamma = _real_only("loggamma", jsp.gammaln)
+_gamma = _real_only("gamma", _exact_at_integers(jsp.gamma, functools.partial(tuple, FACTORIALS)))
+_loggamma = _real_only("loggamma", _exact_at_integers(jsp.gammaln, log_factorials))
 _polygamma = _real_only("polygamma", lambda n, x: jsp.polygamma(n, x))
 
 
@@ -157,6 +184,7 @@ NAMESPACE = {
     "_erf": _erf,
     "_erfc": _erfc,
     "_erfinv": _erfinv,
+    "_gamma": _gamma,
     "_loggamma": _loggamma,
     "_polygamma": _polygamma,
     "_acot": _acot,

@@ -9,19 +9,29 @@ combination of input dtypes and broadcast patterns, on first call.
 PyTensor differentiates the graph it runs (``pytensor.grad``), so untaken branches are
 masked first (`mask_branches`, the double-where pattern) and their gradients stay finite.
 Literals are made in the computation's dtype, so float32 inputs stay float32.
+
+``lambdify`` compiles so that its values are the NumPy backend's (`compile_mode`): without
+PyTensor's algebraic rewrites, which hold for real numbers but not for floats at 0, ±inf, NaN
+or past overflow (``exp(log(x)) -> x``, ``sign(1/x) -> sign(x)``, ``0*x -> 0``), and without
+Numba's fast-math flags, under which LLVM folds ``exp(log(x))`` to ``x`` by itself. PyTensor's
+own passes recurse on the depth of the graph, so they run under a recursion limit raised for
+that depth (`deep_enough`).
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.graph.traversal import io_toposort
 
 from .._core.constants import const_value
-from .._core.errors import ArgumentError
+from .._core.errors import ArgumentError, SympileError
 from .._core.graph import Graph
 from .._emit.emit import Emitted, Spelling, compile_source, emit
 from .._emit.pipeline import pipeline
@@ -119,12 +129,21 @@ def literal_maker(dtype: str):
 
     def k(value):
         if type(value) is bool:
-            return pt.constant(value)
+            return pt.constant(np.bool_(value))  # pt.constant(False) would be an int8
         if type(value) is complex:
             return pt.constant(np.asarray(value, np.result_type(dtype, np.complex64)))
         return pt.constant(np.asarray(value, dtype))
 
     return k
+
+
+def tensor(name: str, dtype: str, shape: tuple) -> Any:
+    """A PyTensor input variable named ``name``.
+
+    ``pt.tensor(name=...)`` refuses names that NumPy reads as a dtype (``a10``, ``float64``,
+    ``int8``), taking them for the dtype passed by position; the type's call takes any name.
+    """
+    return pt.TensorType(dtype=dtype, shape=shape)(name=name)
 
 
 def compute_dtype(variables) -> str:
@@ -137,6 +156,62 @@ def compute_dtype(variables) -> str:
 
 
 # -- lambdify(..., backend="pytensor") ------------------------------------------------------------
+
+#: PyTensor's rewrite databases that change values: algebraic identities of the reals that
+#: floats break at 0, ±inf, NaN, subnormals and overflow (canonicalize: ``0*x -> 0``,
+#: ``x*y/y -> x``, ``sign(1/x) -> sign(x)``, ``exp(log(x)) -> x``; stabilize and specialize:
+#: ``log(1+exp(x)) -> softplus(x)``, ``sqrt(x*x) -> |x|``; add_mul_fusion: balanced sums
+#: flattened into one left-to-right sum). sympile has already shared, simplified and folded
+#: the graph exactly, so ``lambdify`` compiles without them; merging, fusion of elementwise
+#: loops and in-place updates stay.
+VALUE_CHANGING_REWRITES = ("canonicalize", "stabilize", "specialize", "uncanonicalize", "add_mul_fusion")
+
+#: Python frames PyTensor's recursive passes (graph cloning, above all) take per level of graph
+#: depth, with room to spare, and above the depth, for the caller and PyTensor's own calls.
+FRAMES_PER_LEVEL = 4
+FRAMES_BASE = 2_000
+#: The deepest graph compiled: beyond it the recursion would outgrow the C stack of a thread.
+MAX_DEPTH = 20_000
+
+
+class GraphTooDeepError(SympileError, RecursionError):
+    """A graph deeper than the PyTensor backend compiles."""
+
+
+def compile_mode() -> Any:
+    """PyTensor's default mode without the rewrites that change values (`VALUE_CHANGING_REWRITES`)."""
+    return pytensor.compile.mode.get_default_mode().excluding(*VALUE_CHANGING_REWRITES)
+
+
+def depth(outputs) -> int:
+    """The longest path from an input to one of ``outputs`` (PyTensor variables), walked iteratively."""
+    levels: dict = {}
+    for node in io_toposort([], list(outputs)):
+        level = 1 + max((levels.get(v, 0) for v in node.inputs), default=0)
+        for v in node.outputs:
+            levels[v] = level
+    return max((levels.get(v, 0) for v in outputs), default=0)
+
+
+@contextmanager
+def deep_enough(outputs):
+    """Python's recursion limit raised, for this block, to what PyTensor needs for ``outputs``.
+
+    Raises `SympileError` (a ``RecursionError``) for graphs deeper than `MAX_DEPTH`.
+    """
+    levels = depth(outputs)
+    if levels > MAX_DEPTH:
+        raise GraphTooDeepError(
+            f"this graph is {levels} operations deep and PyTensor's compiler recurses on depth; "
+            f"the pytensor backend compiles graphs up to {MAX_DEPTH} deep: use backend='numpy' or 'c', "
+            "which do not recurse"
+        )
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, FRAMES_BASE + FRAMES_PER_LEVEL * levels))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 class _Compiled:
@@ -158,13 +233,18 @@ class _Compiled:
         fn = self.functions.get(key)
         if fn is None:
             ins = [
-                pt.tensor(name=f"a{k}", dtype=a.dtype, shape=tuple(1 if d == 1 else None for d in a.shape))
+                tensor(f"a{k}", str(a.dtype), tuple(1 if d == 1 else None for d in a.shape))
                 for k, a in enumerate(arrays)
             ]
             outs = self.build(*ins, literal_maker(compute_dtype(ins)))
             outs = [pt.as_tensor_variable(o) for o in outs]
-            fn = self.functions[key] = pytensor.function(ins, outs, on_unused_input="ignore")
-        results = fn(*arrays)
+            # Numba compiles the function on its first call: it runs under the same flags and limit.
+            with deep_enough(outs), pytensor.config.change_flags(numba__fastmath=False):
+                fn = pytensor.function(ins, outs, on_unused_input="ignore", mode=compile_mode())
+                results = fn(*arrays)
+            self.functions[key] = fn
+        else:
+            results = fn(*arrays)
         return [r if r.shape == shape else np.broadcast_to(r, shape).copy() for r in results]
 
 
@@ -190,4 +270,13 @@ def _scalar(a):
     return a[()] if a.ndim == 0 else a
 
 
-__all__ = ["build", "compute_dtype", "graph_builder", "literal_maker"]
+__all__ = [
+    "GraphTooDeepError",
+    "build",
+    "compile_mode",
+    "compute_dtype",
+    "deep_enough",
+    "graph_builder",
+    "literal_maker",
+    "tensor",
+]

@@ -7,10 +7,19 @@ elementwise and slowly; installing SciPy (``pip install sympile[scipy]``) makes 
 imported when a generated function first looks up a special function (`LazySpecial`), not
 when the backend is imported or a namespace is made: a graph without erf, gamma, ... never
 imports SciPy.
+
+Conventions at the edges (docs/lambdify.md, tests/backends/test_special_values.py), which every
+backend follows: ``gamma`` is SciPy's (±inf at ±0, NaN at the poles 0 > n integer and at -inf);
+``loggamma`` is log|Γ(x)|, C99's ``lgamma`` (+inf at the poles and at ±inf, ``-log|x|`` at
+subnormals), where SciPy's ``gammaln`` gives -inf at -inf and inf at subnormals
+(`conventional_gammaln`). The tables of Γ and log Γ at the integers 1, ..., 171 are for the
+backends whose gamma is inexact there (`FACTORIALS`, `log_factorials`).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -43,25 +52,79 @@ def scipy_special() -> LazySpecial:
 
 
 def scipy_special_now() -> SimpleNamespace:
-    """SciPy's special functions (else mpmath's), imported now."""
+    """SciPy's special functions (else mpmath's), imported now, with `conventional_gammaln`."""
     try:
         import scipy.special as s
     except ImportError:
-        return mpmath_special()
-    return SimpleNamespace(**{n: getattr(s, n) for n in NAMES})
+        fns = mpmath_special()
+    else:
+        fns = SimpleNamespace(**{n: getattr(s, n) for n in NAMES})
+    fns.gammaln = conventional_gammaln(fns.gammaln)
+    return fns
+
+
+#: The smallest normal float64: below it (subnormals) SciPy's gammaln overflows to inf.
+_TINY = np.finfo(np.float64).tiny
+
+#: Γ(n) = (n - 1)! for n = 1, ..., 171, correctly rounded to float64 (Γ overflows past 171.6).
+FACTORIALS = tuple(float(math.factorial(n)) for n in range(171))
+
+
+@functools.cache
+def log_factorials() -> tuple[float, ...]:
+    """log Γ(n) = log (n - 1)! for n = 1, ..., 171, correctly rounded to float64 (by mpmath)."""
+    import mpmath
+
+    with mpmath.workdps(40):
+        return tuple(float(mpmath.log(mpmath.factorial(n))) for n in range(171))
+
+
+def conventional_gammaln(gammaln):
+    """``gammaln`` with C99's ``lgamma`` at the edges: +inf at -inf, ``-log|x|`` at subnormals.
+
+    There log|Γ(x)| = -log|x| - γx + O(x²) is -log|x| to far below rounding; SciPy's gammaln
+    gives inf (and -inf at -inf, where C's lgamma, PyTorch, JAX and PyTensor give +inf).
+
+    Example:
+        >>> import scipy.special
+        >>> f = conventional_gammaln(scipy.special.gammaln)
+        >>> float(f(5e-324)), float(f(-np.inf))
+        (744.4400719213812, inf)
+    """
+
+    def fixed(x):
+        y = gammaln(x)
+        a = np.asarray(x)
+        if a.dtype.kind != "f":
+            return y
+        edge = (a == -np.inf) | ((a != 0) & (np.abs(a) < _TINY))
+        if not edge.any():
+            return y
+        near_zero = -np.log(np.abs(np.where(edge, a, 1)))
+        out = np.where(a == -np.inf, np.inf, np.where(edge, near_zero, y)).astype(np.asarray(y).dtype)
+        return out[()] if out.ndim == 0 else out
+
+    return fixed
 
 
 def mpmath_special() -> SimpleNamespace:
     import mpmath
 
+    def gamma(x):
+        if x == 0 and type(x) is not complex:
+            return math.copysign(math.inf, x)  # SciPy's Γ(±0) = ±inf; mpmath raises at every pole
+        return mpmath.gamma(x)
+
     def gammaln(x):
+        if type(x) is not complex and (math.isinf(x) or (x <= 0 and x == math.floor(x))):
+            return math.inf  # C99's lgamma at the poles and at ±inf
         return mpmath.log(abs(mpmath.gamma(x)))
 
     fns = dict(
         erf=mpmath.erf,
         erfc=mpmath.erfc,
         erfinv=mpmath.erfinv,
-        gamma=mpmath.gamma,
+        gamma=gamma,
         gammaln=gammaln,
         polygamma=lambda n, x: mpmath.polygamma(int(n), x),
         binom=mpmath.binomial,

@@ -36,10 +36,11 @@ from .._emit.tables import ARRAY
 from .._emit.wrapper import LRU, Built, array_of, entry_frame
 from .._transforms.batch import batch_siblings
 from .._transforms.fuse import multiply_adds
+from .special_functions import FACTORIALS
 
-#: PyTorch's spellings: the array libraries' base and what differs. Gamma, its relatives, cbrt
-#: and heaviside are decomposed (`OpSpec.decompose`): PyTorch has no gamma function and no
-#: differentiable heaviside.
+#: PyTorch's spellings: the array libraries' base and what differs. PyTorch has no gamma function
+#: (`_gamma` computes it from ``gammaln``); cbrt and heaviside are decomposed (`OpSpec.decompose`):
+#: PyTorch has no differentiable heaviside.
 TORCH = {
     **ARRAY,
     "cbrt": None,
@@ -52,6 +53,7 @@ TORCH = {
     "erf": "torch.special.erf({0})",
     "erfc": "torch.special.erfc({0})",
     "erfinv": "torch.special.erfinv({0})",
+    "gamma": "_gamma({0})",
     "loggamma": "torch.special.gammaln({0})",
     "polygamma": "torch.special.polygamma({a}, {0})",
 }
@@ -68,6 +70,32 @@ def _vdot(u, w):
 
 def _sign(x):
     return torch.where(torch.isnan(x), x, torch.sgn(x))  # sign(nan) is nan, as in NumPy
+
+
+_FACTORIALS: dict = {}  # FACTORIALS as a tensor, per dtype and device
+
+
+def _gamma(x):
+    """Γ(x) as sign · exp(log|Γ(x)|), with SciPy's values where that formula has none.
+
+    Exact at the integers 1, ..., 171 (where exp(gammaln) is off by an ulp or more, so that
+    ``floor(gamma(n))`` could be ``(n-1)! - 1``), with the formula's derivative; ±inf at ±0;
+    NaN at the poles (negative integers) and at -inf.
+    """
+    if not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
+    key = (x.dtype, x.device)
+    table = _FACTORIALS.get(key)
+    if table is None:
+        table = _FACTORIALS[key] = torch.tensor(FACTORIALS, dtype=x.dtype, device=x.device)
+    whole = torch.floor(x) == x
+    odd = torch.remainder(torch.floor(x), 2) == 1
+    y = torch.where((x < 0) & odd, -1.0, 1.0).to(x.dtype) * torch.exp(torch.special.gammaln(x))
+    small = whole & (x >= 1) & (x <= len(FACTORIALS))
+    exact = table[torch.where(small, x, 1.0).long() - 1]
+    y = torch.where(small, y + (exact - y).detach(), y)
+    pole = whole & (x <= 0)  # -inf included
+    return torch.where(pole, torch.where(x == 0, torch.copysign(torch.full_like(x, math.inf), x), math.nan), y)
 
 
 def _imag(x):
@@ -143,6 +171,7 @@ NAMESPACE = {
     "torch": torch,
     "_vdot": _vdot,
     "_sign": _sign,
+    "_gamma": _gamma,
     "_imag": _imag,
     "_broadcast": _broadcast,
     "_common": _common,

@@ -13,7 +13,7 @@ from typing import Any
 import pytensor
 import pytensor.tensor as pt
 
-from .._backends.pytensor import compute_dtype, graph_builder, literal_maker
+from .._backends.pytensor import compute_dtype, graph_builder, literal_maker, tensor
 from .._core.tree import flatten, rebuild
 from .._sympy.lower import lower
 
@@ -50,7 +50,7 @@ def variables(
             shape = tuple(1 if b else None for b in broadcastables[s])
         else:
             shape = (None,) * int(dim or 0)
-        out.append(pt.tensor(name=str(s), dtype=dtypes.get(s, pytensor.config.floatX), shape=shape))
+        out.append(tensor(str(s), dtypes.get(s, pytensor.config.floatX), shape))
     return out
 
 
