@@ -100,7 +100,8 @@ class _Program:
             full = (1 << n_in) - 1
             args = ", ".join(f"a{k}" for k in range(n_in))
             outs = [
-                t if deps[o] == full or calls[o] else f"_broadcast({t}, _common({args}))" for t, o in zip(outs, g.outputs)
+                t if deps[o] == full or calls[o] else f"_broadcast({t}, _common({args}))"
+                for t, o in zip(outs, g.outputs)
             ]
         return "(" + "".join(f"{t}, " for t in outs) + ")"
 
