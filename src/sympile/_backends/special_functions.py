@@ -8,7 +8,7 @@ imported when a generated function first looks up a special function (`LazySpeci
 when the backend is imported or a namespace is made: a graph without erf, gamma, ... never
 imports SciPy.
 
-Conventions at the edges (docs/lambdify.md, tests/backends/test_special_values.py), which every
+Conventions at the edges (tests/backends/test_special_values.py checks them), which every
 backend follows: ``gamma`` is SciPy's (±inf at ±0, NaN at the poles 0 > n integer and at -inf);
 ``loggamma`` is log|Γ(x)|, C99's ``lgamma`` (+inf at the poles and at ±inf, ``-log|x|`` at
 subnormals), where SciPy's ``gammaln`` gives -inf at -inf and inf at subnormals
