@@ -426,7 +426,9 @@ typedef @real@ sp_real;
 #define SP_PARALLEL_MIN 100000
 #include "helpers.h"
 static const int sp_slot[SP_NOUT1] = {0, -1};
+static const int sp_gather[SP_NOUT1] = {0, 2};
 static const sp_real sp_outconst[SP_NOUT1] = {0, (sp_real)1.5};
+#define SP_DIRECT 0
 #ifdef HARNESS_LOOP
 static void sp_block(int64_t m, const sp_real *const *x, sp_real *restrict v) {
 #pragma omp simd
@@ -511,3 +513,72 @@ def test_the_c_files_compile_on_their_own(tmp_path, part, dtype):
             [*command, *flags, *omp, target], cwd=tmp_path, capture_output=True, text=True, check=False
         )
         assert done.returncode == 0, f"{' '.join(omp)}:\n{done.stderr[-3000:]}"
+
+
+# -- outputs, state vectors and split bodies ---------------------------------------------------------
+
+
+def test_a_list_of_matrices_comes_back_as_arrays_from_the_one_point_path():
+    """[M, F] at one point: each Matrix is an array made by the runner (not rebuilt in Python),
+    with the NumPy backend's values; a truth value or a number beside them stays a Python scalar."""
+    a, b = sp.symbols("a b")
+    M = sp.Matrix([[sp.sin(a) * b, 0], [b, sp.exp(a - b)]])
+    F = sp.Matrix([a * b, sp.Rational(3, 7)])
+    structure = [M, (F, a + b, a > b)]
+    g = lambdify([a, b], structure, backend="c")
+    g_np = lambdify([a, b], structure)
+    assert "_point([(2, 2), (2, 1), None, None]" in g.source
+    got, want = g(0.3, -1.2), g_np(0.3, -1.2)
+    assert type(got[0]) is np.ndarray and got[0].shape == (2, 2)
+    assert type(got[1][0]) is np.ndarray and got[1][0].shape == (2, 1)
+    assert type(got[1][1]) is float and type(got[1][2]) is bool and got[1][2] is True
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-15)
+    np.testing.assert_allclose(got[1][0], want[1][0], rtol=1e-15)
+    assert got[1][1] == pytest.approx(want[1][1], rel=1e-15)
+    batch = g(np.array([0.3, 0.5]), np.array([-1.2, 2.0]))  # the array path gives the same structure
+    assert batch[0].shape == (2, 2, 2) and batch[1][0].shape == (2, 1, 2)
+    np.testing.assert_allclose(batch[0][..., 0], got[0], rtol=1e-15)
+
+
+def test_state_vectors_and_numpy_scalars_take_the_one_point_path():
+    """A float64 vector through a nested argument, and NumPy float64 scalars, are read by the runner
+    (no NumPy call: the loop library is never built); other kinds fall back to the loop."""
+    ys, ps = sp.symbols("y:3"), sp.symbols("p:2")
+    rhs = [ps[0] * ys[1] - ys[0] ** 2, sp.sin(ys[2]) * ps[1], ys[0] * ys[1] * ys[2]]
+    g = lambdify([ys, ps], rhs, backend="c")
+    g_np = lambdify([ys, ps], rhs)
+    y, p = np.array([0.4, -1.3, 2.2]), np.array([1.5, -0.5])
+    got = g(y, p)
+    assert set(g.built.kernel.sources) == {"point-float64"}
+    np.testing.assert_allclose(got, g_np(y, p), rtol=1e-15)
+    assert g(y, (np.float64(1.5), np.float64(-0.5))) == got
+    assert g(list(y), [1.5, -0.5]) == got
+    float32 = g(y.astype(np.float32), p)  # not float64: the loop computes it
+    assert "loop-float32" in g.built.kernel.sources or "loop-float64" in g.built.kernel.sources
+    np.testing.assert_allclose(np.array(float32, float), got, rtol=1e-6)
+
+
+def test_long_bodies_split_into_parts_and_units_give_the_same_values(monkeypatch):
+    """With tiny parts and units, a body becomes many functions in several translation units,
+    values crossing parts in memory; the loop and the one-point function match the NumPy backend."""
+    from sympile._backends.c import backend
+
+    monkeypatch.setattr(backend, "C_PART_CHARS", 60)
+    monkeypatch.setattr(backend, "C_UNIT_CHARS", 200)
+    monkeypatch.setattr(backend.os, "cpu_count", lambda: 3)
+    xs = sp.symbols("x:4")
+    rng = np.random.default_rng(5)
+    exprs = [
+        sp.Add(*[sp.sin(xs[i] * (k + 1) + xs[(i + k) % 4]) * sp.Rational(k + 2, 3) for i in range(4)]) + xs[k % 4] ** 3
+        for k in range(6)
+    ]
+    exprs += [exprs[0], sp.Integer(0)]  # a twin and a literal
+    g = lambdify(list(xs), exprs, backend="c")
+    g_np = lambdify(list(xs), exprs)
+    units = g.built.kernel.libraries.text("loop", "float64").split(backend.UNIT_SEPARATOR)
+    assert len(units) >= 2 and "sp_loop_part3" in "".join(units) and "t[" in "".join(units)
+    point = [float(v) for v in rng.uniform(-1, 1, 4)]
+    np.testing.assert_allclose(g(*point), g_np(*point), rtol=1e-13)
+    data = [rng.uniform(-1, 1, 37) for _ in range(4)]
+    for got, want in zip(g(*data), g_np(*data)):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)

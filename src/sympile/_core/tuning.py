@@ -75,8 +75,9 @@ PAIR_EXISTING_MAX = 12
 #: A kernel's size is its characters of C (a statement holds up to `MAX_INLINE_OPS` ops).
 #: The optimisation level of a kernel library by its size: ``(at most this many characters,
 #: level)``, the first that fits. The compile time of -O3 grows faster with a body's size than
-#: what it gains over -O2 and -O1.
-C_OPT_LEVELS = ((100_000, "-O3"), (400_000, "-O2"), (10**18, "-O1"))
+#: what it gains over -O2 and -O1; in a loop over a very long body, the induction-variable pass
+#: (quadratic in the memory references of a loop) is most of -O1's time.
+C_OPT_LEVELS = ((100_000, ("-O3",)), (400_000, ("-O2",)), (10**18, ("-O1", "-fno-ivopts")))
 #: A body of more than twice this many characters is split into functions of about this many
 #: (the register allocator's time grows faster than a function's length).
 C_PART_CHARS = 8_000

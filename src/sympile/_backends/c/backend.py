@@ -286,9 +286,13 @@ def _defines(graph: Graph, dtype: str, n_values: int, n_memory: int = 0) -> list
 
 
 def _tables(slot: list[int], literal: list[str]) -> list[str]:
+    n_values = max(slot, default=-1) + 1
+    gather = [s if s >= 0 else n_values + k for k, s in enumerate(slot)]
     return [
         f"static const int sp_slot[SP_NOUT1] = {{{', '.join(map(str, slot or [-1]))}}};",
+        f"static const int sp_gather[SP_NOUT1] = {{{', '.join(map(str, gather or [n_values]))}}};",
         f"static const sp_real sp_outconst[SP_NOUT1] = {{{', '.join(literal or ['0'])}}};",
+        f"#define SP_DIRECT {int(slot == [0])}",
     ]
 
 
@@ -485,7 +489,7 @@ def _size(body: Emitted) -> int:
     return sum(map(len, body.body)) + sum(map(len, body.results))
 
 
-def optimisation(body: Emitted) -> str:
+def optimisation(body: Emitted) -> tuple[str, ...]:
     """The optimisation level of a body: the effort follows its size (`C_OPT_LEVELS`)."""
     size = _size(body)
     for limit, level in C_OPT_LEVELS:
@@ -573,7 +577,7 @@ class Libraries:
             else:
                 prepared, body = self._emit()
                 source = UNIT_SEPARATOR.join(kernel_source(prepared, dtype, body, kind))
-                unit = kernel_unit(source, self.tools, optimisation(body))
+                unit = kernel_unit(source, self.tools, *optimisation(body))
                 ((lib, key, compiled),) = build_and_load([unit], self.tools)
                 remember(request, key, unit)
                 if compiled:

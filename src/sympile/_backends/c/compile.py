@@ -356,9 +356,9 @@ def compile_libraries(units: list[Unit], tools: Toolchain | None = None) -> list
     return results
 
 
-def kernel_unit(source: str, tools: Toolchain, opt: str = DEFAULT_OPT) -> Unit:
-    """A kernel library: the toolchain's flags and an optimisation level."""
-    return Unit(source, (*tools.flags, opt))
+def kernel_unit(source: str, tools: Toolchain, *opt: str) -> Unit:
+    """A kernel library: the toolchain's flags and the optimisation flags (`DEFAULT_OPT` if none)."""
+    return Unit(source, (*tools.flags, *(opt or (DEFAULT_OPT,))))
 
 
 def module_name(key: str) -> str:

@@ -4,7 +4,7 @@
    module (runner.c) and the ctypes loader call it.
 
    Expects, before it: sp_real, SP_NIN, SP_NIN1, SP_NOUT, SP_NOUT1, SP_NSLOT1, SP_BLOCK, SP_COST,
-   SP_PARALLEL_MIN, SP_PAD, <stdint.h>, <string.h> and, under _OPENMP, <omp.h> (prelude.h), the
+   SP_PARALLEL_MIN, SP_PAD, SP_DIRECT, <stdint.h>, <string.h> and, under _OPENMP, <omp.h> (prelude.h), the
    generated tables sp_slot and sp_outconst, and the generated sp_block(m, x, v): the body's values
    of m points, rounded up to a multiple of SP_PAD, into v, value s of point j at
    v[s * SP_BLOCK + j]. The rounding spares the compiler a scalar copy of the body for the
@@ -53,6 +53,12 @@ int sympile_eval(int64_t n, const sp_real *const *in, const int64_t *stride, sp_
                 x[k] = buf[k];
             }
         }
+#if SP_DIRECT /* one output, the body's one value: into place, unless the padding would overrun it */
+        if (padded == m) {
+            sp_block(m, x, out + start);
+            continue;
+        }
+#endif
         sp_block(m, x, v);
         if (point_major) {
             for (int64_t j = 0; j < m; j++)
