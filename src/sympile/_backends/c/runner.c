@@ -138,8 +138,8 @@ static PyObject *sp_box(double v, int boolean) {
     return PyFloat_FromDouble(v);
 }
 
-/* A new array of the given shape (a tuple) holding out[0 .. size-1]; size must match. */
-static PyObject *sp_array(PyObject *shape, const double *out, Py_ssize_t size) {
+/* A new float64 array of the given shape (a tuple), uninitialised; its size must be size. */
+static PyObject *sp_new_array(PyObject *shape, Py_ssize_t size) {
 #ifdef SYMPILE_NUMPY
     npy_intp dims[32], total = 1;
     int nd = (int)PyTuple_GET_SIZE(shape);
@@ -152,14 +152,23 @@ static PyObject *sp_array(PyObject *shape, const double *out, Py_ssize_t size) {
         PyErr_SetString(PyExc_ValueError, "sympile kernel: the output shape has the wrong size");
         return NULL;
     }
-    PyObject *a = PyArray_SimpleNew(nd, dims, NPY_DOUBLE);
-    if (a != NULL) memcpy(PyArray_DATA((PyArrayObject *)a), out, (size_t)size * sizeof(double));
-    return a;
+    return PyArray_SimpleNew(nd, dims, NPY_DOUBLE);
 #else
-    (void)shape; (void)out; (void)size;
+    (void)shape; (void)size;
     PyErr_SetString(PyExc_TypeError, "sympile kernel: built without NumPy's headers, it makes no arrays");
     return NULL;
 #endif
+}
+
+/* A new array of the given shape (a tuple) holding out[0 .. size-1]; size must match. */
+static PyObject *sp_array(PyObject *shape, const double *out, Py_ssize_t size) {
+    PyObject *a = sp_new_array(shape, size);
+#ifdef SYMPILE_NUMPY
+    if (a != NULL) memcpy(PyArray_DATA((PyArrayObject *)a), out, (size_t)size * sizeof(double));
+#else
+    (void)out;
+#endif
+    return a;
 }
 
 static Py_ssize_t sp_size(PyObject *shape) {
@@ -242,6 +251,13 @@ static double *sp_numbers(Kernel *k, double *stack) {
 static PyObject *sp_finish(Kernel *k, PyObject *dest, double *in, double *stack) {
     sp_point_fn f = (sp_point_fn)sp_loaded(k, 0);
     PyObject *r = NULL;
+#ifdef SYMPILE_NUMPY
+    if (f != NULL && PyTuple_CheckExact(dest)) { /* one array: the kernel writes into it */
+        r = sp_new_array(dest, k->nout);
+        if (r != NULL) f(in, (double *)PyArray_DATA((PyArrayObject *)r));
+        f = NULL;
+    }
+#endif
     if (f != NULL) {
         double *out = in + k->nin;
         f(in, out);
