@@ -1,24 +1,30 @@
-"""The C backend: its C99 spelling table, the kernel around the emitted statements, and its wrapper.
+"""The C backend: its C99 spelling table, the kernels around the emitted statements, and its wrapper.
 
-A graph becomes one C function that evaluates every output at one point, straight-line, in
-a loop over points that the compiler vectorises (``#pragma omp simd``; on x86-64 glibc the
-elementary functions come from libmvec, its vector versions of libm). The loop runs over
-blocks of points, OpenMP-parallel for large inputs. The body is written once and compiled
-per dtype (``sp_real`` is ``double`` or ``float``; ``<tgmath.h>`` picks ``sin`` or
-``sinf``); the float32 library is compiled on first use.
+A graph has two plain-C kernel libraries, each compiled on its first use: the one-point function
+(``sympile_point``, float64: straight-line, the compiler packing independent operations into
+vector instructions) and the loop over points (``sympile_eval``, per dtype: ``sp_real`` is
+``double`` or ``float``, a ``#pragma omp simd`` loop over blocks of points, OpenMP-parallel for
+large inputs; on x86-64 glibc the elementary functions come from libmvec). Building a function
+compiles nothing; a function used only at one point never compiles the loop. The body computes
+each distinct output value once, and a table maps outputs to values or literals, so build time
+does not grow with the number of outputs. The optimisation level follows the body's size, and a
+long body is split into functions and into translation units compiled in parallel
+(`sympile._core.tuning`).
 
 Inputs broadcast like NumPy's: each is a scalar (element stride 0), or an array over all the
 points (any stride); outputs are written output-major (``(n_out, *shape)``, returned as
-views) or, into a caller's ``out=``, point-major (``(*shape, n_out)``). When the
-interpreter's headers are installed the library is also a CPython extension whose
-``point`` entry evaluates Python floats without touching NumPy.
+views) or, into a caller's ``out=``, point-major (``(*shape, n_out)``). The CPython side of
+every kernel is one fixed extension module (``runner.c``), compiled once per toolchain where
+Python's headers are installed, which unpacks Python numbers, float64 state vectors and nested
+arguments and builds array outputs (several matrices too) in C; without the headers the loop
+library is loaded with ctypes.
 
 The C that is the same in every kernel lives in real C files beside this module, shipped as
 package data and read once at import: ``prelude.h`` (includes, libmvec declarations, the
-float64 special-function helpers), ``helpers.h`` (the ``SP(name)`` helpers compiled per dtype),
-``driver.c`` (``sympile_eval`` and ``sympile_point``) and ``python.c`` (the CPython extension
-module). This module generates only what depends on the graph, and `kernel_source` pastes the
-two together into one translation unit.
+float64 special-function helpers, and how a kernel is assembled), ``helpers.h`` (the
+``SP(name)`` helpers compiled per dtype), ``loop.c`` (``sympile_eval``), ``point.c``
+(``sympile_point``) and ``runner.c`` (the CPython module). This module generates only what
+depends on the graph, and `kernel_source` pastes the two together into one translation unit.
 """
 
 from __future__ import annotations
