@@ -6,6 +6,7 @@ tests/test_backends_differential.py.
 """
 
 import importlib.resources
+import math
 import os
 import pickle
 import subprocess
@@ -424,6 +425,7 @@ typedef @real@ sp_real;
 #define SP_PAD 16
 #define SP_COST 1.0
 #define SP_PARALLEL_MIN 100000
+static const double sp_factorials[171] = {1.0, 1.0, 2.0};
 #include "helpers.h"
 static const int sp_slot[SP_NOUT1] = {0, -1};
 static const int sp_gather[SP_NOUT1] = {0, 2};
@@ -442,7 +444,7 @@ static void sp_point_body(const sp_real *restrict in, sp_real *restrict v) {
     sp_real sp_m0[1];
     SP(matvec)(1, 2, sp_c0, sp_b0, in, sp_m0);
     v[0] = sp_m0[0] + SP(min)(in[0], in[1]) + SP(max)(in[0], in[1]) + SP(mod)(in[0], in[1]) +
-           (sp_real)sp_lgamma(in[0]);
+           (sp_real)sp_lgamma(in[0]) + SP(gamma)(in[1]);
 }
 #include "point.c"
 #endif
@@ -582,3 +584,36 @@ def test_long_bodies_split_into_parts_and_units_give_the_same_values(monkeypatch
     data = [rng.uniform(-1, 1, 37) for _ in range(4)]
     for got, want in zip(g(*data), g_np(*data)):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
+
+
+# -- exact values -------------------------------------------------------------------------------------
+
+
+def test_gamma_is_exact_at_the_integers_1_to_171():
+    """libm's tgamma is a few ulps off from 13 on (floor(gamma(13)) would be 12! - 1); the C backend
+    looks the integers up, at one point and in the loop, and computes the rest with tgamma."""
+    n = np.arange(1.0, 172.0)
+    want = [float(math.factorial(k - 1)) for k in range(1, 172)]
+    f = lambdify(x, sp.gamma(x), backend="c")
+    assert [f(float(k)) for k in n] == want
+    np.testing.assert_array_equal(f(n), want)
+    np.testing.assert_array_equal(f(n[:34].astype(np.float32)), np.float32(want[:34]))
+    g = lambdify(x, sp.floor(sp.gamma(x)), backend="c")
+    np.testing.assert_array_equal(g(n[:23]), want[:23])
+    between = np.array([0.5, 1.5, 12.5, 13.0 + 2**-40, 171.5, 172.0, -0.5, -3.0, 0.0])
+    np.testing.assert_allclose(f(between), lambdify(x, sp.gamma(x))(between), rtol=1e-13)
+
+
+@pytest.mark.parametrize("n", [2**31 + 1, 2**32 + 1, 2**40, 2**53 + 1, 2**63 - 1, -(2**31) - 1, -(2**40)])
+def test_integer_powers_beyond_a_c_int_are_not_wrapped(n):
+    """x**n with |n| past 2**31 (a C int would wrap 2**32 + 1 to 1 and 2**40 to 0): the size and
+    parity of n decide the value, exactly (0, 1 or inf in size, the sign of x where n is odd)."""
+    f = lambdify(x, x**n, backend="c")
+    points = [0.5, -0.5, 1.0, -1.0, 2.0, -2.0]
+    size = {0.5: 0.0, 1.0: 1.0, 2.0: math.inf}
+    if n < 0:
+        size = {0.5: math.inf, 1.0: 1.0, 2.0: 0.0}
+    want = [math.copysign(size[abs(p)], p if n % 2 else 1.0) for p in points]
+    got = [f(p) for p in points]
+    assert got == want and [math.copysign(1, g) for g in got] == [math.copysign(1, w) for w in want]
+    np.testing.assert_array_equal(f(np.array(points)), want)

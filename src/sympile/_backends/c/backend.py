@@ -59,6 +59,7 @@ from ..._emit.pipeline import Pipeline, pipeline
 from ..._emit.tables import LIBM, OPERATORS, calls
 from ..._emit.wrapper import Built, array_of, spell_array
 from ..._transforms.linear import blocks_of, linear_blocks
+from ..special_functions import FACTORIALS
 from .compile import (
     UNIT_SEPARATOR,
     CtypesKernel,
@@ -95,7 +96,7 @@ C99 = {
     "or": "{0} || {1}",
     "xor": "!{0} != !{1}",
     "not": "!{0}",
-    "gamma": "tgamma({0})",
+    "gamma": "SP(gamma)({0})",  # exact at the integers (helpers.h)
     "loggamma": R + "sp_lgamma((double){0})",
     "besselj": R + "jn((int){0}, (double){1})",
     "bessely": R + "yn((int){0}, (double){1})",
@@ -288,7 +289,12 @@ def _defines(graph: Graph, dtype: str, n_values: int, n_memory: int = 0) -> list
         f"#define SP_PAD {C_PAD}",
         f"#define SP_COST {_cost(graph):.1f}",
         f"#define SP_PARALLEL_MIN {C_PARALLEL_MIN_NS}",
+        _FACTORIAL_TABLE,
     ]
+
+
+#: (n-1)! at n = 1 .. 171, each rounded once: SP(gamma)'s values at the integers (helpers.h).
+_FACTORIAL_TABLE = f"static const double sp_factorials[171] = {{{', '.join(map(repr, FACTORIALS[:171]))}}};"
 
 
 def _tables(slot: list[int], literal: list[str]) -> list[str]:

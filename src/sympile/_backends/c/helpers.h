@@ -6,7 +6,8 @@
    Expects, from prelude.h and the generated defines before it: sp_real (double or float),
    SP(name), and <tgmath.h>. See prelude.h for how a kernel is assembled. */
 
-static inline sp_real SP(powi)(sp_real x, int n) {
+/* x**n by squaring; n is 64-bit: a C int would wrap a huge exponent (2**40 to 0). */
+static inline sp_real SP(powi)(sp_real x, int64_t n) {
     if (n < 0) return (sp_real)1 / SP(powi)(x, -n);
     sp_real r = 1;
     while (n) {
@@ -24,6 +25,12 @@ static inline sp_real SP(mod)(sp_real a, sp_real b) {
     sp_real r = fmod(a, b);
     if (r != 0) return (r < 0) != (b < 0) ? r + b : r;
     return copysign((sp_real)0, b);
+}
+/* Gamma, exact at the integers 1 .. 171 ((n-1)! rounded once, from the generated table
+   sp_factorials): libm's tgamma is a few ulps off there from 13 on, so floor(gamma(13)) would be 12! - 1. */
+static inline sp_real SP(gamma)(sp_real x) {
+    if (x >= 1 && x <= 171 && x == floor(x)) return (sp_real)sp_factorials[(int)x - 1];
+    return tgamma(x);
 }
 /* y = b + C x for a linear block (C column-major, rows x cols): the rows run as vectors. */
 static inline sp_real SP(matvec)(int rows, int cols, const sp_real *restrict c, const sp_real *restrict b,

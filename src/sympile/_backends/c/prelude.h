@@ -12,7 +12,8 @@
      prelude.h          this file
      generated          typedef sp_real (double or float); sp_cos; SP(name) (name##_float64 or
                         name##_float32); the sizes SP_NIN, SP_NIN1, SP_NOUT, SP_NOUT1 (at least 1),
-                        SP_NSLOT, SP_NSLOT1, SP_BLOCK; SP_COST, SP_PARALLEL_MIN
+                        SP_NSLOT, SP_NSLOT1, SP_BLOCK; SP_COST, SP_PARALLEL_MIN; the table
+                        sp_factorials[171] ((n-1)! at n = 1 .. 171, for SP(gamma))
      helpers.h          SP(powi), SP(sign), ...: the helpers compiled per dtype
      generated          the outputs' table: sp_slot[SP_NOUT1] (output k is the body's value
                         sp_slot[k], or the constant sp_outconst[k] where sp_slot[k] < 0)
