@@ -617,3 +617,98 @@ def test_integer_powers_beyond_a_c_int_are_not_wrapped(n):
     got = [f(p) for p in points]
     assert got == want and [math.copysign(1, g) for g in got] == [math.copysign(1, w) for w in want]
     np.testing.assert_array_equal(f(np.array(points)), want)
+
+
+# -- inputs are checked at the boundary ---------------------------------------------------------------
+
+
+def test_inputs_of_real_kinds_convert_exactly():
+    """Python numbers (bool too), NumPy numbers and arrays of bool/int/uint/float dtype, objects with
+    __array__ and nested lists: the values the NumPy backend gives."""
+    f = lambdify([x, y], x / y + x, backend="c")
+    reference = lambdify([x, y], x / y + x)
+    cases = [
+        (True, 2.0),
+        (3, 2),
+        (np.int32(3), np.uint8(2)),
+        (np.bool_(True), np.float32(4.0)),
+        (np.array([1, 2], dtype=np.int64), np.array([True, True])),
+        (np.array([1, 2], dtype=np.uint16), 3.0),
+        ([1.0, 2.0], [[4.0], [8.0]]),
+        ((1, 2), 2.0),
+        (np.float16(1.5), np.float16(2.0)),
+        (2**60 + 1, 3.0),
+    ]
+    for a, b in cases:
+        got = f(a, b)
+        want = reference(np.asarray(a, np.float64), np.asarray(b, np.float64))
+        np.testing.assert_array_equal(got, want, err_msg=repr((a, b)))
+        small = any(isinstance(v, (np.float16, np.float32)) for v in (a, b))
+        assert np.asarray(got).dtype == (np.float32 if small else np.float64)
+    np.testing.assert_array_equal(f(_ArrayLike([1, 2]), 2), [1.5, 3.0])
+
+
+class _ArrayLike:
+    def __init__(self, values):
+        self.values = values
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.values, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "bad, what",
+    [
+        (None, "None"),
+        ("1.0", "str"),
+        (b"12345678", "bytes"),
+        (np.datetime64("2020-01-01"), "datetime64"),
+        (np.timedelta64(3, "D"), "timedelta64"),
+        (np.array([np.datetime64("2020-01-01")]), "datetime64"),
+        (np.array([1.0, None], dtype=object), "object"),
+        (np.array(["1.0"]), "<U3"),
+        (__import__("decimal").Decimal("1.5"), "Decimal"),
+        (__import__("fractions").Fraction(1, 3), "Fraction"),
+        (sp.Float(1.5), "Float"),
+        (object(), "object"),
+        (_ArrayLike(["a", "b"]), "<U1"),
+        (1 + 2j, "complex"),
+        (np.complex128(1), "complex128"),
+        (10**400, "beyond float64"),
+    ],
+)
+def test_inputs_of_other_kinds_are_refused_naming_the_argument(bad, what):
+    """None, text, bytes, dates, objects, Decimal, complex: an ArgumentError that names the argument
+    (its symbol and position) and says what is taken, on the one-point path and with arrays."""
+    f = lambdify([x, y], x / y, backend="c")
+    for args, name in [((bad, 2.0), "x (argument 1)"), ((np.ones(1), bad), "y (argument 2)")]:
+        with pytest.raises(ArgumentError) as info:
+            f(*args)
+        message = str(info.value)
+        assert name in message and what in message and "takes real numbers" in message, message
+    g = lambdify([[x, y]], x / y, backend="c")
+    with pytest.raises(ArgumentError, match=r"f\(\[x, y\]\): y \(in argument 1\)"):
+        g([1.0, bad])
+
+
+def test_a_ragged_list_is_refused_naming_the_argument():
+    f = lambdify([x, y], x / y, backend="c")
+    with pytest.raises(ArgumentError, match=r"x \(argument 1\) cannot be read as an array"):
+        f.built.fn([[1.0], [2.0, 3.0]], 2.0)
+
+
+def test_object_arrays_are_refused_by_the_kernel_too():
+    """The kernel's own entry (numpify_func's and ufuncify's) checks as the function does."""
+    kernel = CKernel(sympile.lambdify([x], x + 1).graph)
+    with pytest.raises(ArgumentError, match="input 0|x"):
+        kernel.eval([np.array([1, None], dtype=object)])
+    np.testing.assert_array_equal(kernel.eval([np.array([1, 2], dtype=np.int8)])[0], [2.0, 3.0])
+
+
+def test_keyword_calls_are_refused():
+    """The parameters' generated names (a0, a1) are positional only: f(a0=1, a1=2) is no call."""
+    f = lambdify([x, y], x / y, backend="c")
+    for kwargs in ({"x": 1.0, "y": 2.0}, {"a0": 1.0, "a1": 2.0}):
+        with pytest.raises(ArgumentError):
+            f(**kwargs)
+    assert f(1.0, 2.0) == 0.5

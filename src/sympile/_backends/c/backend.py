@@ -514,27 +514,92 @@ def optimisation(body: Emitted) -> tuple[str, ...]:
 
 
 _FLOATS = {np.dtype(np.float64): "float64", np.dtype(np.float32): "float32"}
-_PYNUM = (float, int, bool)
+
+#: What a compiled C function takes for an input, said in every refusal.
+ACCEPTED = (
+    "the c backend takes real numbers: Python int, float or bool, NumPy numbers and arrays of bool, int, "
+    "uint or float dtype, objects whose __array__ gives such an array (a CPU tensor), and nested lists or "
+    "tuples of numbers"
+)
+
+
+def numeric(value, name: str):
+    """``value`` as a Python number or a NumPy number or array of a real dtype (bool, int, uint,
+    float), or an `ArgumentError` naming the input ``name`` and saying what is taken.
+
+    The one-point entry reads Python floats and ints and float64 vectors in C; whatever it does not
+    read comes here (the slow path), so a call with good numbers pays nothing for these checks.
+    """
+    kind = type(value)
+    if kind is float or kind is int or kind is bool:
+        if kind is int and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+            raise ArgumentError(f"{name} is an int beyond float64's range ({len(str(abs(value)))} digits); {ACCEPTED}")
+        return value
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = value
+    elif isinstance(value, (float, int)):
+        return float(value)  # a subclass (an IntEnum, say)
+    elif isinstance(value, (list, tuple)) or hasattr(kind, "__array__"):
+        try:
+            array = np.asarray(value)
+        except Exception as e:  # a ragged list, a tensor on a GPU
+            raise ArgumentError(f"{name} cannot be read as an array ({e}); {ACCEPTED}") from e
+    else:
+        raise ArgumentError(f"{name} is {_shown(value)}; {ACCEPTED}" + _complex_remedy(value))
+    if array.dtype.kind not in "biuf":
+        what = "a NumPy" if isinstance(value, (np.ndarray, np.generic)) else f"{_shown(value)}, read as a"
+        shape = "number" if array.ndim == 0 else "array"
+        raise ArgumentError(
+            f"{name} is {what} {shape} of dtype {array.dtype}; {ACCEPTED}" + _complex_remedy(array.dtype)
+        )
+    return array
+
+
+_FLOAT_MAX = int(np.finfo(np.float64).max)
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return f"{text if len(text) <= 40 else text[:37] + '...'} (a {type(value).__name__})"
+
+
+def _complex_remedy(value) -> str:
+    if isinstance(value, complex) or getattr(value, "kind", None) == "c":
+        return "; use backend='numpy' for complex numbers"
+    return ""
 
 
 def compute_dtype(values) -> np.dtype:
-    """The dtype a kernel runs in: float32 when the arrays are float32 (or float16), else float64."""
+    """The dtype a kernel runs in: float32 when the arrays are float32 (or float16), else float64.
+    The values are numbers and arrays of real dtypes (`numeric`)."""
     if not values:
         return np.dtype(np.float64)
-    try:
-        dt = np.result_type(*[v if type(v) in _PYNUM or isinstance(v, np.ndarray) else np.asarray(v) for v in values])
-    except TypeError:
-        dt = np.dtype(object)
-    if dt.kind == "f" and dt.itemsize <= 8:
-        return np.dtype(np.float32) if dt.itemsize <= 4 else np.dtype(np.float64)
-    if dt.kind in "biu":
-        return np.dtype(np.float64)
-    if dt.kind == "O":
-        return np.dtype(np.float64)  # Python objects: converted to float64 (or refused) below
-    raise ArgumentError(
-        f"the c backend computes in float32 and float64, and got {dt} input; "
-        + ("use backend='numpy' for complex numbers" if dt.kind == "c" else "convert the inputs to float64")
-    )
+    dt = np.result_type(*values)
+    if dt.kind == "f" and dt.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def argument_names(graph: Graph, arg_tree: tuple) -> tuple[list[str], str]:
+    """How errors name each input: its symbol and the top-level argument it is in (from 1); and
+    the function's signature, ``f(x, [y, z])``.
+
+    Symbol names are user text: they go into error messages, never into generated code.
+    """
+    symbols = [str(s) for s in graph.inputs]
+    tops = top_level(arg_tree)
+
+    def spelt(t: tuple) -> str:
+        if t[0] == "leaf":
+            return symbols[t[1]] if t[1] < len(symbols) else f"input {t[1]}"
+        return "[" + ", ".join(spelt(u) for u in t[-1]) + "]"
+
+    names = [f"input {k}" for k in range(len(graph.inputs))]
+    for i, t in enumerate(tops):
+        for k in leaves(t):
+            where = f"argument {i + 1}" if t[0] == "leaf" else f"in argument {i + 1}"
+            names[k] = f"{spelt(('leaf', k))} ({where})"
+    return names, f"f({', '.join(spelt(t) for t in tops)})"
 
 
 class Libraries:
@@ -617,6 +682,8 @@ class CKernel:
         self.n_in, self.n_out = len(graph.inputs), len(graph.outputs)
         self.arg_tree = arg_tree if arg_tree is not None else ("list", [("leaf", k) for k in range(self.n_in)])
         self.boolean = boolean_outputs(graph)
+        #: how errors name each input, and the function's signature (`argument_names`)
+        self.names, self.signature = argument_names(graph, self.arg_tree)
         tools = toolchain()
         self.libraries = Libraries(graph, tools)
         self.libraries.check()
@@ -668,6 +735,8 @@ class CKernel:
         """Outputs over broadcast inputs: an ``(n_out, *shape)`` array, or ``out`` filled point-major."""
         if len(flat) != self.n_in:
             raise ArgumentError(f"this kernel takes {self.n_in} inputs, got {len(flat)}")
+        names = self.names
+        flat = [numeric(v, f"{self.signature}: {names[k]}") for k, v in enumerate(flat)]
         dtype = compute_dtype(flat)
         arrays = [np.asarray(a, dtype) for a in flat]
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
@@ -827,7 +896,8 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
             return None
         return f"_o[{i}:{j}].reshape({tuple(shape)!r} + _o.shape[1:])"
 
-    lines = [f"def _f({', '.join([*params, '*', 'out=None', 'threads=None'])}):"]
+    # positional only: the parameters' generated names are no part of the interface
+    lines = [f"def _f({', '.join([*params, *(['/'] if params else []), '*', 'out=None', 'threads=None'])}):"]
     if kernel.point is not None and kernel.n_out:
         dest, result = _point_pieces(out_tree, boolean, kernel.point_arrays)
         lines += [
