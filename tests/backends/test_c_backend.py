@@ -9,6 +9,7 @@ import importlib.resources
 import math
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -277,16 +278,94 @@ def test_concurrent_processes_building_one_kernel(tmp_path):
     assert again.returncode == 0 and again.stdout.rsplit(" ", 1) == [values.pop(), "0\n"]
 
 
-def test_a_damaged_library_is_rebuilt(tmp_path):
+def _truncated(data: bytes, other: bytes) -> bytes:
+    return data[: len(data) // 2]  # the ELF headers intact, the segments past the end: SIGBUS when mapped
+
+
+def _bit_flipped(data: bytes, other: bytes) -> bytes:
+    rng = np.random.default_rng(14)
+    damaged = bytearray(data)
+    for at in rng.integers(len(data) // 4, len(data), 8):
+        damaged[at] ^= 1 << int(rng.integers(8))
+    return bytes(damaged)
+
+
+DAMAGE = {
+    "truncated": _truncated,
+    "truncated_to_100_bytes": lambda data, other: data[:100],
+    "empty": lambda data, other: b"",
+    "garbage": lambda data, other: bytes(np.random.default_rng(7).integers(0, 256, len(data), dtype=np.uint8)),
+    "bit_flipped": _bit_flipped,
+    "a_foreign_valid_library": lambda data, other: other,  # the runner for the kernel, and back
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_cache_entry_is_rebuilt_not_loaded(tmp_path, damage):
+    """Each cached library (the runner module and the kernel's) is checked against the size and
+    SHA-256 recorded when it was written before it is loaded: a damaged one, which could crash the
+    process (a truncated library is mapped past its end: SIGBUS) or run other code, is compiled
+    again, and the values are right."""
     env = {"SYMPILE_CACHE_DIR": str(tmp_path)}
     first = _run(PROGRAM, env)
-    libs = list((tmp_path / "c").glob("*.so"))
+    assert first.returncode == 0, first.stderr
+    libs = sorted((tmp_path / "c").glob("*.so"))
     assert len(libs) == 2  # the runner and the kernel's one-point library
-    for lib in libs:
-        lib.write_bytes(lib.read_bytes()[:100])  # truncated, as by a full disk
+    contents = [lib.read_bytes() for lib in libs]
+    for lib, data, other in zip(libs, contents, contents[::-1]):
+        lib.write_bytes(DAMAGE[damage](data, other))
+    second = _run(PROGRAM, env)
+    assert second.returncode == 0, (second.returncode, second.stderr[-2000:])
+    assert second.stdout.rsplit(" ", 1) == [first.stdout.rsplit(" ", 1)[0], "1\n"]
+    assert [lib.read_bytes() == data for lib, data in zip(libs, contents)] == [True, True]
+    third = _run(PROGRAM, env)
+    assert third.stdout == first.stdout.rsplit(" ", 1)[0] + " 0\n"
+
+
+def test_a_library_without_its_checksum_is_rebuilt(tmp_path):
+    env = {"SYMPILE_CACHE_DIR": str(tmp_path)}
+    first = _run(PROGRAM, env)
+    for seal in (tmp_path / "c").glob("*.sum"):
+        seal.unlink()
     second = _run(PROGRAM, env)
     assert second.returncode == 0, second.stderr
     assert second.stdout.rsplit(" ", 1) == [first.stdout.rsplit(" ", 1)[0], "1\n"]
+
+
+def _unusable_caches(tmp_path):
+    regular = tmp_path / "a-file"
+    regular.write_text("not a directory")
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    return {
+        "under_a_regular_file": str(regular / "cache"),
+        "dev_null": "/dev/null",
+        "read_only": str(read_only),
+    }
+
+
+@pytest.mark.parametrize("where", ["under_a_regular_file", "dev_null", "read_only"])
+def test_an_unusable_cache_directory_falls_back_to_a_private_one_with_a_warning(tmp_path, where):
+    """A cache directory that cannot be made or written: the process compiles into a temporary
+    directory of its own (removed at exit), says so with a CacheWarning, and computes right."""
+    cache = _unusable_caches(tmp_path)[where]
+    code = (
+        "import warnings\nwarnings.simplefilter('always')\n"
+        + textwrap.dedent(PROGRAM)
+        + "import numpy as np\nprint(f(np.array([0.25, 0.5]), 1.5)[0].tolist())\n"
+    )
+    done = _run(code, {"SYMPILE_CACHE_DIR": cache})
+    assert done.returncode == 0, done.stderr[-2000:]
+    reference = _run(code, {"SYMPILE_CACHE_DIR": str(tmp_path / "good")})
+    assert done.stdout.splitlines()[0].rsplit(" ", 1)[0] == reference.stdout.splitlines()[0].rsplit(" ", 1)[0]
+    assert done.stdout.splitlines()[1] == reference.stdout.splitlines()[1]
+    if where == "read_only" and os.access(cache, os.W_OK):  # root writes anyway: no need to fall back
+        assert "CacheWarning" not in done.stderr
+        return
+    assert "CacheWarning" in done.stderr and "cannot be used" in done.stderr, done.stderr
+    assert cache in done.stderr and "sympile-cache-" in done.stderr
+    assert not list(tmp_path.glob("a-file/**")) and list((tmp_path / "read-only").iterdir()) == []
 
 
 def test_the_ctypes_loader_gives_the_same_values(tmp_path):
@@ -682,12 +761,16 @@ def test_inputs_of_other_kinds_are_refused_naming_the_argument(bad, what):
     (its symbol and position) and says what is taken, on the one-point path and with arrays."""
     f = lambdify([x, y], x / y, backend="c")
     for args, name in [((bad, 2.0), "x (argument 1)"), ((np.ones(1), bad), "y (argument 2)")]:
-        with pytest.raises(ArgumentError) as info:
-            f(*args)
+        with pytest.raises(ArgumentError) as info:  # the C backend's function: its own message
+            f.built.fn(*args)
         message = str(info.value)
         assert name in message and what in message and "takes real numbers" in message, message
+        with pytest.raises(ArgumentError, match=re.escape(name)):  # lambdify's, which may say it its way
+            f(*args)
     g = lambdify([[x, y]], x / y, backend="c")
     with pytest.raises(ArgumentError, match=r"f\(\[x, y\]\): y \(in argument 1\)"):
+        g.built.fn([1.0, bad])
+    with pytest.raises(ArgumentError, match=r"y \(in argument 1\)"):
         g([1.0, bad])
 
 

@@ -4,10 +4,12 @@ A kernel library is compiled once per machine: it is stored under the per-user c
 directory (``$SYMPILE_CACHE_DIR``, else ``$XDG_CACHE_HOME/sympile``, else
 ``~/.cache/sympile``) in a file named by the SHA-256 of the source, the compiler and its
 flags, so building the same expression again, in this process or a new one, costs a file
-lookup and a ``dlopen``. Several processes may build the same kernel at once: each compiles
-into a private temporary file and renames it into place (atomic on POSIX), so a reader
-never sees half a library. Several libraries asked for at once compile in parallel, one
-compiler process each.
+lookup, a checksum and a ``dlopen``. Several processes may build the same kernel at once: each
+compiles into a private temporary file and renames it into place (atomic on POSIX), so a reader
+never sees half a library; a library's size and SHA-256, recorded beside it, are checked before
+it is loaded (`intact`), so one damaged since is compiled again, not mapped. An unusable cache
+directory gives way to a private temporary one (`CacheWarning`). Several libraries asked for at
+once compile in parallel, one compiler process each.
 
 Kernels are plain C, without Python's headers (parsing them would cost more than compiling
 a small kernel). Where the interpreter's headers are installed, the CPython side of every
@@ -19,6 +21,7 @@ that); ``SYMPILE_C_LOADER=ctypes`` forces the latter.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import dataclasses
 import hashlib
@@ -32,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -45,7 +49,7 @@ from ..._core.errors import SympileError
 CACHE_ENV = "SYMPILE_CACHE_DIR"
 LOADER_ENV = "SYMPILE_C_LOADER"
 #: Bumped when the flag policy or the generated glue changes, so old libraries are not reused.
-POLICY = "sympile-c-4"
+POLICY = "sympile-c-5"
 
 #: Without -ffast-math: NaN, infinities and signed zeros keep IEEE semantics. The optimisation
 #: level is chosen per library (`compile_libraries`).
@@ -81,17 +85,56 @@ class Toolchain:
         return self.python_include is not None
 
 
+class CacheWarning(UserWarning):
+    """The C backend's cache directory cannot be used; kernels go to a private temporary one."""
+
+
 def cache_dir() -> Path:
-    """The directory holding compiled kernels (created on first use)."""
+    """The directory holding compiled kernels (created on first use).
+
+    Where it cannot be made or written (under a regular file, read-only, ``/dev/null``), a private
+    temporary directory, removed at exit, serves this process instead, with a `CacheWarning`
+    saying where and why.
+    """
     root = os.environ.get(CACHE_ENV)
     if root:
         path = Path(root).expanduser()
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = Path(base) / "sympile"
-    path = path / "c"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _usable(path / "c")
+
+
+_ROOTS: dict[Path, Path] = {}  # a cache directory asked for -> the one in use
+
+
+def _usable(path: Path) -> Path:
+    got = _ROOTS.get(path)
+    if got is not None and (got != path or path.is_dir()):
+        return got
+    _ROOTS[path] = got = _probe_dir(path)
+    return got
+
+
+def _probe_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe.", dir=path)  # as root, os.access says yes to anything
+        os.close(fd)
+        os.unlink(probe)
+        return path
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+    fallback = Path(tempfile.mkdtemp(prefix="sympile-cache-"))
+    atexit.register(shutil.rmtree, fallback, ignore_errors=True)
+    warnings.warn(
+        CacheWarning(
+            f"the C kernel cache {path} cannot be used ({why}), so kernels are compiled into {fallback} for "
+            f"this process only and compiled again in the next; set {CACHE_ENV} to a writable directory"
+        ),
+        stacklevel=2,
+    )
+    return fallback
 
 
 def find_compiler() -> tuple[str, ...]:
@@ -279,6 +322,24 @@ def library_key(source: str, tools: Toolchain, flags: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
+def _seal(data: bytes) -> bytes:
+    return f"{len(data)} {hashlib.sha256(data).hexdigest()}".encode()
+
+
+def intact(path: Path) -> bool:
+    """Whether the cached library ``path`` is the one compiled there: its size and SHA-256 are those
+    recorded beside it (``key.sum``, written after the library). A library truncated, damaged or
+    replaced since (a full disk, a copy gone wrong) would crash the process that maps it, or run
+    other code: it is compiled again instead."""
+    try:
+        seal = path.with_suffix(".sum").read_bytes()
+        if int(seal.split(b" ", 1)[0]) != path.stat().st_size:
+            return False
+        return _seal(path.read_bytes()) == seal
+    except (OSError, ValueError):
+        return False
+
+
 #: Between the translation units of one library in its cached source.
 UNIT_SEPARATOR = "\n/* -- sympile: the next translation unit -- */\n"
 
@@ -309,8 +370,9 @@ def compile_libraries(units: list[Unit], tools: Toolchain | None = None) -> list
         for unit in units:
             key = unit.key(tools)
             path = root / f"{key}.so"
-            results.append((path, key, not path.exists()))
-            if path.exists() or any(b[0] == key for b in building):
+            present = key in _LOADED or intact(path)
+            results.append((path, key, not present))
+            if present or any(b[0] == key for b in building):
                 continue
             tmp_dir = tempfile.mkdtemp(prefix=f"{key[:16]}.", suffix=".build", dir=root)
             sources = unit.source.split(UNIT_SEPARATOR)
@@ -345,7 +407,10 @@ def compile_libraries(units: list[Unit], tools: Toolchain | None = None) -> list
                     f"in sympile, please report it. Compiler output:\n{failed[0][-3000:]}"
                 )
             _write_atomic(root / f"{key}.c", unit.source.encode())  # the source, for reading
-            os.replace(Path(tmp_dir, "kernel.so"), root / f"{key}.so")
+            built = Path(tmp_dir, "kernel.so")
+            seal = _seal(built.read_bytes())
+            os.replace(built, root / f"{key}.so")
+            _write_atomic(root / f"{key}.sum", seal)
     finally:
         for _, tmp_dir, _, processes in building:
             for p in processes:
@@ -379,7 +444,8 @@ def load_library(path: Path, key: str) -> ctypes.CDLL:
 def build_and_load(units: list[Unit], tools: Toolchain | None = None) -> list[tuple[ctypes.CDLL, str, bool]]:
     """Compile (or find in the cache) and load each unit; ``(library, key, compiled)`` per unit.
 
-    A cached file that cannot be loaded (truncated by a full disk, say) is rebuilt once.
+    A cached file that does not match its recorded size and checksum (`intact`) is rebuilt
+    before it is loaded; one that still cannot be loaded is rebuilt once.
     """
     tools = toolchain() if tools is None else tools
     built = compile_libraries(units, tools)
@@ -461,7 +527,9 @@ def recall(request: str, tools: Toolchain) -> tuple[ctypes.CDLL, str, str] | Non
     except (OSError, ValueError):
         return None
     path = root / f"{key}.so"
-    if len(key) != 64 or not path.exists() or library_key(source, tools, tuple(flags)) != key:
+    if len(key) != 64 or library_key(source, tools, tuple(flags)) != key:
+        return None
+    if key not in _LOADED and not intact(path):
         return None
     try:
         return load_library(path, key), key, source
