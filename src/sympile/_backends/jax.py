@@ -37,7 +37,7 @@ from .._core.graph import Graph
 from .._emit.emit import Emitted, Spelling, compile_source, emit
 from .._emit.pipeline import pipeline
 from .._emit.tables import ARRAY, vector_literal
-from .._emit.wrapper import LRU, Built, array_of, entry_frame
+from .._emit.wrapper import LRU, Built, Inputs, array_of, entry_frame
 from .._transforms.batch import batch_siblings
 from .special_functions import FACTORIALS, log_factorials
 
@@ -176,6 +176,17 @@ def _arrays(*args):
 
 _PYNUM = frozenset({bool, int, float, complex})
 
+#: What a JAX function takes as an input: JAX arrays (tracers too) as they are, and numbers and
+#: NumPy arrays (`Inputs`), these in native byte order (JAX reads a big-endian array's bytes as
+#: native ones: wrong values, or a TypeError beside a Python number).
+INPUTS = Inputs(own=(jax.Array,), own_name="JAX arrays", native=True)
+
+
+def _checked(*args):
+    """The inputs checked and converted at the call boundary (`Inputs`), Python numbers as JAX
+    scalars (`_arrays`)."""
+    return _arrays(*INPUTS.convert(args))
+
 
 NAMESPACE = {
     "jnp": jnp,
@@ -189,6 +200,7 @@ NAMESPACE = {
     "_polygamma": _polygamma,
     "_acot": _acot,
     "_arrays": _arrays,
+    "_checked": _checked,
     "_divide_exactly": _divide_exactly,
     "_broadcast": _broadcast,
     "_common": _common,
@@ -227,9 +239,13 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     """
     graph = PIPELINE(graph)
     frame = entry_frame(graph, arg_tree, out_tree)
-    prologue = [*frame.unpack, *_as_arrays(len(graph.inputs)), *frame.ready]
-    emitted = emit(graph, spelling(), name="_f", signature=frame.params, prologue=prologue, returns=frame.returns)
-    return Built(compile_source(emitted, "jax"), emitted.source)
+    n_in = len(graph.inputs)
+    names = ", ".join(f"a{k}" for k in range(n_in))
+    checked = [f"{names}, = _checked({names})"] if n_in else []
+    prologue = [*frame.unpack, *checked, *frame.ready]
+    signature = [*frame.params, "/"] if frame.params else []
+    emitted = emit(graph, spelling(), name="_f", signature=signature, prologue=prologue, returns=frame.returns)
+    return Built(compile_source(emitted, "jax"), emitted.source, inputs=INPUTS)
 
 
 _MODULE_CACHE = LRU()

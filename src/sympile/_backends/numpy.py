@@ -24,7 +24,9 @@ from .._emit.pipeline import Pipeline, pipeline, variant
 from .._emit.tables import ARRAY, INFIX, LIBM, calls, vector_literal
 from .._emit.wrapper import (
     NOT_A_POINT,
+    NUMERIC_KINDS,
     Built,
+    Inputs,
     array_of,
     entry_frame,
     point_leaves,
@@ -117,6 +119,16 @@ def _as_numpy(*args):
     return out
 
 
+#: What a NumPy function takes as an input (`Inputs`: numbers and arrays of numbers).
+INPUTS = Inputs()
+
+
+def _inputs(*args):
+    """The inputs checked and converted at the call boundary (`Inputs`), Python numbers as NumPy
+    scalars (`_as_numpy`): what the array code runs on anything but plain numeric arrays."""
+    return _as_numpy(*INPUTS.convert(args))
+
+
 _SPECIAL_FUNCTIONS = None
 
 
@@ -137,8 +149,9 @@ def _namespace() -> dict:
         "_common": _common,
         "_filled": _filled,
         "_array": array_of(np.array, np.zeros),
-        "_PYNUM": _PYNUM,
-        "_as_numpy": _as_numpy,
+        "_ND": np.ndarray,
+        "_KINDS": NUMERIC_KINDS,
+        "_inputs": _inputs,
     }
 
 
@@ -378,12 +391,10 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     n_in = len(graph.inputs)
     flat_args = ", ".join(f"a{k}" for k in range(n_in))
     unpack = frame.unpack
-    if n_in:  # Python numbers become NumPy scalars: 1/0.0 must be inf, not ZeroDivisionError
-        unpack = [
-            *unpack,
-            f"if {' or '.join(f'type(a{k}) in _PYNUM' for k in range(n_in))}:",
-            f"    {flat_args}, = _as_numpy({flat_args})",
-        ]
+    if n_in:  # anything but numeric arrays is checked and converted (Python numbers to NumPy scalars:
+        # 1/0.0 must be inf, not ZeroDivisionError), each input looked at once
+        plain = " and ".join(f"type(a{k}) is _ND and a{k}.dtype.kind in _KINDS" for k in range(n_in))
+        unpack = [*unpack, f"if not ({plain}):", f"    {flat_args}, = _inputs({flat_args})"]
     arrays = ARRAYS(graph)
     numpy = Spelling("numpy", "np", NUMPY, _namespace())
     if n_in > 0 and sum(1 for n in arrays.nodes if n.args) >= CHUNK_MIN_OPS:  # large inputs in blocks
@@ -398,7 +409,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
         namespace = dict(flat.namespace, _chunked=_chunked)
         ret = spell(out_tree, [f"_o[{k}]" for k in range(len(graph.outputs))], spell_array)
         top = (
-            f"def _f_numpy({', '.join(params)}):\n"
+            f"def _f_numpy({', '.join(_positional(params))}):\n"
             + "".join(f"    {line}\n" for line in unpack)
             + f"    _o = _chunked(_f_flat, ({flat_args},))\n    return {ret}\n"
         )
@@ -409,7 +420,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
             arrays,
             numpy,
             name="_f_numpy",
-            signature=params,
+            signature=_positional(params),
             prologue=unpack + frame.ready,
             returns=lambda outs: _returns(
                 arrays, out_tree, layouts, "_F", frame.outputs(outs), "_like" if n_in else "None"
@@ -421,7 +432,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     if scalar is None:
         source = "\n".join(parts)
         fn = compile_source(Emitted(source, namespace, "_f_numpy"), "numpy")
-        return Built(fn, source)
+        return Built(fn, source, inputs=INPUTS)
 
     def math_body() -> Emitted:
         blocked = MATH_BLOCKS(scalar)
@@ -451,7 +462,13 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     if lazy:
         bind(fn, _f_math=_compile_later(math_body, fn.__globals__))
         source += "\n# _f_math, the same computation on Python floats, is written on the first such call\n"
-    return Built(fn, source, method=fn.__globals__["_call"])
+    return Built(fn, source, method=fn.__globals__["_call"], inputs=INPUTS)
+
+
+def _positional(params: list[str]) -> list[str]:
+    """Parameters taken by position only: ``f(x=1)`` is a diagnosed error, not a call by the
+    generated names."""
+    return [*params, "/"] if params else params
 
 
 def _call_source(arg_tree: tuple, math_lines: str) -> str:
@@ -465,10 +482,11 @@ def _call_source(arg_tree: tuple, math_lines: str) -> str:
     grows with the number of inputs, never with outputs x inputs.
 
     ``_call`` becomes the LambdifiedFunction's own ``__call__`` (one Python frame per call, as
-    for a plain function). The parameters are positional-only with a default, and ``*_x``
-    takes any surplus, so that no argument tuple is built or unpacked on the way in and a
-    wrong count still reaches the diagnosis, as does a failing NumPy call. ``_f`` is the same
-    function without the object.
+    for a plain function). The parameters are positional-only with a default, ``*_x`` takes
+    any surplus and ``**_k`` any keywords, so that no argument tuple is built or unpacked on
+    the way in and a wrong count or a keyword still reaches the diagnosis, as does an input
+    refused at the boundary (`Inputs`, in ``_f_numpy``) or a failing NumPy call. ``_f`` is the
+    same function without the object.
     """
     tops = top_level(arg_tree)
     names = [f"g{k}" for k in range(len(tops))]
@@ -494,18 +512,18 @@ def _call_source(arg_tree: tuple, math_lines: str) -> str:
         + "".join(f"{pad}{line}\n" for line in unpack)
         + f"{pad}try:\n{math_lines}{pad}except _FALLBACK:\n{pad}    pass\n"
     )
-    missing = f"_x or {names[-1]} is _NO" if names else "_x"
+    missing = f"_x or _k or {names[-1]} is _NO" if names else "_x or _k"
     given = f"tuple(_v for _v in ({call}, *_x) if _v is not _NO)" if names else "_x"
     trees = "".join(
         f"_T{name} = {t!r}\n" for name, t in zip(names, tops) if t[0] != "leaf" and any(s[0] != "leaf" for s in t[1])
     )
     return (
-        f"{trees}def _call(self{signature}, *_x):\n    try:\n        if not _x:\n{point}"
+        f"{trees}def _call(self{signature}, *_x, **_k):\n    try:\n        if not (_x or _k):\n{point}"
         f"        if {missing}:\n"
         f"            raise TypeError('this function takes {len(names)} argument(s)')\n"
         f"        return _f_numpy({call})\n"
         "    except (ValueError, TypeError) as _e:\n"
-        f"        _p = None if self is None else self._diagnose({given})\n"
+        f"        _p = None if self is None else self._diagnose({given}, _k)\n"
         "        if _p is None:\n            raise\n        raise _p from _e\n\n\n"
         "def _f(*_a):\n    return _call(None, *_a)\n"
     )

@@ -31,12 +31,12 @@ import pytensor.tensor as pt
 from pytensor.graph.traversal import io_toposort
 
 from .._core.constants import const_value
-from .._core.errors import ArgumentError, SympileError
+from .._core.errors import SympileError
 from .._core.graph import Graph
 from .._emit.emit import Emitted, Spelling, compile_source, emit
 from .._emit.pipeline import pipeline
 from .._emit.tables import ARRAY
-from .._emit.wrapper import Built, array_of, entry_frame
+from .._emit.wrapper import Built, Inputs, array_of, entry_frame
 
 #: PyTensor's spellings: the array libraries' base and what differs (cbrt, sinc, heaviside,
 #: factorial, binomial and arg are decomposed: `OpSpec.decompose`).
@@ -214,6 +214,11 @@ def deep_enough(outputs):
         sys.setrecursionlimit(old)
 
 
+#: What a PyTensor function takes as an input (`Inputs`): NumPy arrays in native byte order, as
+#: PyTensor's types need.
+INPUTS = Inputs(native=True)
+
+
 class _Compiled:
     """The graph compiled by ``pytensor.function``, once per input signature (dtypes, broadcasting)."""
 
@@ -223,10 +228,7 @@ class _Compiled:
         self.functions: dict[tuple, Any] = {}
 
     def __call__(self, *args):
-        arrays = [np.asarray(a) for a in args]
-        for a in arrays:
-            if a.dtype.kind not in "biufc":
-                raise ArgumentError(f"the pytensor backend takes numbers and numeric arrays, got dtype {a.dtype}")
+        arrays = [np.asarray(a) for a in INPUTS.convert(args)]
         arrays = [a.astype(np.float64) if a.dtype.kind in "biu" else a for a in arrays]
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
         key = tuple((a.dtype.str, tuple(d == 1 for d in a.shape)) for a in arrays)
@@ -255,7 +257,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     frame = entry_frame(graph, arg_tree, out_tree, broadcast=False)  # _Compiled broadcasts
     flat = "".join(f"a{k}, " for k in range(compiled.n_in))
     lines = [
-        f"def _f({', '.join(frame.params)}):",
+        f"def _f({', '.join([*frame.params, '/'] if frame.params else [])}):",
         *(f"    {u}" for u in frame.unpack),
         f"    _o = _run({flat})",
         f"    return {frame.returns([f'_scalar(_o[{k}])' for k in range(len(graph.outputs))])}",
@@ -263,7 +265,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     source = "\n".join(lines) + "\n"
     namespace = {"_run": compiled, "_array": array_of(np.array, np.zeros), "_scalar": _scalar}
     fn = compile_source(Emitted(source, namespace, "_f"), "pytensor")
-    return Built(fn, compiled.source + "\n" + source, kernel=compiled)
+    return Built(fn, compiled.source + "\n" + source, kernel=compiled, inputs=INPUTS)
 
 
 def _scalar(a):

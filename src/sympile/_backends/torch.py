@@ -33,7 +33,7 @@ from .._core.rewrite import rewrite
 from .._emit.emit import Emitted, Spelling, compile_source, emit
 from .._emit.pipeline import pipeline
 from .._emit.tables import ARRAY
-from .._emit.wrapper import LRU, Built, array_of, entry_frame
+from .._emit.wrapper import LRU, Built, Inputs, array_of, entry_frame
 from .._transforms.batch import batch_siblings
 from .._transforms.fuse import multiply_adds
 from .special_functions import FACTORIALS
@@ -436,13 +436,18 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
         prepared,
         frame.returns,
         prologue=[*frame.unpack, *coerce, *frame.ready],
-        signature=frame.params,
+        signature=[*frame.params, "/"] if frame.params else [],
         namespace={"_inputs": _lambdify_inputs},
         constants="_K",
     )
-    return Built(compiled.fn, compiled.source)
+    return Built(compiled.fn, compiled.source, inputs=INPUTS)
+
+
+#: What a torch function takes as an input: tensors as they are, and numbers and NumPy arrays
+#: (`Inputs`), these in native byte order and without negative strides, as ``torch.as_tensor`` needs.
+INPUTS = Inputs(own=(torch.Tensor,), own_name="torch tensors", native=True)
 
 
 def _lambdify_inputs(values, constants):
-    values, rdt, device = coerce_inputs(values)
+    values, rdt, device = coerce_inputs(INPUTS.convert(values))
     return values, constants.to(device=device, dtype=rdt)

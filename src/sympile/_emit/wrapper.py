@@ -14,6 +14,10 @@ worked out once per call (``_like = _common(a0, a1, ...)``), and each such outpu
 ``_broadcast(value, _like)``: nothing per call grows as outputs x inputs. Each backend
 supplies ``_common``, ``_broadcast`` and ``_array`` for its array library (`array_of` makes
 ``_array`` from the library's stacking); the text is the same for all.
+
+Every input is checked and converted once, at the call boundary, the same way on every
+backend (`Inputs`): what is not a number or an array of numbers is refused there with an
+`ArgumentError`, before any arithmetic could run on it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._core.errors import ArgumentError
 from .._core.graph import Graph
 from .._core.tree import arg_targets, spell
 from .._core.tuning import CACHE_SIZE
@@ -45,6 +50,7 @@ class Built:
     source: str
     method: Callable | None = None
     kernel: Any = None
+    inputs: Inputs | None = None  # what ``fn`` takes as an input (None: the default `Inputs`)
 
 
 class LRU:
@@ -196,3 +202,122 @@ def point_leaves(v: Any, tree: tuple) -> list | None:
         return all(walk(s, y) for s, y in zip(t[1], x))
 
     return out if walk(tree, v) else None
+
+
+# -- every input: checked and converted once, the same way on every backend ---------------------
+
+#: NumPy dtype kinds of numbers: bool, signed and unsigned integers, floats, complex numbers.
+NUMERIC_KINDS = "biufc"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a backend's compiled functions take as one input, and how it is converted (`convert`).
+
+    Every backend takes Python numbers (``bool``, ``int``, ``float``, and ``complex`` where it
+    computes complex numbers: ``complex``), NumPy numbers and arrays of numeric dtypes (bool,
+    integers, floats, complex numbers: `NUMERIC_KINDS`) in any byte order and with any strides,
+    objects whose ``__array__`` gives such an array (NumPy array subclasses are taken as plain
+    arrays), and lists or tuples of numbers as arrays of points (made by NumPy, exactly: a list
+    of Python floats is a float64 array). ``own`` are the backend's own array types (torch
+    tensors, JAX arrays), taken as they are. With ``native``, a NumPy array not in native byte
+    order, with a negative stride or unaligned is copied into one that is (frameworks that wrap
+    NumPy's memory cannot use the others).
+
+    Anything else (None, text, bytes, dates and times, ``Decimal``, ``Fraction``, arrays of
+    objects, masked arrays) is refused with an `ArgumentError`, which `what_was_refused`
+    describes for a message that names the argument.
+    """
+
+    own: tuple = ()
+    own_name: str = ""
+    native: bool = False
+    complex: bool = True
+
+    def accepted(self) -> str:
+        """The accepted kinds, in words (for error messages)."""
+        numbers = "bool, int, float, complex" if self.complex else "bool, int, float"
+        kinds = "bool, integer, float or complex" if self.complex else "bool, integer or float"
+        own = f"{self.own_name}, " if self.own_name else ""
+        return (
+            f"{own}Python numbers ({numbers}), NumPy numbers and arrays of {kinds} dtype (or objects "
+            "whose __array__ gives one), and lists or tuples of numbers (arrays of points)"
+        )
+
+    def convert(self, values) -> list:
+        """The inputs ``values``, each as the backend takes it; raises `ArgumentError` for one it does not."""
+        return [self.one(v) for v in values]
+
+    def one(self, v: Any) -> Any:
+        """One input as the backend takes it: itself, or a NumPy array (see the class)."""
+        t = type(v)
+        if t is float or t is int or t is bool:
+            return v
+        if t is _NDARRAY:
+            if v.dtype.kind not in self._kinds:
+                raise ArgumentError(f"{_describe(v)}: {_NOT_NUMBERS}")
+            if self.native and not (v.dtype.isnative and v.flags.aligned and min(v.strides, default=0) >= 0):
+                return np.array(v, dtype=v.dtype.newbyteorder("="), order="C")
+            return v
+        if t is complex and self.complex:
+            return v
+        if self.own and isinstance(v, self.own):
+            return v
+        if isinstance(v, np.generic) and v.dtype.kind in self._kinds:
+            return v
+        if v is None or isinstance(v, (str, bytes, bytearray, complex, np.generic, np.ma.MaskedArray)):
+            raise ArgumentError(f"{_describe(v)}: {_NOT_NUMBERS}")
+        try:
+            a = np.asarray(v)  # a plain ndarray, also of an array subclass
+        except (ValueError, TypeError, RuntimeError) as e:  # a ragged list, a tensor on a GPU, ...
+            raise ArgumentError(f"{_describe(v)}, of which NumPy cannot make an array ({e})") from e
+        if a.dtype.kind not in self._kinds:
+            raise ArgumentError(f"{_describe(v)}: {_NOT_NUMBERS}")
+        return self.one(a)
+
+    @property
+    def _kinds(self) -> str:
+        return NUMERIC_KINDS if self.complex else NUMERIC_KINDS.replace("c", "")
+
+    def what_was_refused(self, v: Any) -> str | None:
+        """What is wrong with ``v`` as an input (``"None: not a number or an array of numbers"``),
+        or None if it is taken."""
+        try:
+            self.one(v)
+        except ArgumentError as e:
+            return str(e)
+        return None
+
+
+_NOT_NUMBERS = "not a number or an array of numbers"
+
+
+def _describe(v: Any) -> str:
+    """A value, in a few words: ``None``, ``a str``, ``an array of dtype object``, ``a list of Decimal``."""
+    if v is None:
+        return "None"
+    if isinstance(v, np.ma.MaskedArray):
+        return "a masked array (pass .filled(np.nan) for NaN where masked)"
+    if isinstance(v, (np.ndarray, np.generic)):
+        return f"{'an array' if isinstance(v, np.ndarray) else 'a NumPy scalar'} of dtype {v.dtype}"
+    if isinstance(v, (list, tuple)):
+        kinds = sorted({type(x).__name__ for x in _items(v)})
+        return f"a {type(v).__name__} of {', '.join(kinds) or 'nothing'}"
+    if isinstance(v, complex):
+        return "a complex number (this backend computes real numbers only)"
+    name = type(v).__name__
+    if isinstance(v, (bytes, bytearray)):
+        return f"a {name} object"
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _items(v, limit: int = 1000) -> list:
+    """The non-sequence items of a nested list, the first ``limit`` of them."""
+    out, stack = [], [v]
+    while stack and len(out) < limit:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
+        else:
+            out.append(x)
+    return out

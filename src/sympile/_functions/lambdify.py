@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +14,8 @@ from .._backends import MODULE_ALIASES, get_backend
 from .._core.errors import ArgumentError, ShapeError, SympileError
 from .._core.graph import Graph, paused_gc
 from .._core.tree import flatten, mismatch, rebuild, top_level
-from .._emit.wrapper import LRU
+from .._core.tree import leaves as flat_leaves
+from .._emit.wrapper import LRU, Inputs
 from .._sympy.lower import lower
 from .._sympy.raising import to_sympy
 
@@ -121,34 +123,60 @@ class LambdifiedFunction:
         return self.built.source
 
     def __call__(self, *args, **kwargs):
-        # keywords go to the backend's function (the C backend's ``out=`` and ``threads=``)
+        # keywords go to the backend's function (the C backend's ``out=`` and ``threads=``);
+        # a framework's error (PyTorch's RuntimeError for shapes) is diagnosed too
         try:
             return self.built.fn(*args, **kwargs)
-        except (ValueError, TypeError) as e:
-            problem = self._diagnose(args)
+        except (ValueError, TypeError, RuntimeError) as e:
+            problem = self._diagnose(args, kwargs)
             if problem is None:
                 raise
             raise problem from e
 
-    def _diagnose(self, args) -> SympileError | None:
-        """Say which argument was wrong, when the error came from the arguments."""
+    def _diagnose(self, args, kwargs=None) -> SympileError | None:
+        """Say which argument was wrong, by its symbol, when the error came from the arguments.
+
+        In order: keywords the backend's function does not take, the number of arguments, their
+        nesting, an input the call boundary refuses (`Inputs`), shapes that do not broadcast.
+        """
+        signature = f"({_describe(self.args)})"
+        wrong = [k for k in kwargs or () if k not in _keywords(self.built.fn)]
+        if wrong:
+            return ArgumentError(
+                f"this function takes its {self._nargs} argument(s) {signature} by position, not by keyword "
+                f"(got {', '.join(f'{k}=' for k in wrong)}): call it as f{signature}"
+            )
         if len(args) != self._nargs:
             return ArgumentError(
-                f"this function takes {self._nargs} argument(s) ({_describe(self.args)}), but {len(args)} were given"
+                f"this function takes {self._nargs} argument(s) {signature}, but {len(args)} were given"
             )
         leaves: list = []
-        for t, a in zip(top_level(self._arg_tree), args):
+        tops = top_level(self._arg_tree)
+        for i, (t, a) in enumerate(zip(tops, args)):
             error = mismatch(t, a, leaves)
             if error:
-                return ArgumentError(error)
-        shapes = [np.shape(v) for v in leaves]
+                return ArgumentError(f"argument {i + 1} ({_sympy_structure(t, self._symbols())}): {error}")
+        inputs = self.built.inputs or Inputs()
+        names = [str(s) for s in self._symbols()]
+        for i, t in enumerate(tops):
+            for k in flat_leaves(t):
+                refused = inputs.what_was_refused(leaves[k])
+                if refused is not None:
+                    where = f"argument {i + 1}" if t[0] == "leaf" else f"in argument {i + 1}"
+                    return ArgumentError(
+                        f"{names[k]} ({where}) is {refused}; the {self.backend} backend takes {inputs.accepted()}"
+                    )
+        shapes = [tuple(getattr(inputs.one(v), "shape", ())) for v in leaves]
         try:
             np.broadcast_shapes(*shapes)
         except ValueError:
-            names = [str(s) for s in flatten(self.args)[0]]
             listing = ", ".join(f"{n}: {s}" for n, s in zip(names, shapes))
             return ShapeError(f"the arguments' shapes do not broadcast together ({listing})")
         return None
+
+    def _symbols(self) -> list:
+        """The input symbols, in the order of the flat inputs."""
+        return list(self.graph.inputs)
 
     @property
     def args(self):
@@ -201,6 +229,15 @@ def _build(graph, backend, options, arg_tree, out_tree) -> tuple:
 def _rebuild(graph, backend, options, arg_tree, out_tree):
     with paused_gc():
         return LambdifiedFunction(graph, backend, options, arg_tree, out_tree)
+
+
+def _keywords(fn) -> set:
+    """The names ``fn`` takes only by keyword (the C backend's ``out`` and ``threads``)."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    return {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 def _describe(args) -> str:
