@@ -1,5 +1,7 @@
 """sympile: SymPy expressions to fast numerical code, trainable models and exact derivatives."""
 
+from . import array as array  # SymNum's symnum.array and symnum.numpy are attributes after `import symnum`
+from . import numpy as numpy
 from ._arrays.diffops import ProductFunction as ProductFunction
 from ._arrays.diffops import ProductOperator as ProductOperator
 from ._arrays.diffops import grad as grad

@@ -5,10 +5,18 @@ arguments it builds SymPy expressions, and `sympile.numpify` turns it into gener
 See docs/arrays.md.
 """
 
+from ._arrays.snp import NAN as NAN
+from ._arrays.snp import NINF as NINF
+from ._arrays.snp import PINF as PINF
+from ._arrays.snp import Inf as Inf
+from ._arrays.snp import Infinity as Infinity
+from ._arrays.snp import NaN as NaN
 from ._arrays.snp import abs as abs
 from ._arrays.snp import absolute as absolute
 from ._arrays.snp import add as add
+from ._arrays.snp import all as all
 from ._arrays.snp import angle as angle
+from ._arrays.snp import any as any
 from ._arrays.snp import arccos as arccos
 from ._arrays.snp import arccosh as arccosh
 from ._arrays.snp import arcsin as arcsin
@@ -46,6 +54,7 @@ from ._arrays.snp import hypot as hypot
 from ._arrays.snp import identity as identity
 from ._arrays.snp import imag as imag
 from ._arrays.snp import inf as inf
+from ._arrays.snp import infty as infty
 from ._arrays.snp import iscomplex as iscomplex
 from ._arrays.snp import isfinite as isfinite
 from ._arrays.snp import isinf as isinf
@@ -65,8 +74,10 @@ from ._arrays.snp import logical_not as logical_not
 from ._arrays.snp import logical_or as logical_or
 from ._arrays.snp import logical_xor as logical_xor
 from ._arrays.snp import matmul as matmul
+from ._arrays.snp import max as max
 from ._arrays.snp import maximum as maximum
 from ._arrays.snp import mean as mean
+from ._arrays.snp import min as min
 from ._arrays.snp import minimum as minimum
 from ._arrays.snp import mod as mod
 from ._arrays.snp import multiply as multiply

@@ -59,16 +59,102 @@ def test_broadcasting_of_traced_arguments_matches_numpy(data, op):
     np.testing.assert_allclose(got, op(a, b), rtol=1e-13)
 
 
-@pytest.mark.parametrize("op", [operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne])
+@pytest.mark.parametrize(
+    "op",
+    [operator.lt, operator.le, operator.gt, operator.ge, snp.less, snp.greater_equal, snp.equal, snp.not_equal],
+)
 def test_comparisons_are_elementwise(op):
     a = np.array([[1.0, 2.0, 3.0]])
     b = np.array([[2.0], [2.0]])
     got = op(constant(a), constant(b))
     assert got.shape == (2, 3)
     assert np.array_equal(np.array(got.tolist(), dtype=bool), op(a, b))
-    traced = numpify_func(lambda x: op(x, 2.0), 3)
+    traced = numpify_func(lambda x: op(x, 2.0), 3)  # decided at run time
     assert np.array_equal(traced(a[0]), op(a[0], 2.0))
     assert traced(a[0]).dtype == bool
+
+
+def test_eq_and_ne_are_structural_as_in_symnum():
+    x, y = sp.symbols("x y")
+    a = SymbolicArray([[x, y], [x + 1, 2]])
+    same = a == SymbolicArray([[x, x], [1 + x, 2]])
+    assert isinstance(same, SymbolicArray) and same.shape == (2, 2)
+    assert same.tolist() == [[sp.true, sp.false], [sp.true, sp.true]]  # never an unevaluated Eq
+    assert (a != SymbolicArray([[x, x], [1 + x, 2]])).tolist() == [[sp.false, sp.true], [sp.false, sp.false]]
+    assert (a == x).tolist() == [[sp.true, sp.false], [sp.false, sp.false]]  # broadcasting
+    assert (x == a).tolist() == [[sp.true, sp.false], [sp.false, sp.false]]
+    # a NumPy array on the left calls numpy.equal, which is the same comparison
+    assert (np.array([[x, y], [x, 2]], dtype=object) == a).tolist() == [[sp.true, sp.true], [sp.false, sp.true]]
+    assert bool(np.all(np.array([[x, y], [x + 1, 2]], dtype=object) == a))
+    assert not np.all(a == SymbolicArray([[x, y], [x + 1, 3]]))
+    # structural: the same value written differently is not the same expression
+    assert (SymbolicArray([x * (x + 1)]) == SymbolicArray([x**2 + x])).tolist() == [sp.false]
+    assert (a == None) is False  # noqa: E711  (not an entry: Python compares identity)
+    with pytest.raises(ShapeError):
+        a == SymbolicArray([x, y, x])  # noqa: B015
+
+
+def test_eq_of_a_traced_argument_is_structural():
+    # as in SymNum, x == 2.0 asks whether the expressions are the same, not the values
+    f = numpify_func(lambda x: (x == 2.0, x == x, snp.equal(x, 2.0)), 2)
+    same_as_two, same_as_itself, value_is_two = f(np.array([2.0, 3.0]))
+    assert same_as_two.tolist() == [False, False]
+    assert same_as_itself.tolist() == [True, True]
+    assert value_is_two.tolist() == [True, False]
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "mean", "all", "any", "max", "min"])
+@pytest.mark.parametrize("axis", [None, 0, -1, (0, 1)])
+def test_numpy_reductions_call_the_array_methods(name, axis):
+    values = np.array([[0.5, -2.0, 3.0], [1.5, 0.0, -1.0]])
+    got = getattr(np, name)(constant(values), axis=axis)
+    want = getattr(np, name)(values, axis=axis)
+    assert np.array_equal(np.asarray(SymbolicArray(got), dtype=want.dtype), want)
+    if name in ("all", "any"):
+        assert all(isinstance(v, sp.logic.boolalg.BooleanAtom) for v in SymbolicArray(got).flat)
+    kept = getattr(np, name)(constant(values), axis=axis, keepdims=True)
+    assert kept.shape == getattr(np, name)(values, axis=axis, keepdims=True).shape
+
+
+@pytest.mark.parametrize("ufunc, method", [(np.add, "sum"), (np.multiply, "prod"), (np.logical_and, "all")])
+def test_ufunc_reduce_is_the_reduction(ufunc, method):
+    x = named_array("x", (2, 3))
+    assert ufunc.reduce(x, axis=1).tolist() == getattr(x, method)(axis=1).tolist()
+
+
+def test_all_and_any_of_symbolic_conditions():
+    x = named_array("x", 2)
+    assert np.all(x > 0) == sp.And(x[0] > 0, x[1] > 0)
+    assert np.any(x > 0) == sp.Or(x[0] > 0, x[1] > 0)
+    assert np.all(SymbolicArray([sp.true, x[0] > 0])) == (x[0] > 0)
+    assert np.any(SymbolicArray([sp.true, x[0] > 0])) is sp.true
+    assert np.all(SymbolicArray([1, 0])) is sp.false  # numbers: their truth, as NumPy's
+
+
+def test_reductions_refuse_out_and_dtype():
+    x = named_array("x", 2)
+    with pytest.raises(UnsupportedFunctionError, match="out="):
+        np.sum(x, out=np.empty(()))
+    with pytest.raises(UnsupportedFunctionError, match="dtype="):
+        x.sum(dtype=float)
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "all", "any", "max", "min"])
+@pytest.mark.parametrize("axis", [None, 0, -1])
+def test_reductions_of_a_0d_array_accept_axis_0_and_minus_1_as_numpy(name, axis):
+    a = SymbolicArray(sp.Float(1.5))
+    assert getattr(a, name)(axis=axis) == getattr(np, name)(np.array(1.5), axis=axis)
+    assert getattr(a, name)(axis=axis, keepdims=True).shape == ()
+    with pytest.raises(ShapeError):
+        getattr(a, name)(axis=1)
+    with pytest.raises(ShapeError):
+        getattr(a, name)(axis=(0,))  # NumPy refuses a tuple here too
+
+
+def test_free_symbols():
+    x, y = sp.symbols("x y")
+    assert SymbolicArray([[x + 1, 2], [y, x]]).free_symbols == {x, y}
+    assert SymbolicArray([1.0, 2]).free_symbols == set()
 
 
 def test_unary_operators():

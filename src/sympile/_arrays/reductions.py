@@ -14,12 +14,15 @@ import sympy as sp
 
 from .._core.errors import ShapeError, SympileError
 from .entries import as_indices, frozen
+from .ufuncs import truth
 
 
 def axes(axis, ndim: int, name: str) -> tuple[int, ...]:
     """NumPy's ``axis`` argument (None, an int or a tuple of ints) as a tuple of axes of ``ndim`` dimensions."""
     if axis is None:
         return tuple(range(ndim))
+    if ndim == 0 and isinstance(axis, (int, np.integer)) and axis in (0, -1):
+        return ()  # NumPy's reductions accept axis 0 or -1 of a 0-d array (and reduce nothing)
     out = as_indices(
         axis if isinstance(axis, (tuple, list)) else (axis,),
         ndim,
@@ -52,6 +55,31 @@ def add_all(items: list) -> sp.Basic:
 
 def multiply_all(items: list) -> sp.Basic:
     return sp.Mul(*items) if items else sp.Integer(1)
+
+
+def all_true(items: list) -> sp.Basic:
+    return sp.And(*map(truth, items))
+
+
+def any_true(items: list) -> sp.Basic:
+    return sp.Or(*map(truth, items))
+
+
+def maximum_of(items: list) -> sp.Basic:
+    if not items:
+        raise ShapeError("max of an empty array (it has no identity)")
+    return sp.Max(*items)
+
+
+def minimum_of(items: list) -> sp.Basic:
+    if not items:
+        raise ShapeError("min of an empty array (it has no identity)")
+    return sp.Min(*items)
+
+
+#: Reduction name -> the function of a list of entries that makes one result entry.
+REDUCERS = {"sum": add_all, "prod": multiply_all, "all": all_true, "any": any_true, "max": maximum_of}
+REDUCERS["min"] = minimum_of
 
 
 def tensordot(a: np.ndarray, b: np.ndarray, a_axis: int, b_axis: int) -> np.ndarray:
@@ -106,4 +134,4 @@ def matmul_entries(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return frozen(np.asarray(out, dtype=object))
 
 
-__all__ = ["axes", "reduce_entries", "add_all", "multiply_all", "tensordot", "matmul_entries"]
+__all__ = ["axes", "reduce_entries", "add_all", "multiply_all", "REDUCERS", "tensordot", "matmul_entries"]

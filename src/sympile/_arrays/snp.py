@@ -4,14 +4,21 @@ Elementwise functions are one table (`ufuncs`), name -> SymPy function, applied 
 NumPy's broadcasting (`symbolic_array.ELEMENTWISE`). Each function takes NumPy's positional
 arguments; a keyword NumPy has and sympile does not support (``out=``, ``where=``,
 ``dtype=``, ...) raises an `UnsupportedFunctionError` naming it rather than being ignored.
+
+A function whose arguments hold NumPy arrays or scalars of numbers and no SymPy objects is
+NumPy's own (`numbers_to_numpy`): it returns NumPy's value, as SymNum's ``sum`` does. Python
+numbers alone stay exact (``snp.exp(1)`` is ``E``); the array makers (``zeros``, ``eye``,
+...) always make symbolic arrays of exact entries.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import operator
 import string
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,6 +40,10 @@ euler_gamma = sp.EulerGamma
 inf = sp.oo
 nan = sp.nan
 newaxis = None
+# SymNum's other spellings (NumPy 1's aliases)
+Inf = Infinity = PINF = infty = sp.oo
+NaN = NAN = sp.nan
+NINF = -sp.oo
 
 
 def _reject(name: str, kwargs: dict) -> None:
@@ -44,12 +55,48 @@ def _reject(name: str, kwargs: dict) -> None:
         )
 
 
+def _holds_numpy_numbers(args) -> bool:
+    """Whether ``args`` (nested in lists and tuples) hold a NumPy array or scalar of numbers and nothing symbolic."""
+    found = False
+    stack = list(args)
+    while stack:
+        o = stack.pop()
+        if isinstance(o, (SymbolicArray, sp.Basic, sp.MatrixBase, sp.NDimArray)):
+            return False
+        if isinstance(o, np.ndarray):
+            if o.dtype == object:
+                return False
+            found = True
+        elif isinstance(o, np.generic):
+            found = True
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+    return found
+
+
+def numbers_to_numpy(numpy_function: Callable) -> Callable:
+    """Decorate a `sympile.numpy` function: called with NumPy numbers and nothing symbolic, it is
+    ``numpy_function`` (NumPy computes the value, with NumPy's keywords)."""
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def dispatch(*args, **kwargs):
+            if _holds_numpy_numbers((*args, *kwargs.values())):
+                return numpy_function(*args, **kwargs)
+            return function(*args, **kwargs)
+
+        return dispatch
+
+    return decorate
+
+
 # -- elementwise functions -----------------------------------------------------------------------
 
 
 def _numpy_function(name: str, nin: int):
     apply = ELEMENTWISE[name]
 
+    @numbers_to_numpy(getattr(np, name))
     def function(*args, **kwargs):
         _reject(name, kwargs)
         if len(args) != nin:
@@ -61,7 +108,7 @@ def _numpy_function(name: str, nin: int):
     return function
 
 
-_FUNCTIONS = {name: _numpy_function(name, 1) for name in UNARY}
+_FUNCTIONS = {name: _numpy_function(name, 1) for name in UNARY if name != "angle"}
 _FUNCTIONS.update({name: _numpy_function(name, 2) for name in BINARY})
 
 exp, expm1, log, log2, log10, log1p = (_FUNCTIONS[n] for n in ("exp", "expm1", "log", "log2", "log10", "log1p"))
@@ -86,6 +133,7 @@ equal, not_equal = _FUNCTIONS["equal"], _FUNCTIONS["not_equal"]
 _WHERE = elementwise(select, 3, "where")
 
 
+@numbers_to_numpy(np.where)
 def where(condition, x, y, **kwargs) -> Any:
     """Symbolic ``numpy.where(condition, x, y)``: a ``Piecewise`` per entry (three arguments only).
 
@@ -100,11 +148,12 @@ def where(condition, x, y, **kwargs) -> Any:
     return _WHERE(condition, x, y)
 
 
+@numbers_to_numpy(np.angle)
 def angle(z, deg: bool = False, **kwargs) -> Any:
-    """Symbolic ``numpy.angle``: the argument of a complex number (in degrees with ``deg=True``)."""
+    """Symbolic ``numpy.angle``: the argument of a complex number (in degrees with ``deg=True``); 0 at 0."""
     _reject("angle", kwargs)
-    scale = 180 / sp.pi if deg else 1
-    return elementwise(lambda v: sp.arg(v) * scale, 1, "angle")(z)
+    radians = ELEMENTWISE["angle"](z)
+    return radians * (180 / sp.pi) if deg else radians
 
 
 # -- making arrays ---------------------------------------------------------------------------
@@ -126,14 +175,23 @@ def _is_symbolic(obj) -> bool:
 def array(object_, dtype=None, **kwargs) -> Any:
     """Symbolic ``numpy.array``: a `SymbolicArray` when ``object_`` holds SymPy expressions, else NumPy's array.
 
+    As SymNum's, it returns a `SymbolicArray` or a NumPy array of numbers itself, not a copy
+    (with a ``dtype`` that differs, a converted one).
+
     Example:
         >>> import sympile.numpy as snp
         >>> from sympile import named_array
         >>> x = named_array("x", 2)
         >>> snp.array([x[0] * 2, 1]).shape
         (2,)
+        >>> snp.array(x) is x
+        True
     """
     _reject("array", kwargs)
+    if isinstance(object_, SymbolicArray):
+        return object_ if dtype is None else object_.astype(dtype)
+    if isinstance(object_, np.ndarray) and object_.dtype != object and dtype in (None, object_.dtype):
+        return object_
     if _is_symbolic(object_):
         return SymbolicArray(object_, dtype=dtype)
     return np.array(object_, dtype=dtype)
@@ -210,36 +268,57 @@ def _as_array(a) -> SymbolicArray:
     return a if isinstance(a, SymbolicArray) else SymbolicArray(a)
 
 
+@numbers_to_numpy(np.sum)
 def sum(a, axis=None, keepdims: bool = False, **kwargs) -> Any:
     """Symbolic ``numpy.sum``: one n-ary SymPy ``Add`` per result entry."""
     _reject("sum", kwargs)
-    return _as_array(a).sum(axis, keepdims)
+    return _as_array(a).sum(axis, keepdims=keepdims)
 
 
+@numbers_to_numpy(np.prod)
 def prod(a, axis=None, keepdims: bool = False, **kwargs) -> Any:
     """Symbolic ``numpy.prod``."""
     _reject("prod", kwargs)
-    return _as_array(a).prod(axis, keepdims)
+    return _as_array(a).prod(axis, keepdims=keepdims)
 
 
+@numbers_to_numpy(np.mean)
 def mean(a, axis=None, keepdims: bool = False, **kwargs) -> Any:
     """Symbolic ``numpy.mean``."""
     _reject("mean", kwargs)
-    return _as_array(a).mean(axis, keepdims)
+    return _as_array(a).mean(axis, keepdims=keepdims)
 
 
+def _reduction(name: str) -> Callable:
+    @numbers_to_numpy(getattr(np, name))
+    def reduce(a, axis=None, keepdims: bool = False, **kwargs) -> Any:
+        _reject(name, kwargs)
+        return getattr(_as_array(a), name)(axis, keepdims=keepdims)
+
+    reduce.__name__ = reduce.__qualname__ = name
+    reduce.__doc__ = f"Symbolic ``numpy.{name}``: one SymPy value per result entry (``all``/``any``: a condition)."
+    return reduce
+
+
+all, any = _reduction("all"), _reduction("any")
+max, min = _reduction("max"), _reduction("min")
+
+
+@numbers_to_numpy(np.matmul)
 def matmul(a, b, **kwargs) -> Any:
     """Symbolic ``numpy.matmul`` (``a @ b``), with 1-D promotion and broadcast batch dimensions."""
     _reject("matmul", kwargs)
     return _matmul(a, b)
 
 
+@numbers_to_numpy(np.dot)
 def dot(a, b, **kwargs) -> Any:
     """Symbolic ``numpy.dot``: the last axis of ``a`` against the second-to-last of ``b``."""
     _reject("dot", kwargs)
     return _dot(a, b)
 
 
+@numbers_to_numpy(np.outer)
 def outer(a, b, **kwargs) -> SymbolicArray:
     """Symbolic ``numpy.outer`` of the flattened arguments."""
     _reject("outer", kwargs)
@@ -247,12 +326,14 @@ def outer(a, b, **kwargs) -> SymbolicArray:
     return multiply(SymbolicArray._from_data(da[:, None]), SymbolicArray._from_data(db[None, :]))
 
 
+@numbers_to_numpy(np.trace)
 def trace(a, offset: int = 0, axis1: int = 0, axis2: int = 1, **kwargs) -> Any:
     """Symbolic ``numpy.trace``."""
     _reject("trace", kwargs)
     return _trace(a, offset, axis1, axis2)
 
 
+@numbers_to_numpy(np.diag)
 def diag(v, k: int = 0, **kwargs) -> SymbolicArray:
     """Symbolic ``numpy.diag``: the ``k``-th diagonal of a 2-D array, or a 2-D array with ``v`` on it."""
     _reject("diag", kwargs)
@@ -265,10 +346,11 @@ def diag(v, k: int = 0, **kwargs) -> SymbolicArray:
     out = np.empty((n, n), dtype=object)
     out.fill(sp.Integer(0))
     for i, entry in enumerate(data.tolist()):
-        out[i - min(k, 0), i + max(k, 0)] = entry
+        out[i - builtins.min(k, 0), i + builtins.max(k, 0)] = entry
     return SymbolicArray._from_data(frozen(out))
 
 
+@numbers_to_numpy(np.einsum)
 def einsum(subscripts: str, *operands, **kwargs) -> Any:
     """Symbolic ``numpy.einsum`` with explicit (``"ij,jk->ik"``) or implicit subscripts and ``...``.
 
@@ -310,7 +392,7 @@ def einsum(subscripts: str, *operands, **kwargs) -> Any:
     else:
         counts = Counter("".join(expanded))
         out = ell + "".join(sorted(c for c in counts if counts[c] == 1 and c not in ell))
-    if len(set(out)) != len(out) or any(c not in "".join(expanded) for c in out):
+    if len(set(out)) != len(out) or builtins.any(c not in "".join(expanded) for c in out):
         raise ShapeError(f"einsum: bad output subscripts {output!r}")
     order = list(out) + sorted({c for t in expanded for c in t} - set(out))
     full = None
@@ -342,6 +424,7 @@ def einsum(subscripts: str, *operands, **kwargs) -> Any:
 # -- joining and reshaping -------------------------------------------------------------------------
 
 
+@numbers_to_numpy(np.concatenate)
 def concatenate(arrays, axis: int | None = 0, **kwargs) -> SymbolicArray:
     """Symbolic ``numpy.concatenate`` (``axis=None`` joins the flattened arrays)."""
     _reject("concatenate", kwargs)
@@ -355,6 +438,7 @@ def concatenate(arrays, axis: int | None = 0, **kwargs) -> SymbolicArray:
         raise ShapeError(f"concatenate: {e}") from None
 
 
+@numbers_to_numpy(np.stack)
 def stack(arrays, axis: int = 0, **kwargs) -> SymbolicArray:
     """Symbolic ``numpy.stack``: join arrays of one shape along a new axis."""
     _reject("stack", kwargs)
@@ -364,11 +448,13 @@ def stack(arrays, axis: int = 0, **kwargs) -> SymbolicArray:
         raise ShapeError(f"stack: {e}") from None
 
 
+@numbers_to_numpy(np.reshape)
 def reshape(a, shape, **kwargs) -> SymbolicArray:
     _reject("reshape", kwargs)
     return _as_array(a).reshape(shape)
 
 
+@numbers_to_numpy(np.transpose)
 def transpose(a, axes=None, **kwargs) -> SymbolicArray:
     _reject("transpose", kwargs)
     return _as_array(a).transpose(axes)
@@ -381,6 +467,13 @@ __all__ = [
     "inf",
     "nan",
     "newaxis",
+    "Inf",
+    "Infinity",
+    "PINF",
+    "infty",
+    "NaN",
+    "NAN",
+    "NINF",
     *_FUNCTIONS,
     "where",
     "angle",
@@ -397,6 +490,10 @@ __all__ = [
     "sum",
     "prod",
     "mean",
+    "all",
+    "any",
+    "max",
+    "min",
     "matmul",
     "dot",
     "outer",

@@ -20,8 +20,8 @@ from .._core.errors import ShapeError, SympileError, UnsupportedFunctionError
 from .array_derivative import differentiate
 from .data_axis import columns_of, expand, is_data, point_sum
 from .entries import ShapeLike, as_shape, entry, frozen, to_entries
-from .reductions import add_all, axes, matmul_entries, multiply_all, reduce_entries, tensordot
-from .ufuncs import BINARY, UNARY
+from .reductions import REDUCERS, add_all, axes, matmul_entries, reduce_entries, tensordot
+from .ufuncs import BINARY, STRUCTURAL, UNARY
 
 
 def as_object_array(obj) -> np.ndarray:
@@ -78,15 +78,17 @@ def _wrap(result, is_array: bool):
     return SymbolicArray._from_data(frozen(data))
 
 
-def elementwise(fn: Callable, nin: int, name: str) -> Callable:
+def elementwise(fn: Callable, nin: int, name: str, per_point: bool = True) -> Callable:
     """``fn`` on SymPy scalars, applied entry by entry with NumPy broadcasting.
 
-    Scalars in give a scalar out; any array in gives a `SymbolicArray` out.
+    Scalars in give a scalar out; any array in gives a `SymbolicArray` out. With
+    ``per_point=False`` arrays with a data axis are written out point by point first (for a
+    function of the entries' structure, which a per-point symbol does not show).
     """
     ufunc = np.frompyfunc(fn, nin, 1)
 
     def apply(*args):
-        pointwise = _pointwise(ufunc, args)
+        pointwise = _pointwise(ufunc, args) if per_point else None
         if pointwise is not None:
             return pointwise
         ops = [operand(a) for a in args]
@@ -107,6 +109,9 @@ def elementwise(fn: Callable, nin: int, name: str) -> Callable:
 #: ``numpy.exp(array)`` and friends, and `sympile.numpy`'s functions are these.
 ELEMENTWISE = {name: elementwise(fn, 1, name) for name, fn in UNARY.items()}
 ELEMENTWISE.update({name: elementwise(fn, 2, name) for name, fn in BINARY.items()})
+
+#: ``==`` and ``!=`` of symbolic arrays: entry by entry, whether the expressions are the same.
+COMPARE = {name: elementwise(fn, 2, name, per_point=False) for name, fn in STRUCTURAL.items()}
 
 
 def _swap(fn):
@@ -149,7 +154,12 @@ def trace(a, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
 
 
 #: NumPy ufunc name -> its symbolic version, for ``numpy.exp(symbolic_array)`` and friends.
-UFUNCS = {**ELEMENTWISE, "matmul": matmul}
+#: ``numpy.equal`` is structural, as ``==`` (``ndarray == symbolic_array`` calls it).
+UFUNCS = {**ELEMENTWISE, **COMPARE, "matmul": matmul}
+
+#: NumPy ufunc name -> the array method its ``reduce`` is (``numpy.add.reduce(a)`` is ``a.sum()``).
+UFUNC_REDUCTIONS = {"add": "sum", "multiply": "prod", "logical_and": "all", "logical_or": "any"}
+UFUNC_REDUCTIONS.update({"maximum": "max", "minimum": "min"})
 
 
 # -- the array -------------------------------------------------------------------------------
@@ -213,7 +223,8 @@ class SymbolicArray:
         unless the array was made with a dtype."""
         if self._dtype is None:
             entries = self._data.ravel().tolist()
-            if all(isinstance(e, sp.logic.boolalg.Boolean) for e in entries):
+            # a Symbol is a Boolean too (it may stand for a condition): conditions are the non-Expr ones
+            if all(isinstance(e, sp.logic.boolalg.Boolean) and not isinstance(e, sp.Expr) for e in entries):
                 self._dtype = np.dtype(bool)
             elif all(e.is_integer for e in entries):
                 self._dtype = np.dtype(np.int64)
@@ -290,6 +301,9 @@ class SymbolicArray:
             ) from None
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        reduction = UFUNC_REDUCTIONS.get(ufunc.__name__)
+        if method == "reduce" and reduction is not None and len(inputs) == 1:
+            return getattr(inputs[0], reduction)(**kwargs)
         if method != "__call__":
             raise UnsupportedFunctionError(f"numpy.{ufunc.__name__}.{method} is not supported on symbolic arrays")
         if kwargs:
@@ -345,8 +359,15 @@ class SymbolicArray:
     __le__ = ELEMENTWISE["less_equal"]
     __gt__ = ELEMENTWISE["greater"]
     __ge__ = ELEMENTWISE["greater_equal"]
-    __eq__ = ELEMENTWISE["equal"]  # elementwise, as in NumPy
-    __ne__ = ELEMENTWISE["not_equal"]
+
+    # SymNum's: entry by entry, whether the expressions are the same (True/False, never an
+    # unevaluated Eq); snp.equal compares values at run time.
+    def __eq__(self, other) -> Any:
+        return _compare("equal", self, other)
+
+    def __ne__(self, other) -> Any:
+        return _compare("not_equal", self, other)
+
     __hash__ = None  # type: ignore[assignment]
     __neg__ = ELEMENTWISE["negative"]
     __abs__ = ELEMENTWISE["absolute"]
@@ -401,13 +422,34 @@ class SymbolicArray:
         return SymbolicArray._from_data(self._data, np.dtype(dtype))
 
     # -- reductions ------------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims: bool = False) -> Any:
-        return _reduced(reduce_entries(self._data, axis, keepdims, add_all, "sum"), keepdims)
+    # NumPy's signatures, so that numpy.sum(a), numpy.all(a), ... call them; dtype= and out=
+    # are accepted only as None (NumPy passes out=None).
+    def sum(self, axis=None, dtype=None, out=None, keepdims: bool = False) -> Any:
+        return self._reduce("sum", axis, keepdims, dtype, out)
 
-    def prod(self, axis=None, keepdims: bool = False) -> Any:
-        return _reduced(reduce_entries(self._data, axis, keepdims, multiply_all, "prod"), keepdims)
+    def prod(self, axis=None, dtype=None, out=None, keepdims: bool = False) -> Any:
+        return self._reduce("prod", axis, keepdims, dtype, out)
 
-    def mean(self, axis=None, keepdims: bool = False) -> Any:
+    def all(self, axis=None, out=None, keepdims: bool = False) -> Any:
+        """Whether every entry is true: ``true``/``false`` where decided, else a SymPy ``And``."""
+        return self._reduce("all", axis, keepdims, None, out)
+
+    def any(self, axis=None, out=None, keepdims: bool = False) -> Any:
+        """Whether some entry is true: ``true``/``false`` where decided, else a SymPy ``Or``."""
+        return self._reduce("any", axis, keepdims, None, out)
+
+    def max(self, axis=None, out=None, keepdims: bool = False) -> Any:
+        return self._reduce("max", axis, keepdims, None, out)
+
+    def min(self, axis=None, out=None, keepdims: bool = False) -> Any:
+        return self._reduce("min", axis, keepdims, None, out)
+
+    def _reduce(self, name: str, axis, keepdims: bool, dtype, out) -> Any:
+        _no_dtype_out(name, dtype, out)
+        return _reduced(reduce_entries(self._data, axis, keepdims, REDUCERS[name], name), keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims: bool = False) -> Any:
+        _no_dtype_out("mean", dtype, out)
         count = int(np.prod([self.shape[a] for a in axes(axis, self.ndim, "mean")], dtype=int))
         if count == 0:
             raise ShapeError("mean of an empty array")
@@ -425,6 +467,11 @@ class SymbolicArray:
         return SymbolicArray._from_data(frozen(np.diagonal(self._data, offset, axis1, axis2).copy()))
 
     # -- SymPy --------------------------------------------------------------------------------------
+    @property
+    def free_symbols(self) -> set:
+        """The free symbols of all the entries."""
+        return set().union(*(e.free_symbols for e in self._data.ravel().tolist()))
+
     def tolist(self) -> Any:
         """Nested lists of SymPy expressions (the expression itself for a 0-d array)."""
         return self._data.tolist()
@@ -514,7 +561,8 @@ class PointArray(SymbolicArray):
             self._dtype = SymbolicArray._from_data(self._point).dtype
         return self._dtype
 
-    def sum(self, axis=None, keepdims: bool = False) -> Any:
+    def sum(self, axis=None, dtype=None, out=None, keepdims: bool = False) -> Any:
+        _no_dtype_out("sum", dtype, out)
         reduced = axes(axis, self.ndim, "sum")
         inner = tuple(a - (a > self._axis) for a in reduced if a != self._axis)
         point = reduce_entries(self._point, inner, keepdims, add_all, "sum") if inner else self._point
@@ -526,11 +574,12 @@ class PointArray(SymbolicArray):
             data = frozen(np.expand_dims(data, self._axis))
         return _reduced(data, keepdims)
 
-    def mean(self, axis=None, keepdims: bool = False) -> Any:
+    def mean(self, axis=None, dtype=None, out=None, keepdims: bool = False) -> Any:
+        _no_dtype_out("mean", dtype, out)
         count = int(np.prod([self.shape[a] for a in axes(axis, self.ndim, "mean")], dtype=int))
         if count == 0:
             raise ShapeError("mean of an empty array")
-        return self.sum(axis, keepdims) / count
+        return self.sum(axis, keepdims=keepdims) / count
 
 
 def _has_points(*args) -> bool:
@@ -619,6 +668,23 @@ def _point_matmul(a, b) -> Any:
     return None
 
 
+def _compare(name: str, a, b) -> Any:
+    try:
+        return COMPARE[name](a, b)
+    except SympileError:
+        if isinstance(b, (SymbolicArray, np.ndarray, list, tuple, sp.Basic, int, float, complex)):
+            raise
+        return NotImplemented  # not an array's entry (None, text, ...): Python compares identity
+
+
+def _no_dtype_out(name: str, dtype, out) -> None:
+    if dtype is not None or out is not None:
+        raise UnsupportedFunctionError(
+            f"{name} of a symbolic array does not support dtype= or out=; its entries are exact and it is "
+            "immutable: use the returned value (astype sets a dtype)"
+        )
+
+
 def _rebuild_array(entries, shape, dtype):
     return SymbolicArray(entries, shape, dtype)
 
@@ -689,7 +755,9 @@ __all__ = [
     "operand",
     "elementwise",
     "ELEMENTWISE",
+    "COMPARE",
     "UFUNCS",
+    "UFUNC_REDUCTIONS",
     "as_result",
     "matmul",
     "dot",

@@ -13,19 +13,23 @@ from __future__ import annotations
 import operator
 
 import sympy as sp
-from sympy.logic.boolalg import Boolean
+from sympy.logic.boolalg import Boolean, BooleanAtom
 
 
 def lazy(fn):
-    """``fn`` (a SymPy function or relation) evaluated now for numbers only.
+    """``fn`` (a SymPy function or relation) evaluated now for numbers and truth values only.
 
     SymPy's automatic evaluation of a function of a symbolic argument asks the assumption
     system many questions (``exp`` of a 10-term sum: ~25 ms, ``Max``: ~60 ms); a traced
-    function does not need the answers, and the graph simplifies what matters.
+    function does not need the answers, and the graph simplifies what matters. Logic of
+    ``true``/``false`` is always evaluated, even while a trace turns SymPy's evaluation off:
+    an unevaluated ``Not(true)`` is a SymPy object, and Python's ``bool`` of it is True.
     """
 
     def apply(*args):
-        if all(getattr(a, "is_number", True) for a in args):
+        if all(isinstance(a, BooleanAtom) for a in args):
+            return fn(*args, evaluate=True)
+        if all(getattr(a, "is_number", True) or isinstance(a, BooleanAtom) for a in args):
             return fn(*args)
         return fn(*args, evaluate=False)
 
@@ -39,8 +43,23 @@ def floor_divide(a, b):
         if (a.is_Float or b.is_Float) and a.is_real and b.is_real and b != 0:
             return sp.Float(float(a) // float(b))  # Python's float // is NumPy's
         return sp.floor(a / b)  # exact
+    if _cancels(a, b):
+        return sp.floor(a / b)  # x // x is 1, as SymPy (and SymNum) write it
     whole = lazy(sp.floor)((a - lazy(sp.Mod)(a, b)) / b + sp.S.Half)
     return sp.Piecewise((a / b, lazy(sp.Eq)(b, 0)), (whole, True), evaluate=False)
+
+
+def _cancels(a, b) -> bool:
+    """Whether the symbols of ``a / b`` cancel (SymPy's ``x / x`` is 1). While a function is
+    traced SymPy does not evaluate, so this is structural and cheap there."""
+    return bool((a / b).is_number)
+
+
+def mod(a, b):
+    """NumPy's ``mod``: SymPy's ``Mod``, evaluated for numbers and where the symbols cancel (``x % x`` is 0)."""
+    if (getattr(a, "is_number", True) and getattr(b, "is_number", True)) or _cancels(a, b):
+        return sp.Mod(a, b)
+    return sp.Mod(a, b, evaluate=False)
 
 
 def power(a, b):
@@ -51,7 +70,7 @@ def power(a, b):
     return sp.Pow(a, b, evaluate=False)
 
 
-def _truth(v):
+def truth(v):
     """NumPy's truth of a value: a condition as it is, a number compared with zero."""
     return v if isinstance(v, Boolean) else sp.Ne(v, 0)
 
@@ -100,9 +119,21 @@ def _hypot(x, y):
     )
 
 
+def angle(z):
+    """NumPy's ``angle``: the argument of ``z``, 0 at 0 (SymPy's ``arg(0)`` is nan)."""
+    if getattr(z, "is_number", False) and z.is_zero:
+        return sp.Integer(0)
+    return lazy(sp.arg)(z)
+
+
+def structural(compare):
+    """Python's ``==``/``!=`` of two entries as a SymPy truth value: SymNum's array ``==``."""
+    return lambda a, b: sp.true if compare(a, b) else sp.false
+
+
 def select(c, x, y):
     """NumPy's ``where`` on one entry: ``x`` where ``c`` is true, else ``y``."""
-    c = _truth(c)
+    c = truth(c)
     if c is sp.true or c is sp.false:
         return x if c is sp.true else y
     # Unevaluated, so that a run-time test such as isnan(x) (x != x) is kept.
@@ -146,7 +177,8 @@ UNARY = {
     "conjugate": sp.conjugate,
     "real": sp.re,
     "imag": sp.im,
-    "logical_not": lambda x: lazy(sp.Not)(_truth(x)),
+    "angle": angle,
+    "logical_not": lambda x: lazy(sp.Not)(truth(x)),
     "isinf": _unless_number(lambda x: x in _INF, lambda x: sp.Eq(sp.Abs(x), sp.oo, evaluate=False)),
     "isposinf": _unless_number(lambda x: x == sp.oo, lambda x: sp.Eq(x, sp.oo, evaluate=False)),
     "isneginf": _unless_number(lambda x: x == -sp.oo, lambda x: sp.Eq(x, -sp.oo, evaluate=False)),
@@ -166,17 +198,17 @@ BINARY = {
     "divide": operator.truediv,
     "true_divide": operator.truediv,
     "floor_divide": floor_divide,
-    "mod": lazy(sp.Mod),
-    "remainder": lazy(sp.Mod),
+    "mod": mod,
+    "remainder": mod,
     "power": power,
     "arctan2": lazy(sp.atan2),
     "maximum": lazy(sp.Max),
     "minimum": lazy(sp.Min),
     "hypot": _hypot,
     "logaddexp": _logaddexp,
-    "logical_and": lambda x, y: lazy(sp.And)(_truth(x), _truth(y)),
-    "logical_or": lambda x, y: lazy(sp.Or)(_truth(x), _truth(y)),
-    "logical_xor": lambda x, y: lazy(sp.Xor)(_truth(x), _truth(y)),
+    "logical_and": lambda x, y: lazy(sp.And)(truth(x), truth(y)),
+    "logical_or": lambda x, y: lazy(sp.Or)(truth(x), truth(y)),
+    "logical_xor": lambda x, y: lazy(sp.Xor)(truth(x), truth(y)),
     "less": lazy(sp.Lt),
     "less_equal": lazy(sp.Le),
     "greater": lazy(sp.Gt),
@@ -185,4 +217,9 @@ BINARY = {
     "not_equal": lazy(sp.Ne),
 }
 
-__all__ = ["UNARY", "BINARY", "lazy", "power", "floor_divide", "select"]
+#: ``==`` and ``!=`` of symbolic arrays (and ``numpy.equal``/``not_equal`` of them): whether two
+#: entries are the same expression, as SymNum's arrays compare. ``equal``/``not_equal`` above
+#: compare values at run time.
+STRUCTURAL = {"equal": structural(operator.eq), "not_equal": structural(operator.ne)}
+
+__all__ = ["UNARY", "BINARY", "STRUCTURAL", "lazy", "power", "floor_divide", "select", "angle", "truth"]
