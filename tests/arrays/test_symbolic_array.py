@@ -151,6 +151,16 @@ def test_reductions_of_a_0d_array_accept_axis_0_and_minus_1_as_numpy(name, axis)
         getattr(a, name)(axis=(0,))  # NumPy refuses a tuple here too
 
 
+def test_numpy_array_of_a_symbolic_array():
+    numbers = np.asarray(SymbolicArray([[1.5, 2], [0, -1]]))
+    assert numbers.dtype == np.float64 and numbers.tolist() == [[1.5, 2.0], [0.0, -1.0]]
+    assert np.asarray(SymbolicArray([1, 2])).dtype == np.int64
+    assert np.asarray(SymbolicArray([sp.true, sp.false])).tolist() == [True, False]
+    x = named_array("x", 2)
+    assert np.asarray(x).dtype == object  # free symbols: the entries themselves
+    assert np.asarray(SymbolicArray([1.5, 2]), dtype=object).dtype == object
+
+
 def test_free_symbols():
     x, y = sp.symbols("x y")
     assert SymbolicArray([[x + 1, 2], [y, x]]).free_symbols == {x, y}

@@ -288,6 +288,8 @@ class SymbolicArray:
         )
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if dtype is None and self.dtype != object and not self.free_symbols:
+            dtype = self.dtype  # numbers: a NumPy array of its dtype, as SymNum's
         if dtype is None or np.dtype(dtype) == object:
             return np.array(self._data, dtype=object)
         dtype = np.dtype(dtype)
