@@ -411,6 +411,17 @@ def _lower_heaviside(lw: _Lowerer, e, args: list[int]) -> int:
     return lw.b.op("heaviside", args[0], h0)
 
 
+def _lower_loggamma(lw: _Lowerer, e, args: list[int]) -> int:
+    """SymPy's ``loggamma(x)``: the ``loggamma`` op (log|Γ(x)|, on which the op table's gamma and
+    binomial decompositions rely) where that is SymPy's real value, and NaN where SymPy's is
+    complex (x < 0 and not an integer): the real semantics of every other function, and the value
+    the constant folder gives. At the poles (0, -1, -2, ...) both are +inf."""
+    b = lw.b
+    (u,) = args
+    complex_there = b.op("and", b.op("lt", u, b.const(0)), b.op("ne", b.op("floor", u), u))
+    return b.where(complex_there, b.const("nan"), b.op("loggamma", u))
+
+
 def _int_attr(e, index: int, what: str) -> int:
     v = e.args[index]
     if not v.is_Integer:
@@ -443,5 +454,6 @@ LOWERINGS = {
     sp.Heaviside: _lower_heaviside,
     sp.log: _lower_log,
     sp.polygamma: _lower_polygamma,
+    sp.loggamma: _lower_loggamma,
     sp.LambertW: _lower_lambertw,
 }
