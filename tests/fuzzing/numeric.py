@@ -1,0 +1,416 @@
+"""Classes ``value`` and ``derivative``: random expressions on every backend against the reference.
+
+Expressions are compiled in batches (one `lambdify` of a list of them per backend, so that a C
+or PyTensor build serves many), evaluated at a batch of points as arrays and, for the NumPy and
+C backends, point by point as Python floats (their scalar paths). A batch that a backend
+refuses or that raises is split, so every verdict belongs to one expression. A wrong answer is
+re-run with the expression alone; its reproducer says whether it reproduces alone.
+
+Derivatives are the graph's own (reverse mode for the gradient, `hessian_nodes` for the upper
+triangle of the Hessian), compiled by each backend, against `sympy.diff` evaluated by the
+reference (with its error bound) and against finite differences of the 50-digit value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+
+import numpy as np
+import sympy as sp
+from random_expressions import SYMBOLS
+
+from sympile import SympileError, lambdify, lower
+from sympile._core.graph import Builder
+from sympile._functions.lambdify import LambdifiedFunction
+from sympile._transforms.ad import hessian_nodes, leaf_nodes, reverse
+
+from . import reference as R
+
+BACKENDS = ["numpy", "torch", "jax", "pytensor", "c"]
+#: The ways a backend is called: arrays of points, and (NumPy and C) one point as Python floats.
+MODES = {"numpy": ["numpy", "numpy-scalar"], "torch": ["torch"], "jax": ["jax"], "pytensor": ["pytensor"],
+         "c": ["c", "c-scalar"]}  # fmt: skip
+REAL = sp.symbols("x y z", real=True)
+PAIRS = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+
+
+def available(backend: str) -> bool:
+    try:
+        __import__({"c": "numpy"}.get(backend, backend))
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _context(backend: str):
+    if backend == "jax":
+        import jax
+
+        with jax.enable_x64(True):
+            yield
+    else:
+        yield
+
+
+def _as_input(backend: str, column):
+    a = np.asarray(column, dtype=np.float64)
+    if backend == "torch":
+        import torch
+
+        return torch.tensor(a, dtype=torch.float64)
+    if backend == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(a)
+    return a
+
+
+def _to_numpy(value):
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    return np.asarray(value)
+
+
+def _number(value):
+    a = _to_numpy(value)
+    if a.shape != ():
+        raise TypeError(f"a value of shape {a.shape} for one point")
+    return a.item()
+
+
+class Recorder:
+    """Tallies of verdicts by (class, mode) and the failures' reproducers by (class, mode, kind)."""
+
+    COLUMNS = ["tried", "passed", "failed", "ill", "wide", "refused", "noref"]
+
+    def __init__(self, keep: int = 3):
+        self.counts: dict = {}
+        self.failures: dict = {}
+        self.refusals: dict = {}
+        self.seconds: dict = {}  # backend (or "reference") -> seconds spent  # (backend, error, message) -> count
+        self.keep = keep
+
+    def count(self, cls: str, mode: str, column: str, n: int = 1):
+        row = self.counts.setdefault((cls, mode), dict.fromkeys(self.COLUMNS, 0))
+        row[column] += n
+        if column in ("passed", "failed", "ill", "refused", "noref"):
+            row["tried"] += n
+
+    def fail(self, cls: str, mode: str, kind: str, reproducer):
+        """Tally a failure; ``reproducer`` is a dict, or a function making one (called only while
+        fewer than ``keep`` of this kind are kept)."""
+        self.count(cls, mode, "failed")
+        entry = self.failures.setdefault((cls, mode, kind), {"count": 0, "reproducers": []})
+        entry["count"] += 1
+        if len(entry["reproducers"]) < self.keep:
+            entry["reproducers"].append(reproducer() if callable(reproducer) else reproducer)
+
+    def verdict(self, cls: str, mode: str, ref: R.Reference, got, reproducer) -> bool:
+        """Judge ``got`` against ``ref``, tally it; True when it is a failure."""
+        if ref.kind == "ill":
+            self.count(cls, mode, "ill")
+            return False
+        why = R.judge(ref, got)
+        if why is None:
+            self.count(cls, mode, "passed")
+            if ref.kind == "value" and ref.bound > R.ILL * abs(ref.value):
+                self.count(cls, mode, "wide")
+            return False
+        kind = why.split(" (")[0]
+        self.fail(cls, mode, kind, lambda: {**reproducer(), "got": repr(got), "expected": ref.describe(), "why": why})
+        return True
+
+
+def _exception(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}: {str(exc)[:300]}"
+
+
+# -- building --------------------------------------------------------------------------------
+
+
+def _build_values(exprs, backend):
+    return lambdify(SYMBOLS, list(exprs), backend=backend)
+
+
+def _derivative_graph(exprs):
+    graph = lower(list(exprs), SYMBOLS)
+    b = Builder(graph)
+    xs = leaf_nodes(b, "input", [0, 1, 2])
+    one = b.const(1)
+    outs = []
+    for o in graph.outputs:
+        outs += reverse(b, [o], [one], xs)
+        H, _ = hessian_nodes(b, o, xs)
+        outs += [H[i][j] for i, j in PAIRS]
+    return b.graph(outs, graph.inputs, graph.params, graph.buffers).pruned()
+
+
+def _build_derivatives(exprs, backend):
+    g = _derivative_graph(exprs)
+    args = ("list", [("leaf", k) for k in range(3)])
+    return LambdifiedFunction(g, backend, {}, args, ("list", [("leaf", k) for k in range(len(g.outputs))]))
+
+
+def _evaluate(f, backend: str, mode: str, pts, width: int) -> list[list]:
+    """``width`` outputs at each point: out[k][j] for output k at point j (Python numbers)."""
+    with _context(backend), warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        if mode.endswith("-scalar"):
+            rows = [f(*pt) for pt in pts]
+            return [[_number(row[k]) for row in rows] for k in range(width)]
+        cols = [_as_input(backend, [p[i] for p in pts]) for i in range(3)]
+        outs = f(*cols)
+        result = []
+        for out in outs:
+            a = _to_numpy(out)
+            if a.shape != (len(pts),):
+                raise TypeError(f"an output of shape {a.shape} for {len(pts)} points")
+            if a.dtype not in (np.float64, np.complex128):
+                raise TypeError(f"an output of dtype {a.dtype} for float64 inputs")
+            result.append(a.tolist())
+        return result
+
+
+# -- the classes -----------------------------------------------------------------------------
+
+
+def check_batch(cls: str, exprs: list, pts: list, refs: list, rec: Recorder, backends=BACKENDS, pytensor_mode=None):
+    """Class ``cls`` (``"value"`` or ``"derivative"``) for ``exprs`` at ``pts`` on ``backends``.
+
+    ``refs[k][j]`` lists the references of expression k's outputs at point j (one for a value; the
+    gradient's 3 and the Hessian's 6 for a derivative), or None where there is none."""
+    build = _build_values if cls == "value" else _build_derivatives
+    per = 1 if cls == "value" else 3 + len(PAIRS)
+    for backend in backends:
+        if not available(backend):
+            continue
+        start = time.perf_counter()
+        with _context(backend), _pytensor(backend, pytensor_mode):
+            groups = _split(exprs, backend, build, cls, rec, per)
+            for idx, f in groups:
+                for mode in MODES[backend]:
+                    _check_group(cls, idx, f, exprs, pts, refs, backend, mode, rec, build, per)
+        rec.seconds[backend] = rec.seconds.get(backend, 0.0) + time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _pytensor(backend, mode):
+    if backend != "pytensor" or mode is None:
+        yield
+        return
+    import pytensor
+
+    old = pytensor.config.mode
+    pytensor.config.mode = mode
+    try:
+        yield
+    finally:
+        pytensor.config.mode = old
+
+
+def _split(exprs, backend, build, cls, rec, per, idx=None):
+    """[(indices, compiled)] covering every expression the backend accepts, found by bisecting a
+    batch that does not build; refusals and raw build errors are tallied per check they replace."""
+    idx = list(range(len(exprs))) if idx is None else idx
+    try:
+        return [(idx, build([exprs[k] for k in idx], backend))]
+    except Exception as exc:  # noqa: BLE001 - a raw exception is what is being looked for
+        if len(idx) > 1:
+            half = len(idx) // 2
+            return _split(exprs, backend, build, cls, rec, per, idx[:half]) + _split(
+                exprs, backend, build, cls, rec, per, idx[half:]
+            )
+        e = exprs[idx[0]]
+        for mode in MODES[backend]:
+            if isinstance(exc, SympileError):
+                rec.count(cls, mode, "refused", per)
+                key = (backend, type(exc).__name__, str(exc)[:100])
+                rec.refusals[key] = rec.refusals.get(key, 0) + 1
+            else:
+                rec.fail(cls, mode, "build raised", {"expr": sp.srepr(e), "backend": backend, "error": _exception(exc)})
+        return []
+
+
+def _check_group(cls, idx, f, exprs, pts, refs, backend, mode, rec, build, per):
+    try:
+        outs = _evaluate(f, backend, mode, pts, per * len(idx))
+    except Exception as exc:  # noqa: BLE001
+        if len(idx) > 1:  # bisect to the expressions that raise
+            for part in (idx[: len(idx) // 2], idx[len(idx) // 2 :]):
+                try:
+                    g = build([exprs[k] for k in part], backend)
+                except Exception:  # noqa: BLE001 - it built in the batch; a part that does not is not judged
+                    continue
+                _check_group(cls, part, g, exprs, pts, refs, backend, mode, rec, build, per)
+            return
+        kind = "call raised" if not isinstance(exc, TypeError) or "output" not in str(exc) else "wrong output"
+        rec.fail(cls, mode, kind, {"expr": sp.srepr(exprs[idx[0]]), "points": pts, "backend": mode,
+                                   "error": _exception(exc)})  # fmt: skip
+        return
+    for pos, k in enumerate(idx):
+        for j, pt in enumerate(pts):
+            for o in range(per):
+                ref = refs[k][j][o] if refs[k][j] is not None else None
+                if ref is None:
+                    rec.count(cls, mode, "noref")
+                    continue
+                got = outs[pos * per + o][j]
+
+                def reproducer(k=k, pt=pt, o=o):
+                    return _reproducer(cls, exprs[k], pt, o, backend, mode, build, per)
+
+                rec.verdict(cls, mode, ref, got, reproducer)
+
+
+def _reproducer(cls, expr, pt, o, backend, mode, build, per) -> dict:
+    """The failure's text; the expression is compiled alone to see whether it reproduces alone."""
+    out = {"expr": sp.srepr(expr), "point": list(pt), "backend": mode}
+    if cls == "derivative":
+        out["output"] = _OUTPUT_NAMES[o]
+    try:
+        alone = _evaluate(build([expr], backend), backend, mode, [pt], per)[o][0]
+        out["alone"] = repr(alone)
+    except Exception as exc:  # noqa: BLE001
+        out["alone"] = _exception(exc)
+    return out
+
+
+_OUTPUT_NAMES = [f"d/d{s}" for s in "xyz"] + [f"d2/d{'xyz'[i]}d{'xyz'[j]}" for i, j in PAIRS]
+
+
+# -- references ------------------------------------------------------------------------------
+
+#: Seconds the references of one expression may take (SymPy's diff and simplification can swell).
+REFERENCE_SECONDS = 5
+
+
+class _Slow(BaseException):  # not caught by the references' own handlers
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise `_Slow` in the main thread after ``seconds`` (no limit elsewhere)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _Slow
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def references(cls: str, expr, pts) -> list:
+    """`value_references` or `derivative_references` within `REFERENCE_SECONDS`; None at every point
+    (no reference: counted, not judged) past it."""
+    try:
+        with _time_limit(REFERENCE_SECONDS):
+            return (value_references if cls == "value" else derivative_references)(expr, pts)
+    except _Slow:
+        _REFERENCE_GAPS.append((sp.srepr(expr)[:200], None, f"the reference took over {REFERENCE_SECONDS} s"))
+        return [None] * len(pts)
+
+
+def value_references(expr, pts) -> list:
+    out = []
+    for pt in pts:
+        try:
+            out.append([R.evaluate(expr, dict(zip(SYMBOLS, pt)))])
+        except R.NoReference:
+            out.append(None)
+        except Exception as exc:  # noqa: BLE001 - the reference's own gaps are counted, not raised
+            out.append(None)
+            _REFERENCE_GAPS.append((sp.srepr(expr), pt, _exception(exc)))
+    return out
+
+
+_REFERENCE_GAPS: list = []
+
+
+def derivative_references(expr, pts) -> list:
+    """For each point, the references of (d/dx, d/dy, d/dz, and the Hessian's upper triangle):
+    `sympy.diff` at 50 digits with its bound, checked against finite differences of the 50-digit
+    value (a disagreement makes the entry ill-conditioned); finite differences alone (with a
+    tolerance of 1e-6 relative) where the reference cannot evaluate `sympy.diff`'s result."""
+    er = expr.xreplace(dict(zip(SYMBOLS, REAL)))
+    try:
+        d1 = [sp.diff(er, s) for s in REAL]
+        d2 = [sp.diff(d1[i], REAL[j]) for i, j in PAIRS]
+    except Exception:  # noqa: BLE001 - SymPy's simplification can recurse too deep: finite differences only
+        d1, d2 = [None] * 3, [None] * len(PAIRS)
+    out = []
+    for pt in pts:
+        p = dict(zip(REAL, pt))
+        refs = []
+        try:
+            fd1, fd2 = _finite_differences(er, pt)
+        except Exception:  # noqa: BLE001
+            fd1, fd2 = [None] * 3, [None] * len(PAIRS)
+        for d, fd in zip(d1 + d2, fd1 + fd2):
+            refs.append(_derivative_reference(d, p, fd))
+        out.append(refs)
+    return out
+
+
+def _derivative_reference(d, p, fd):
+    try:
+        ref = None if d is None else R.evaluate(d, p)
+    except R.NoReference:
+        ref = None
+    except Exception as exc:  # noqa: BLE001
+        _REFERENCE_GAPS.append((sp.srepr(d), list(p.values()), _exception(exc)))
+        ref = None
+    if ref is not None and ref.kind == "value" and fd is not None:
+        scale = max(abs(ref.value), 1e-300)
+        if abs(fd - ref.value) > 1e-8 * scale + 8 * ref.tolerance:
+            return R.Reference("ill", reason="sympy.diff and finite differences disagree")
+        return ref
+    if ref is not None:
+        return ref
+    if fd is None or not np.isfinite(fd):
+        return None
+    return R.Reference("value", fd, 1e-7 * abs(fd) / R.SAFETY)
+
+
+def _finite_differences(expr, pt):
+    from mpmath import mp
+
+    def f(q):
+        v = R.value_only(expr, dict(zip(REAL, q)), dps=60)
+        return v if mp.isfinite(v) else None
+
+    def moved(q, i, d):
+        q = list(q)
+        q[i] = mp.mpf(q[i]) + d
+        return q
+
+    with mp.workdps(60):
+        hs = [mp.mpf(10) ** -15 * max(1, abs(c)) for c in pt]
+        grad = []
+        for i in range(3):
+            a, b = f(moved(pt, i, hs[i])), f(moved(pt, i, -hs[i]))
+            grad.append(None if a is None or b is None else complex((a - b) / (2 * hs[i])))
+        hess = []
+        hs = [mp.mpf(10) ** -12 * max(1, abs(c)) for c in pt]
+        for i, j in PAIRS:
+            vals = [
+                f(moved(moved(pt, i, si * hs[i]), j, sj * hs[j])) for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1))
+            ]
+            if any(v is None for v in vals):
+                hess.append(None)
+                continue
+            hess.append(complex((vals[0] - vals[1] - vals[2] + vals[3]) / (4 * hs[i] * hs[j])))
+    return grad, hess
