@@ -1,8 +1,10 @@
 """sympile.torch.SymPyModule against sympytorch and hand-written PyTorch.
 
 (a) The 50-term sum(a_i*sin(b_i*x + c_i)) with its 150 floats trainable: forward and backward
-of ``.sum()``, float32, one thread, at 100 and 10,000 points. The candidates run interleaved,
-round after round, so that the machine's load falls on all of them alike; medians.
+of ``.sum()``, float32, one thread, at 100 and 10,000 points; sympile's default layout (a
+scalar parameter per float) and its packed one (``packed=True``: one parameter vector). The
+candidates run interleaved, round after round, so that the machine's load falls on all of them
+alike; medians.
 (b) The time to build a module for a 5,000-node expression, and one forward+backward.
 
     python bench/torch_module.py [--quick]
@@ -55,6 +57,7 @@ def case_sine_sum():
 
     expr, (a, b, c) = sine_sum()
     ours = SymPyModule(expressions=[expr])
+    packed = SymPyModule(expressions=[expr], packed=True)
     unbatched = SymPyModule(expressions=[expr])
     unbatched._compile(batch=False)  # ablation: straight-line code, terms written out
     theirs = sympytorch.SymPyModule(expressions=[expr])
@@ -63,10 +66,11 @@ def case_sine_sum():
     for n in (100, 10_000):
         X = torch.rand(n) * 4 - 2
         ref = hand(X)
-        for got in (ours(x=X)[:, 0], unbatched(x=X)[:, 0], theirs(x=X)[:, 0]):
+        for got in (ours(x=X)[:, 0], packed(x=X)[:, 0], unbatched(x=X)[:, 0], theirs(x=X)[:, 0]):
             torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)
         fns = {
             "sympile SymPyModule": forward_backward(ours, lambda X=X: ours(x=X)),
+            "sympile SymPyModule(packed=True)": forward_backward(packed, lambda X=X: packed(x=X)),
             "sympytorch SymPyModule": forward_backward(theirs, lambda X=X: theirs(x=X)),
             "hand-written torch": forward_backward(hand, lambda X=X: hand(X)),
             "sympile, terms not batched (ablation)": forward_backward(unbatched, lambda X=X: unbatched(x=X)),
@@ -108,6 +112,7 @@ def case_build():
     rows, mods = [], {}
     for name, make in (
         ("sympile SymPyModule", lambda: SymPyModule(expressions=[expr])),
+        ("sympile SymPyModule(packed=True)", lambda: SymPyModule(expressions=[expr], packed=True)),
         ("sympytorch SymPyModule", lambda: sympytorch.SymPyModule(expressions=[expr])),
     ):
         # sympile caches compiled modules by content; a fresh process would not hit the cache

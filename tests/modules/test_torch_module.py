@@ -43,6 +43,23 @@ def _occurrences(expr, values):
     return walk(expr)
 
 
+def values(mod):
+    """The parameters' values in slot order: p0, p1, ... (or the packed ``params``)."""
+    return [v for p in mod.parameters() for v in p.reshape(-1).tolist()]
+
+
+def grads(mod):
+    return torch.cat([p.grad.reshape(-1) for p in mod.parameters()])
+
+
+def set_values(mod, new):
+    with torch.no_grad():
+        flat = torch.tensor(new, dtype=torch.float64)
+        ps = list(mod.parameters())
+        for p, v in zip(ps, flat.split([p.numel() for p in ps]), strict=True):
+            p.copy_(v.reshape(p.shape))
+
+
 # -- sympytorch's behaviour, where it is right ---------------------------------------------
 
 
@@ -60,21 +77,19 @@ def test_call_by_name_stacks_outputs_last():
 
 def test_floats_are_parameters_and_hidden_floats_buffers():
     mod = SymPyModule(expressions=[1.5 * x + hide_floats(2.5 * y) + sp.UnevaluatedExpr(sp.Float(0.25))])
-    assert [p.shape for p in mod.parameters()] == [torch.Size([1])]
-    assert mod.params.tolist() == [1.5]
-    assert sorted(mod.frozen.tolist()) == [0.25, 2.5]
+    assert [(name, p.shape, p.item()) for name, p in mod.named_parameters()] == [("p0", torch.Size([]), 1.5)]
+    assert sorted(b.item() for b in mod.buffers()) == [0.25, 2.5]
     out = mod(x=torch.tensor(1.0, requires_grad=True), y=2.0)
     out.sum().backward()
-    assert mod.params.grad.tolist() == [1.0]
-    assert not mod.frozen.requires_grad
+    assert mod.p0.grad.item() == 1.0
+    assert not any(b.requires_grad for b in mod.buffers())
 
 
 def test_sympy_gives_the_expressions_with_current_values():
     expr = 2.5 * sp.sin(0.5 * x) + sp.Piecewise((x**2, x > 1.5), (0.25, True))
     mod = SymPyModule(expressions=[expr, x * y])
     assert mod.sympy()[0] == expr and mod.sympy()[1] == x * y
-    with torch.no_grad():
-        mod.params.copy_(torch.tensor([3.0, 4.0, 2.0, 0.125]))
+    set_values(mod, [3.0, 4.0, 2.0, 0.125])
     new = mod.sympy()[0]
     assert new == _occurrences(expr, [3.0, 4.0, 2.0, 0.125])
     xs = torch.linspace(-2, 3, 11, dtype=torch.float64)
@@ -89,6 +104,124 @@ def test_extra_funcs_and_sympy_round_trip():
     assert mod.sympy() == [2.0 * f(x) + 1]
 
 
+# -- parameters as sympytorch's users expect them ---------------------------------------------
+
+
+def test_one_scalar_parameter_per_float_named_in_occurrence_order():
+    sympytorch = require("sympytorch")
+    exprs = [0.5 + 2.0 * sp.sin(3.0 * x + 0.25) * sp.exp(-1.25 * y), 4.0 * x * y]
+    mod, theirs = SymPyModule(expressions=exprs), sympytorch.SymPyModule(expressions=exprs)
+    floats = [float(e) for expr in exprs for e in sp.preorder_traversal(expr) if e.is_Float]
+    named = list(mod.named_parameters())
+    assert [name for name, _ in named] == [f"p{k}" for k in range(len(floats))]
+    assert all(isinstance(p, torch.nn.Parameter) and p.shape == () and p.requires_grad for _, p in named)
+    assert [p.item() for _, p in named] == [float(np.float32(f)) for f in floats]
+    # the same parameters as sympytorch's (its floats here are all different)
+    assert sorted(p.item() for p in mod.parameters()) == sorted(p.item() for p in theirs.parameters())
+    assert list(mod.state_dict()) == [name for name, _ in named] and list(mod.buffers()) == []
+    syms, _ = mod.parameter_symbols()
+    assert [str(s) for s in syms] == [name for name, _ in named]  # p{k} is the k-th symbol
+    assert mod.p3.item() == 0.25 and mod.p5.item() == 4.0
+
+
+def test_frozen_floats_are_scalar_buffers():
+    expr = 2.0 * x + sp.UnevaluatedExpr(sp.Float(1.5)) * sp.sin(0.5 * x)
+    mod = SymPyModule(expressions=[expr])
+    assert [(n, p.item()) for n, p in mod.named_parameters()] == [("p0", 2.0), ("p1", 0.5)]
+    assert [(n, b.item(), b.shape) for n, b in mod.named_buffers()] == [("b0", 1.5, torch.Size([]))]
+    assert set(mod.state_dict()) == {"p0", "p1", "b0"}
+    hidden_expr = hide_floats(expr)
+    hidden = SymPyModule(expressions=[hidden_expr])
+    assert list(hidden.parameters()) == []
+    frozen = [float(e) for e in sp.preorder_traversal(hidden_expr) if e.is_Float]
+    assert sorted(frozen) == [0.5, 1.5, 2.0]
+    assert [(n, b.item()) for n, b in hidden.named_buffers()] == [(f"b{k}", v) for k, v in enumerate(frozen)]
+    xs = torch.linspace(-1, 1, 5, requires_grad=True)
+    out = hidden(x=xs)
+    torch.testing.assert_close(out, mod(x=xs))
+    out.sum().backward()  # a gradient for the input, none for the buffers
+    assert xs.grad is not None and not any(b.requires_grad for b in hidden.buffers())
+    with torch.no_grad():
+        hidden.b1.fill_(-1.0)  # a buffer is a value the module uses, and sympy() shows
+    new = [-1.0 if k == 1 else v for k, v in enumerate(frozen)]
+    assert hidden.sympy()[0].doit() == _occurrences(hidden_expr, new).doit()
+    ref = lambdify(x, hidden.sympy()[0].doit())(xs.detach().double().numpy())
+    np.testing.assert_allclose(hidden(x=xs)[:, 0].detach().numpy(), ref, rtol=1e-6)
+
+
+def test_no_floats_no_parameters_and_dtype_follows_the_module(tmp_path):
+    exprs = [sp.Rational(2, 7) * x + 3, sp.pi * sp.sqrt(sp.Abs(x)), sp.Integer(-1)]
+    mod = SymPyModule(expressions=exprs)
+    assert list(mod.parameters()) == [] and list(mod.buffers()) == [] and mod.state_dict() == {}
+    assert mod.dtype == torch.float32 and mod(x=torch.ones(2)).dtype == torch.float32
+    mod.to(torch.float64)
+    assert mod.dtype == torch.float64
+    out = mod(x=torch.tensor([4.0]))  # float32 input, float64 module
+    assert out.dtype == torch.float64
+    assert out[0, 0].item() == 2 * 4.0 / 7 + 3 and out[0, 1].item() == 2 * float(sp.pi.evalf(30))
+    sympile.save(mod, tmp_path / "m.json")  # the dtype is saved even without a parameter
+    assert sympile.load(tmp_path / "m.json").dtype == torch.float64
+
+
+def test_optimiser_over_parameters_trains_each_float():
+    """Adam over ``mod.parameters()`` (one entry per float), in either layout, to the same values."""
+    expr = 1.0 * sp.sin(1.0 * x) + 1.0 * x**2 + 0.5
+    xs = torch.linspace(-2, 2, 41, dtype=torch.float64)
+    target = 2.5 * torch.sin(0.75 * xs) - 0.5 * xs**2 + 1.0
+    trained = []
+    for packed in (False, True):
+        mod = SymPyModule(expressions=[expr], packed=packed).double()
+        opt = torch.optim.Adam(mod.parameters(), lr=0.05)
+        for _ in range(600):
+            opt.zero_grad()
+            loss = ((mod(x=xs)[:, 0] - target) ** 2).mean()
+            loss.backward()
+            opt.step()
+        assert loss.item() < 1e-8
+        trained.append(values(mod))
+        got = mod.sympy()[0]
+        assert got == _occurrences(expr, values(mod))
+        np.testing.assert_allclose(lambdify(x, got)(xs.numpy()), target.numpy(), atol=1e-4)
+    assert len(trained[0]) == 4  # one parameter per float
+    np.testing.assert_allclose(trained[0], trained[1], rtol=1e-9)  # per-parameter Adam is elementwise
+
+
+def test_deepcopy_computes_with_the_copys_current_values():
+    """sympytorch's copy still computes with the original's parameters; sympile's owns its own."""
+    sympytorch = require("sympytorch")
+    xs = torch.linspace(0, 1, 3)
+    for lib in (sympytorch, None):
+        mod = (lib.SymPyModule if lib else SymPyModule)(expressions=[2.0 * x])
+        with torch.no_grad():
+            next(mod.parameters()).fill_(3.0)  # trained
+        other = copy.deepcopy(mod)
+        with torch.no_grad():
+            next(other.parameters()).fill_(5.0)
+        assert other.sympy() == [5.0 * x] and mod.sympy() == [3.0 * x]
+        if lib is not None:
+            assert torch.equal(other(x=xs)[:, 0], 3 * xs)  # stale: sympytorch's defect
+        else:
+            assert torch.equal(other(x=xs)[:, 0], 5 * xs) and torch.equal(mod(x=xs)[:, 0], 3 * xs)
+
+
+def test_packed_layout_computes_the_same():
+    exprs = [sine_sum(12) + hide_floats(0.5 * x) * y, sp.exp(-1.5 * y) + 2.0 * sp.pi]
+    per, packed = SymPyModule(expressions=exprs), SymPyModule(expressions=exprs, packed=True)
+    assert per.packed is False and packed.packed is True
+    assert [n for n, _ in packed.named_parameters()] == ["params"] and packed.params.shape == (38,)
+    assert [n for n, _ in packed.named_buffers()] == ["frozen"] and packed.frozen.tolist() == [0.5]
+    assert packed.params.tolist() == values(per) and packed.sympy() == per.sympy()
+    xs, ys = torch.linspace(-1, 1, 7), torch.linspace(0, 2, 7)
+    torch.testing.assert_close(packed(x=xs, y=ys), per(x=xs, y=ys))
+    packed(x=xs, y=ys).sum().backward()
+    per(x=xs, y=ys).sum().backward()
+    torch.testing.assert_close(packed.params.grad, grads(per))
+    with pytest.raises(AttributeError, match="packed=True"):
+        per.params  # noqa: B018
+    with pytest.raises(AttributeError, match="no_such"):
+        per.no_such  # noqa: B018
+
+
 # -- fixed: parameters by occurrence --------------------------------------------------------
 
 
@@ -97,7 +230,7 @@ def test_each_float_occurrence_is_its_own_parameter():
     expr = 1.5 * x + 1.5 * y**2
     assert len(list(sympytorch.SymPyModule(expressions=[expr]).parameters())) == 1  # shared
     mod = SymPyModule(expressions=[expr])
-    assert mod.params.numel() == 2
+    assert len(list(mod.parameters())) == 2
     opt = torch.optim.SGD(mod.parameters(), lr=0.1)
     xs, ys = torch.linspace(-1, 1, 20), torch.linspace(0, 2, 20)
     for _ in range(200):  # fit 3x + 0.5y**2: the two coefficients must move apart
@@ -105,15 +238,15 @@ def test_each_float_occurrence_is_its_own_parameter():
         loss = ((mod(x=xs, y=ys)[:, 0] - (3 * xs + 0.5 * ys**2)) ** 2).mean()
         loss.backward()
         opt.step()
-    torch.testing.assert_close(mod.params.detach(), torch.tensor([3.0, 0.5]), atol=1e-3, rtol=0)
-    assert mod.sympy()[0] == _occurrences(expr, mod.params.tolist())
+    np.testing.assert_allclose(values(mod), [3.0, 0.5], atol=1e-3, rtol=0)
+    assert mod.sympy()[0] == _occurrences(expr, values(mod))
 
 
 def test_parameter_order_is_preorder_and_named():
     expr = 0.5 + 2.0 * sp.sin(3.0 * x + 0.5) * sp.exp(-1.25 * y)
     mod = SymPyModule(expressions=[expr])
     floats = [float(e) for e in sp.preorder_traversal(expr) if e.is_Float]
-    assert mod.params.tolist() == floats
+    assert values(mod) == floats
     syms, exprs = mod.parameter_symbols()
     assert [str(s) for s in syms] == [f"p{k}" for k in range(len(floats))]
     assert exprs[0].xreplace(dict(zip(syms, map(sp.Float, floats)))) == expr
@@ -125,22 +258,20 @@ def test_parameter_order_is_preorder_and_named():
 
 @given(st.lists(st.floats(0.5, 4.0), min_size=3, max_size=12))
 @settings(max_examples=20)
-def test_parameter_gradients_match_sympy_diff(values):
+def test_parameter_gradients_match_sympy_diff(coefficients):
     """The gradient with respect to every coefficient, batched terms included."""
-    n = len(values) // 3
-    expr = sum(
-        sp.Float(values[3 * i]) * sp.sin(sp.Float(values[3 * i + 1]) * x + sp.Float(values[3 * i + 2]))
-        for i in range(n)
-    )
-    expr += sp.Float(values[-1]) * sp.exp(-x)
+    c = coefficients
+    terms = range(len(c) // 3)
+    expr = sum(sp.Float(c[3 * i]) * sp.sin(sp.Float(c[3 * i + 1]) * x + sp.Float(c[3 * i + 2])) for i in terms)
+    expr += sp.Float(c[-1]) * sp.exp(-x)
     mod = SymPyModule(expressions=[expr]).double()
     xs = torch.linspace(-2, 2, 9, dtype=torch.float64)
     mod(x=xs).sum().backward()
     syms, (template,) = mod.parameter_symbols()
-    point = dict(zip(syms, mod.params.tolist()))
-    for k, s in enumerate(syms):
+    point = dict(zip(syms, values(mod)))
+    for s, p in zip(syms, mod.parameters(), strict=True):
         d = lambdify(x, sp.diff(template, s).subs(point))
-        np.testing.assert_allclose(mod.params.grad[k].item(), np.sum(d(xs.numpy())), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(p.grad.item(), np.sum(d(xs.numpy())), rtol=1e-10, atol=1e-10)
 
 
 # -- fixed: constants follow the dtype and device ------------------------------------------------
@@ -164,13 +295,12 @@ def test_constants_are_exact_in_float64():
     assert np.max(np.abs(theirs.numpy() - exact[0]) / np.abs(exact[0])) > 1e-9
 
 
-def test_constants_in_float32_are_correctly_rounded_and_in_state_dict():
+def test_constants_in_float32_are_correctly_rounded_and_not_state():
     mod = SymPyModule(expressions=[sp.pi * x + sp.Rational(2, 7), sp.TribonacciConstant * x + 3 * sp.I * x])
-    sd = mod.state_dict()
-    assert set(sd) == {"params", "frozen", "constants"}
-    assert sd["constants"].dtype == torch.float32
+    assert mod.state_dict() == {} and list(mod.buffers()) == []  # remade from exact values, never saved
+    assert mod._constants.dtype == torch.float32
     for c in (sp.pi, sp.Rational(2, 7), sp.TribonacciConstant):
-        assert np.float32(float(c.evalf(30))) in sd["constants"].numpy()
+        assert np.float32(float(c.evalf(30))) in mod._constants.numpy()
     xs = torch.linspace(-1, 1, 7)
     out = mod(x=xs)
     assert out.dtype == torch.complex64
@@ -178,28 +308,30 @@ def test_constants_in_float32_are_correctly_rounded_and_in_state_dict():
     np.testing.assert_allclose(out[:, 0].real.numpy(), ref[0], rtol=2**-23)
     np.testing.assert_allclose(out[:, 1].real.numpy(), ref[1], rtol=2**-23)
     torch.testing.assert_close(out[:, 1].imag, 3 * xs, rtol=0, atol=0)
-    assert float(sp.pi.evalf(30)) in mod.double().constants.tolist()
+    assert float(sp.pi.evalf(30)) in mod.double()._constants.tolist()
 
 
 def test_dtype_conversions_restore_exact_values():
-    mod = SymPyModule(expressions=[0.1 * x + sp.pi + hide_floats(0.2 * x)])
-    assert mod.params.item() != 0.1  # float32
-    mod.double()
-    assert mod.params.dtype == mod.frozen.dtype == mod.constants.dtype == torch.float64
-    assert mod.params.item() == 0.1 and mod.frozen.item() == 0.2  # untouched: exact again
-    assert float(sp.pi.evalf(30)) in mod.constants.tolist()
-    mod.float()
-    with torch.no_grad():
-        mod.params.fill_(0.3)
-    mod.to(torch.float64)
-    assert mod.params.item() == float(np.float32(0.3))  # a trained value is kept as it is
-    assert isinstance(mod.params, torch.nn.Parameter)
+    for packed in (False, True):
+        mod = SymPyModule(expressions=[0.1 * sp.sin(0.5 * y) + sp.pi + hide_floats(0.2 * x)], packed=packed)
+        assert values(mod)[0] != 0.1  # float32
+        assert mod.to(torch.float64) is mod and mod.dtype == torch.float64
+        assert {p.dtype for p in [*mod.parameters(), *mod.buffers(), mod._constants]} == {torch.float64}
+        assert values(mod) == [0.1, 0.5]
+        assert mod.sympy() == [0.1 * sp.sin(0.5 * y) + sp.pi + sp.UnevaluatedExpr(0.2) * x]
+        assert float(sp.pi.evalf(30)) in mod._constants.tolist()
+        mod.float()
+        set_values(mod, [0.3, 0.5])
+        mod.to(torch.float64)
+        assert values(mod) == [float(np.float32(0.3)), 0.5]  # a trained value is kept as it is
+        assert all(isinstance(p, torch.nn.Parameter) for p in mod.parameters())
+        assert [name for name, _ in mod.named_parameters()] == (["params"] if packed else ["p0", "p1"])
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_to_device(device):
     mod = SymPyModule(expressions=[sine_sum(5) + sp.pi * x + sp.Rational(1, 3)]).to(device)
-    assert mod.params.device.type == mod.constants.device.type == device
+    assert {p.device.type for p in mod.parameters()} == {mod._constants.device.type} == {device}
     xs = torch.linspace(-1, 1, 9, device=device)
     out = mod(x=xs)
     assert out.device.type == device
@@ -294,14 +426,19 @@ def test_branch_gradients_are_never_nan():
 def _check_copy(mod, other):
     xs = torch.linspace(-1, 1, 5)
     torch.testing.assert_close(other(x=xs), mod(x=xs))
+    before = values(mod)
+    assert values(other) == before  # the current values, not the initial ones
     with torch.no_grad():
-        other.params.add_(1.0)
-    assert not torch.equal(other.params, mod.params)  # the copy owns its parameters
+        for p in other.parameters():
+            p.add_(1.0)
+    assert values(mod) == before  # the copy owns its parameters...
     assert other.sympy() != mod.sympy()
+    assert not torch.equal(other(x=xs), mod(x=xs))  # ...and computes with them
 
 
 def test_deepcopy_pickle_and_torch_save():
     mod = SymPyModule(expressions=[sine_sum(6) + sp.pi * x, sp.Piecewise((x, x > 0), (1.5, True))])
+    set_values(mod, [v * 0.5 for v in values(mod)])  # "trained"
     _check_copy(mod, copy.deepcopy(mod))
     _check_copy(mod, pickle.loads(pickle.dumps(mod)))
     buf = io.BytesIO()
@@ -313,17 +450,45 @@ def test_deepcopy_pickle_and_torch_save():
 
 
 def test_state_dict_round_trip():
-    mod = SymPyModule(expressions=[sine_sum(6) + sp.pi * x])
-    with torch.no_grad():
-        mod.params.mul_(2)
+    expr = sine_sum(6) + sp.pi * x + hide_floats(0.25 * y)
+    mod = SymPyModule(expressions=[expr])
+    set_values(mod, [2 * v for v in values(mod)])
+    sd = mod.state_dict()
+    assert list(sd) == [f"p{k}" for k in range(18)] + ["b0"]
     buf = io.BytesIO()
-    torch.save(mod.state_dict(), buf)
+    torch.save(sd, buf)
     buf.seek(0)
-    other = SymPyModule(expressions=[sine_sum(6) + sp.pi * x]).double()
+    other = SymPyModule(expressions=[expr]).double()
     other.load_state_dict(torch.load(buf))  # weights_only: plain tensors
-    assert other.params.dtype == torch.float64
-    torch.testing.assert_close(other.params.float(), mod.params.detach())
-    assert float(sp.pi.evalf(30)) in other.constants.tolist()  # exact again after the load
+    assert {p.dtype for p in other.parameters()} == {torch.float64}
+    assert values(other) == values(mod) and other.sympy() == mod.sympy()
+    assert float(sp.pi.evalf(30)) in other._constants.tolist()  # the constants stay exact
+    xs = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    torch.testing.assert_close(other(x=xs, y=xs).float(), mod(x=xs.float(), y=xs.float()))
+
+
+def test_state_dicts_of_either_layout_and_of_earlier_versions_load():
+    expr = 1.5 * sp.sin(2.0 * x) + hide_floats(0.25 * x) + sp.pi
+    per, packed = SymPyModule(expressions=[expr]), SymPyModule(expressions=[expr], packed=True)
+    set_values(per, [3.0, 4.0])
+    packed.load_state_dict(per.state_dict())
+    assert packed.params.tolist() == [3.0, 4.0] and packed.frozen.tolist() == [0.25]
+    with torch.no_grad():
+        packed.params.copy_(torch.tensor([5.0, 6.0]))
+    per.load_state_dict(packed.state_dict())
+    assert values(per) == [5.0, 6.0] and per.b0.item() == 0.25
+    without_frozen = SymPyModule(expressions=[2.0 * x], packed=True)
+    without_frozen.load_state_dict({"p0": torch.tensor(3.0)})
+    assert without_frozen.params.tolist() == [3.0]
+    # what earlier versions saved: the packed tensors and the constants
+    old = {"params": torch.tensor([7.0, 8.0]), "frozen": torch.tensor([0.5]), "constants": torch.tensor([3.0])}
+    per.load_state_dict(old)
+    assert values(per) == [7.0, 8.0] and per.b0.item() == 0.5
+    assert float(np.float32(sp.pi.evalf(30))) in per._constants.tolist()  # not the saved 3.0
+    with pytest.raises(RuntimeError, match="'params' holds 3 values; this module has 2"):
+        per.load_state_dict({"params": torch.tensor([1.0, 2.0, 3.0]), "frozen": torch.tensor([0.5])})
+    with pytest.raises(RuntimeError, match="Missing key"):
+        per.load_state_dict({"p0": torch.tensor(1.0)})
 
 
 def test_torch_compile_fullgraph_and_functional_call():
@@ -332,19 +497,25 @@ def test_torch_compile_fullgraph_and_functional_call():
     compiled = torch.compile(mod, fullgraph=True)
     torch.testing.assert_close(compiled(X), mod(X))
     torch.testing.assert_close(compiled(x=X[:, 0], y=X[:, 1]), mod(X))
-    params = {"params": mod.params.detach() * 2}
+    params = {name: p.detach() * 2 for name, p in mod.named_parameters()}
     out = torch.func.functional_call(mod, params, (X,))
-    ref = lambdify([x, y], [e.subs({}) for e in _with(mod, params["params"])])(X[:, 0].numpy(), X[:, 1].numpy())
+    ref = lambdify([x, y], _with(mod, params.values()))(X[:, 0].numpy(), X[:, 1].numpy())
     np.testing.assert_allclose(out.detach().numpy(), np.stack(ref, -1), rtol=1e-5, atol=1e-5)
-    g = torch.func.grad(lambda p: torch.func.functional_call(mod, {"params": p}, (X,)).sum())(mod.params.detach())
-    mod(X).sum().backward()
-    torch.testing.assert_close(g, mod.params.grad)
+    g = torch.func.grad(lambda p: torch.func.functional_call(mod, p, (X,)).sum())(params)
+    assert not out.requires_grad  # computed from the substitutes, not the module's parameters
+    other = copy.deepcopy(mod)
+    set_values(other, [v.item() for v in params.values()])
+    other(X).sum().backward()
+    torch.testing.assert_close(torch.stack(list(g.values())), grads(other))
+    # the packed layout: one tensor to substitute
+    packed = SymPyModule(expressions=mod.sympy(), symbols=[x, y], packed=True)
+    p = {"params": packed.params.detach() * 2}
+    torch.testing.assert_close(torch.func.functional_call(packed, p, (X,)), out)
 
 
 def _with(mod, params):
     other = copy.deepcopy(mod)
-    with torch.no_grad():
-        other.params.copy_(params)
+    set_values(other, [p.item() for p in params])
     return other.sympy()
 
 
@@ -429,11 +600,11 @@ def test_batched_terms_match_sympytorch_values_and_gradients():
     floats = [float(e) for e in sp.preorder_traversal(expr) if e.is_Float]
     theirs_grad = {float(n._value.detach()): n._value.grad for n in theirs.modules() if hasattr(n, "_value")}
     expected = torch.stack([theirs_grad[float(np.float32(f))] for f in floats])
-    torch.testing.assert_close(ours.params.grad, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(grads(ours), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_build_is_cached_and_hide_floats_is_exported():
     assert sympile.hide_floats is hide_floats
     expr = sine_sum(20)
     a, b = SymPyModule(expressions=[expr]), SymPyModule(expressions=[expr])
-    assert a._compiled is b._compiled and a.params is not b.params
+    assert a._compiled is b._compiled and a.p0 is not b.p0

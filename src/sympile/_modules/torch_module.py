@@ -2,13 +2,16 @@
 
 The expressions are lowered once to a graph (floats as parameter slots, one per occurrence,
 in ``sympy.preorder_traversal`` order), prepared for PyTorch (constants folded, untaken
-branches masked, isomorphic sibling terms batched) and emitted as one straight-line function.
-The module holds three packed 1-D tensors:
+branches masked, isomorphic sibling terms batched) and emitted as one straight-line function
+that takes its floats as packed 1-D tensors. The module holds:
 
-- ``params``: an ``nn.Parameter``, entry k is the k-th Float occurrence;
-- ``frozen``: a buffer, entry k is the k-th ``UnevaluatedExpr(Float)`` occurrence;
-- ``constants``: a buffer of the integers, rationals, named constants and folded constant
-  subexpressions the function uses, made from their exact values in the module's dtype.
+- a scalar ``nn.Parameter`` ``p{k}`` for the k-th Float occurrence, and a scalar buffer
+  ``b{k}`` for the k-th ``UnevaluatedExpr(Float)`` occurrence, stacked into the packed vectors
+  once per call; or, with ``packed=True``, one ``nn.Parameter`` ``params`` and one buffer
+  ``frozen`` whose entry k is slot k;
+- the constants (integers, rationals, named constants, folded constant subexpressions), made
+  from their exact values in the module's dtype: a plain tensor attribute, not a buffer, so
+  ``buffers()`` and ``state_dict()`` hold only the floats.
 
 The module pickles as its graph and tensors: the generated function is rebuilt on load.
 """
@@ -28,6 +31,12 @@ from .._sympy.lower import lower
 from .._sympy.raising import to_sympy
 from .parameters import parameters_as_symbols
 
+#: The names of a module's parameters and frozen floats: ``p0, p1, ...`` and ``b0, b1, ...``
+#: (the same k as `SymPyModule.parameter_symbols`'s k-th symbol).
+PARAM_PREFIX, BUFFER_PREFIX = "p", "b"
+#: The names of the two tensors of the packed layout (``packed=True``).
+PACKED = ("params", "frozen")
+
 
 class _NoExpressionsError(SympileError, ValueError):
     """`SymPyModule` was given no expressions."""
@@ -43,17 +52,21 @@ class SymPyModule(torch.nn.Module):
         symbols: the input symbols in order. Given, the module can also be called
             positionally, ``mod(X)`` with ``X[..., i]`` the i-th symbol. Default: every free
             symbol of the expressions, sorted by name.
+        packed: hold the floats as one 1-D ``nn.Parameter`` ``params`` and one buffer
+            ``frozen`` instead of a scalar per float: for models with many floats, where
+            per-tensor costs (autograd's, an optimiser's) add up.
 
     Calling it: ``mod(x=tensor_or_number, ...)`` by symbol name (other keywords are
     ignored), or ``mod(X)`` when ``symbols`` was given. Inputs broadcast together; the result
     has shape ``(*batch, len(expressions))``. It is computed in the promotion of the inputs'
     dtypes and the module's dtype, on the inputs' device.
 
-    Each ``Float`` occurrence is its own trainable parameter (entry k of ``params`` is the
-    k-th Float in ``sympy.preorder_traversal`` order, so two equal coefficients train apart);
-    a Float wrapped in ``sympy.UnevaluatedExpr`` (see `hide_floats`) is a frozen entry of
-    ``frozen``. `sympy` gives the expressions back with the current values, and
-    `parameter_symbols` shows which entry is which coefficient.
+    Each ``Float`` occurrence is its own scalar ``nn.Parameter``, named ``p{k}`` for the k-th
+    Float in ``sympy.preorder_traversal`` order (so two equal coefficients train apart); a
+    Float wrapped in ``sympy.UnevaluatedExpr`` (see `hide_floats`) is a scalar buffer
+    ``b{k}``. An expression without floats has no parameters. `sympy` gives the expressions
+    back with the current values, and `parameter_symbols` shows which parameter is which
+    coefficient.
 
     Example:
         >>> import sympy as sp, torch
@@ -61,9 +74,8 @@ class SymPyModule(torch.nn.Module):
         >>> mod = SymPyModule(expressions=[2.0 * sp.sin(x) + 0.5, x**2])
         >>> mod(x=torch.tensor([0.0, 1.0])).shape
         torch.Size([2, 2])
-        >>> mod.params
-        Parameter containing:
-        tensor([0.5000, 2.0000], requires_grad=True)
+        >>> {name: p.item() for name, p in mod.named_parameters()}
+        {'p0': 0.5, 'p1': 2.0}
     """
 
     def __init__(
@@ -72,6 +84,7 @@ class SymPyModule(torch.nn.Module):
         expressions: Iterable[Any],
         extra_funcs: Mapping[Any, Callable] | None = None,
         symbols: Sequence[sp.Symbol] | None = None,
+        packed: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(expressions, (str, sp.Basic)) and not isinstance(expressions, sp.MatrixBase):
@@ -95,12 +108,19 @@ class SymPyModule(torch.nn.Module):
         self._positional = positional
         self._symbols = symbols if positional else None
         self._extra_funcs = dict(extra_funcs) if extra_funcs else None
+        self._packed = bool(packed)
         dtype = torch.get_default_dtype()
-        self.params = torch.nn.Parameter(_exact(graph.params, dtype, None))
-        self.register_buffer("frozen", _exact(graph.buffers, dtype, None))
+        params, frozen = _exact(graph.params, dtype, None), _exact(graph.buffers, dtype, None)
+        if self._packed:
+            self.params = torch.nn.Parameter(params)
+            self.register_buffer("frozen", frozen)
+        else:
+            for name, value in zip(slot_names(PARAM_PREFIX, len(graph.params)), params):
+                self.register_parameter(name, torch.nn.Parameter(value.clone()))
+            for name, value in zip(slot_names(BUFFER_PREFIX, len(graph.buffers)), frozen):
+                self.register_buffer(name, value.clone())
         self._compile()
-        self.register_buffer("constants", _exact(self._compiled.constants, dtype, None))
-        self.register_load_state_dict_post_hook(_after_load)
+        self._constants = _exact(self._compiled.constants, dtype, None)
 
     # -- building ---------------------------------------------------------------------------
 
@@ -113,11 +133,15 @@ class SymPyModule(torch.nn.Module):
             key = (graph.content_hash(), "SymPyModule", batch)
             self._compiled: Compiled = cached(key, lambda: _emit(graph, batch))
         c = self._compiled
-        device = self.params.device
-        order = lambda o: None if o is None else torch.tensor(o, dtype=torch.long, device=device)
-        # Non-persistent buffers: they follow the module's device, and are not in state_dict.
-        self.register_buffer("_param_order", order(c.param_order), persistent=False)
-        self.register_buffer("_buffer_order", order(c.buffer_order), persistent=False)
+        n_params, n_buffers = len(graph.params), len(graph.buffers)
+        p_order = c.param_order if c.param_order is not None else range(n_params)
+        b_order = c.buffer_order if c.buffer_order is not None else range(n_buffers)
+        # The names stacked into the function's packed vectors, in the function's order; for
+        # the packed layout, the index that reorders ``params`` and ``frozen`` (None: as is).
+        self._feed_params = [f"{PARAM_PREFIX}{k}" for k in p_order]
+        self._feed_buffers = [f"{BUFFER_PREFIX}{k}" for k in b_order]
+        self._param_index = None if c.param_order is None else torch.tensor(c.param_order, dtype=torch.long)
+        self._buffer_index = None if c.buffer_order is None else torch.tensor(c.buffer_order, dtype=torch.long)
         self._names = [getattr(s, "name", str(s)) for s in graph.inputs]
 
     @property
@@ -140,21 +164,40 @@ class SymPyModule(torch.nn.Module):
         """The names the module is called with, in the order of its inputs."""
         return list(self._names)
 
+    @property
+    def packed(self) -> bool:
+        """Whether the floats are held as one packed ``params`` (and ``frozen``) tensor."""
+        return self._packed
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The module's dtype (the default dtype at construction, changed by ``.to()``...)."""
+        return self._constants.dtype
+
     # -- calling ----------------------------------------------------------------------------
 
     def forward(self, *args: Any, **symbols: Any) -> torch.Tensor:
         values = self._gather(args, symbols)
-        P, B = self.params, self.frozen
-        values, rdt, device = coerce_inputs(values, P.dtype, P.device)
-        if self._param_order is not None:
-            P = P.index_select(0, self._param_order.to(P.device))
-        if self._buffer_order is not None:
-            B = B.index_select(0, self._buffer_order.to(B.device))
-        if P.dtype != rdt:
+        K = self._constants
+        values, rdt, device = coerce_inputs(values, K.dtype, K.device)
+        # a float32 input to a float64 module is widened: PyTorch would compute an op of it and a
+        # 0-d float64 value in float32
+        values = [v.to(rdt) if v.dtype.is_floating_point and v.dtype != rdt else v for v in values]
+        if self._packed:
+            P, B = self.params, self.frozen
+            if self._param_index is not None:
+                P = P.index_select(0, self._param_index.to(P.device))
+            if self._buffer_index is not None:
+                B = B.index_select(0, self._buffer_index.to(B.device))
+        else:
+            # one stack per call: the function runs on packed vectors, autograd un-stacks
+            ps, bs = self._parameters, self._buffers
+            P = torch.stack([ps[n] for n in self._feed_params]) if self._feed_params else None
+            B = torch.stack([bs[n] for n in self._feed_buffers]) if self._feed_buffers else None
+        if P is not None and P.dtype != rdt:
             P = P.to(rdt)
-        if B.dtype != rdt:
+        if B is not None and B.dtype != rdt:
             B = B.to(rdt)
-        K = self.constants
         if K.dtype != rdt or K.device != device:
             K = _exact(self._compiled.constants, rdt, device)
         return self._compiled.fn(P, B, K, *values)
@@ -190,18 +233,34 @@ class SymPyModule(torch.nn.Module):
                 f"(got {', '.join(symbols) or 'none'})"
             ) from None
 
-    # -- back to SymPy ------------------------------------------------------------------------
+    # -- the floats, and back to SymPy --------------------------------------------------------
+
+    def _slots(self, kind: str) -> list[torch.Tensor]:
+        """The tensors that hold the ``"params"`` or ``"frozen"`` slots, in slot order: the
+        packed tensor, or one scalar per slot."""
+        if self._packed:
+            return [getattr(self, kind)]
+        n = len(self._graph.params if kind == "params" else self._graph.buffers)
+        store = self._parameters if kind == "params" else self._buffers
+        return [store[name] for name in slot_names(PARAM_PREFIX if kind == "params" else BUFFER_PREFIX, n)]
+
+    def _values(self, kind: str) -> list[float]:
+        tensors = self._slots(kind)
+        if not tensors:
+            return []
+        return torch.cat([t.detach().reshape(-1) for t in tensors]).cpu().tolist()
 
     def sympy(self) -> list[sp.Expr]:
         """The expressions, with the current values of the parameters and buffers."""
-        return to_sympy(self._graph, self.params.detach().cpu().tolist(), self.frozen.detach().cpu().tolist())
+        return to_sympy(self._graph, self._values("params"), self._values("frozen"))
 
     def parameter_symbols(self, prefix: str = "p") -> tuple[list[sp.Symbol], list[sp.Expr]]:
-        """Which entry of ``params`` is which coefficient.
+        """Which parameter is which coefficient.
 
         Returns ``(symbols, expressions)``: the symbols ``p0, p1, ...`` (``prefix`` and the
-        entry's index; an underscore is added while a name clashes with a symbol of the
-        expressions) and the expressions with ``params[k]`` replaced by the k-th symbol.
+        slot; an underscore is added while a name clashes with a symbol of the expressions)
+        and the expressions with parameter ``p{k}`` (entry k of ``params`` when packed)
+        replaced by the k-th symbol.
 
         Example:
             >>> import sympy as sp
@@ -211,24 +270,68 @@ class SymPyModule(torch.nn.Module):
             ([p0, p1, p2], [p0 + p1*sin(p2*x)])
         """
         syms, as_inputs = parameters_as_symbols(self._graph, self._graph.inputs, prefix)
-        return syms, to_sympy(as_inputs, (), self.frozen.detach().cpu().tolist())
+        return syms, to_sympy(as_inputs, (), self._values("frozen"))
 
     # -- dtype, device, state, pickling ------------------------------------------------------------
 
     def _apply(self, fn, recurse=True):
         """``.to()``, ``.double()``, ``.cuda()``...: the constants are remade from their exact
         values in the new dtype, and so are the floats that still hold their initial values."""
-        before = {name: getattr(self, name).dtype for name in ("params", "frozen")}
+        before = {kind: [t.dtype for t in self._slots(kind)] for kind in ("params", "frozen")}
         super()._apply(fn, recurse)
+        self._constants = fn(self._constants)
+        for index in ("_param_index", "_buffer_index"):
+            if getattr(self, index) is not None:
+                setattr(self, index, fn(getattr(self, index)))
         with torch.no_grad():
-            for name, initial in (("params", self._graph.params), ("frozen", self._graph.buffers)):
-                t = getattr(self, name)
-                if t.dtype != before[name] and t.dtype.is_floating_point and t.numel():
-                    was = torch.tensor(initial, dtype=torch.float64).to(before[name]).to(t.device, t.dtype)
-                    exact = _exact(initial, t.dtype, t.device)
-                    t.copy_(torch.where(t == was, exact, t))
-            _restore_constants(self)
+            for kind, initial in (("params", self._graph.params), ("frozen", self._graph.buffers)):
+                tensors = self._slots(kind)
+                if not tensors or tensors[0].dtype == before[kind][0] or not tensors[0].dtype.is_floating_point:
+                    continue
+                t = torch.cat([t.reshape(-1) for t in tensors])
+                was = torch.tensor(initial, dtype=torch.float64).to(before[kind][0]).to(t.device, t.dtype)
+                exact = torch.where(t == was, _exact(initial, t.dtype, t.device), t)
+                for dst, src in zip(tensors, exact.split([d.numel() for d in tensors])):
+                    dst.copy_(src.reshape(dst.shape))
+            c = self._constants
+            self._constants = _exact(self._compiled.constants, c.dtype, c.device)
         return self
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
+        """Loads either layout's ``state_dict`` into either layout (and drops the ``constants``
+        that earlier versions saved: they are always remade from their exact values)."""
+        state_dict.pop(prefix + "constants", None)
+        for kind, slot_prefix, n in (
+            ("params", PARAM_PREFIX, len(self._graph.params)),
+            ("frozen", BUFFER_PREFIX, len(self._graph.buffers)),
+        ):
+            names = [prefix + name for name in slot_names(slot_prefix, n)]
+            if not self._packed and prefix + kind in state_dict and not any(k in state_dict for k in names):
+                packed = state_dict[prefix + kind]
+                if packed.ndim == 1 and packed.numel() == n:
+                    state_dict.pop(prefix + kind)
+                    state_dict.update(zip(names, packed.unbind()))
+                else:
+                    errors.append(
+                        f"the saved {kind!r} holds {packed.numel()} values; this module has {n} ({', '.join(names)})"
+                    )
+            elif self._packed and prefix + kind not in state_dict and all(k in state_dict for k in names):
+                # (with no such floats, the other layout has no key for them)
+                own = getattr(self, kind)
+                state_dict[prefix + kind] = torch.stack([state_dict.pop(k) for k in names]) if names else own[:0]
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, unexpected, errors)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name in PACKED and not self.__dict__.get("_packed", True):
+                raise AttributeError(
+                    f"this SymPyModule has a scalar parameter per float (p0, p1, ... in named_parameters()) "
+                    f"and a scalar buffer per frozen float (b0, b1, ...), so no {name!r}; "
+                    f"build it with packed=True for one packed 'params' tensor and 'frozen' buffer"
+                ) from None
+            raise
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -236,8 +339,16 @@ class SymPyModule(torch.nn.Module):
         return state
 
     def __setstate__(self, state: dict) -> None:
+        if "_packed" not in state:  # pickled by a version that had only the packed layout
+            state["_packed"] = True
+            buffers = state["_buffers"]
+            for name in ("_param_order", "_buffer_order"):
+                buffers.pop(name, None)
+            state["_constants"] = buffers.pop("constants")
         super().__setstate__(state)
         self._compile()
+        c = self._constants
+        self._constants = _exact(self._compiled.constants, c.dtype, c.device)
 
     def __repr__(self) -> str:
         # printed when asked: printing a large expression takes longer than compiling it
@@ -264,12 +375,11 @@ def _exact(values, dtype: torch.dtype, device) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64, device=device).to(dtype)
 
 
-def _restore_constants(mod: SymPyModule) -> None:
-    c = mod.constants
-    with torch.no_grad():
-        c.copy_(_exact(mod._compiled.constants, c.dtype, c.device))
+def slot_names(prefix: str, n: int) -> list[str]:
+    """``prefix0, prefix1, ...``: the names of ``n`` slots."""
+    return [f"{prefix}{k}" for k in range(n)]
 
 
 def _after_load(mod, incompatible_keys) -> None:
-    # A state_dict saved in float32 holds constants rounded to float32: remake them exactly.
-    _restore_constants(mod)
+    """Nothing: modules pickled by earlier versions name this load hook (it remade the
+    constants, which are no longer in the ``state_dict``)."""
