@@ -24,7 +24,6 @@ from .._emit.pipeline import Pipeline, pipeline, variant
 from .._emit.tables import ARRAY, INFIX, LIBM, calls, vector_literal
 from .._emit.wrapper import (
     NOT_A_POINT,
-    NUMERIC_KINDS,
     Built,
     Inputs,
     array_of,
@@ -121,12 +120,21 @@ def _as_numpy(*args):
 
 #: What a NumPy function takes as an input (`Inputs`: numbers and arrays of numbers).
 INPUTS = Inputs()
+#: The native numeric dtypes: arrays of these the array code takes as they are (other inputs
+#: but NumPy's numeric scalars go through `_inputs`), a set lookup cheaper than a dtype's kind.
+_NUMERIC_DTYPES = frozenset(np.dtype(c) for c in "?bhilqpBHILQPefdgFDG")
+#: NumPy's numeric scalar types, taken as they are too.
+_NUMERIC_SCALARS = frozenset(dt.type for dt in _NUMERIC_DTYPES)
 
 
 def _inputs(*args):
     """The inputs checked and converted at the call boundary (`Inputs`), Python numbers as NumPy
     scalars (`_as_numpy`): what the array code runs on anything but plain numeric arrays."""
-    return _as_numpy(*INPUTS.convert(args))
+    args = INPUTS.convert(args)
+    for a in args:
+        if type(a) in _PYNUM:
+            return _as_numpy(*args)
+    return args
 
 
 _SPECIAL_FUNCTIONS = None
@@ -150,7 +158,8 @@ def _namespace() -> dict:
         "_filled": _filled,
         "_array": array_of(np.array, np.zeros),
         "_ND": np.ndarray,
-        "_KINDS": NUMERIC_KINDS,
+        "_NUMERIC": _NUMERIC_DTYPES,
+        "_SCALARS": _NUMERIC_SCALARS,
         "_inputs": _inputs,
     }
 
@@ -393,7 +402,9 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     unpack = frame.unpack
     if n_in:  # anything but numeric arrays is checked and converted (Python numbers to NumPy scalars:
         # 1/0.0 must be inf, not ZeroDivisionError), each input looked at once
-        plain = " and ".join(f"type(a{k}) is _ND and a{k}.dtype.kind in _KINDS" for k in range(n_in))
+        plain = " and ".join(
+            f"(type(a{k}) is _ND and a{k}.dtype in _NUMERIC or type(a{k}) in _SCALARS)" for k in range(n_in)
+        )
         unpack = [*unpack, f"if not ({plain}):", f"    {flat_args}, = _inputs({flat_args})"]
     arrays = ARRAYS(graph)
     numpy = Spelling("numpy", "np", NUMPY, _namespace())

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -246,7 +247,8 @@ class Inputs:
 
     def convert(self, values) -> list:
         """The inputs ``values``, each as the backend takes it; raises `ArgumentError` for one it does not."""
-        return [self.one(v) for v in values]
+        plain, arrays = self._plain, self._arrays
+        return [v if type(v) in plain or (type(v) is _NDARRAY and v.dtype in arrays) else self.one(v) for v in values]
 
     def one(self, v: Any) -> Any:
         """One input as the backend takes it: itself, or a NumPy array (see the class)."""
@@ -275,9 +277,25 @@ class Inputs:
             raise ArgumentError(f"{_describe(v)}: {_NOT_NUMBERS}")
         return self.one(a)
 
-    @property
+    @cached_property
     def _kinds(self) -> str:
         return NUMERIC_KINDS if self.complex else NUMERIC_KINDS.replace("c", "")
+
+    @cached_property
+    def _arrays(self) -> frozenset:
+        """The dtypes of NumPy arrays taken as they are: the numeric ones, in native byte order
+        (with ``native`` only these; their strides are checked by `one`)."""
+        return (
+            frozenset()
+            if self.native
+            else frozenset(np.dtype(c) for c in "?bhilqpBHILQPefdgFDG" if np.dtype(c).kind in self._kinds)
+        )
+
+    @cached_property
+    def _plain(self) -> frozenset:
+        """The types of numbers taken as they are: Python's, and NumPy's numeric scalar types."""
+        scalars = {np.dtype(c).type for c in "?bhilqpBHILQPefdgFDG"}
+        return frozenset({bool, int, float, complex} | scalars) - (set() if self.complex else _COMPLEX_TYPES)
 
     def what_was_refused(self, v: Any) -> str | None:
         """What is wrong with ``v`` as an input (``"None: not a number or an array of numbers"``),
@@ -290,6 +308,7 @@ class Inputs:
 
 
 _NOT_NUMBERS = "not a number or an array of numbers"
+_COMPLEX_TYPES = {complex, np.complex64, np.complex128, np.clongdouble}
 
 
 def _describe(v: Any) -> str:
