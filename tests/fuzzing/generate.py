@@ -4,9 +4,12 @@ overflow), points from ordinary to extreme, hostile parser texts and files, malf
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
+import signal
+import threading
 
 import sympy as sp
 from random_expressions import BINARY, SYMBOLS, UNARY
@@ -49,6 +52,33 @@ SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, 1e-300, -1e-300, 5e-
            -745.0, 710.0, 1e8, -1e8, 0.1, math.pi / 2, 1 - 2**-53, 1e-8]  # fmt: skip
 
 
+#: Seconds SymPy may take to build one random expression (its automatic evaluation can stall).
+BUILD_SECONDS = 2
+
+
+class Slow(BaseException):  # a BaseException, so that no handler of the code it interrupts takes it
+    """Raised by `time_limit`."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise `Slow` in the main thread after ``seconds`` (no limit in other threads)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise Slow
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def expression(rng: random.Random, max_leaves: int = 8, raw: float = 0.25):
     """A random expression in x, y, z of at most ``max_leaves`` leaves; a fraction ``raw`` of its
     functions come from `RAW_UNARY`/`RAW_BINARY`."""
@@ -63,10 +93,11 @@ def expression(rng: random.Random, max_leaves: int = 8, raw: float = 0.25):
         table = RAW_BINARY if rng.random() < raw else BINARY
         return rng.choice(table)(draw(k, depth + 1), draw(budget - k, depth + 1))
 
-    while True:  # SymPy refuses some combinations as it builds them (a comparison with NaN)
+    while True:  # SymPy refuses some combinations as it builds them (a comparison with NaN), or stalls
         try:
-            return draw(rng.randint(1, max_leaves), 0)
-        except (TypeError, ValueError, ZeroDivisionError, RecursionError):
+            with time_limit(BUILD_SECONDS):
+                return draw(rng.randint(1, max_leaves), 0)
+        except (TypeError, ValueError, ZeroDivisionError, RecursionError, Slow):
             continue
 
 

@@ -27,6 +27,7 @@ from sympile._functions.lambdify import LambdifiedFunction
 from sympile._transforms.ad import hessian_nodes, leaf_nodes, reverse
 
 from . import reference as R
+from .generate import Slow, time_limit
 
 BACKENDS = ["numpy", "torch", "jax", "pytensor", "c"]
 #: The ways a backend is called: arrays of points, and (NumPy and C) one point as Python floats.
@@ -34,6 +35,8 @@ MODES = {"numpy": ["numpy", "numpy-scalar"], "torch": ["torch"], "jax": ["jax"],
          "c": ["c", "c-scalar"]}  # fmt: skip
 REAL = sp.symbols("x y z", real=True)
 PAIRS = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+#: Seconds one backend may spend building and checking one batch before it counts as a hang.
+BATCH_SECONDS = 300
 
 
 def available(backend: str) -> bool:
@@ -188,11 +191,15 @@ def check_batch(cls: str, exprs: list, pts: list, refs: list, rec: Recorder, bac
         if not available(backend):
             continue
         start = time.perf_counter()
-        with _context(backend), _pytensor(backend, pytensor_mode):
-            groups = _split(exprs, backend, build, cls, rec, per)
-            for idx, f in groups:
-                for mode in MODES[backend]:
-                    _check_group(cls, idx, f, exprs, pts, refs, backend, mode, rec, build, per)
+        try:
+            with time_limit(BATCH_SECONDS), _context(backend), _pytensor(backend, pytensor_mode):
+                groups = _split(exprs, backend, build, cls, rec, per)
+                for idx, f in groups:
+                    for mode in MODES[backend]:
+                        _check_group(cls, idx, f, exprs, pts, refs, backend, mode, rec, build, per)
+        except Slow:
+            why = f"building and checking the batch took over {BATCH_SECONDS} s"
+            rec.fail(cls, backend, "hang", {"batch": [sp.srepr(e) for e in exprs], "points": pts, "error": why})
         rec.seconds[backend] = rec.seconds.get(backend, 0.0) + time.perf_counter() - start
 
 
@@ -287,39 +294,13 @@ _OUTPUT_NAMES = [f"d/d{s}" for s in "xyz"] + [f"d2/d{'xyz'[i]}d{'xyz'[j]}" for i
 REFERENCE_SECONDS = 5
 
 
-class _Slow(BaseException):  # not caught by the references' own handlers
-    pass
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float):
-    """Raise `_Slow` in the main thread after ``seconds`` (no limit elsewhere)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def alarm(signum, frame):
-        raise _Slow
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def references(cls: str, expr, pts) -> list:
     """`value_references` or `derivative_references` within `REFERENCE_SECONDS`; None at every point
     (no reference: counted, not judged) past it."""
     try:
-        with _time_limit(REFERENCE_SECONDS):
+        with time_limit(REFERENCE_SECONDS):
             return (value_references if cls == "value" else derivative_references)(expr, pts)
-    except _Slow:
+    except Slow:
         _REFERENCE_GAPS.append((sp.srepr(expr)[:200], None, f"the reference took over {REFERENCE_SECONDS} s"))
         return [None] * len(pts)
 
