@@ -55,6 +55,15 @@ def leaves(pytree):
     return jax.tree_util.tree_leaves(pytree)
 
 
+def values(mod):
+    """The module's parameters as a list of Python floats, in slot order."""
+    return [float(p) for p in mod.params]
+
+
+def treedef(pytree):
+    return jax.tree_util.tree_structure(pytree)
+
+
 # -- values, pytrees, dtypes -------------------------------------------------------------
 
 
@@ -78,7 +87,7 @@ def test_values_match_sympy_x64(u, v):
     a, b = 4 * u - 1, 3 * v - 1
     with jax.enable_x64(True):
         mod = SymbolicModule(tree())
-        assert mod.params.dtype == jnp.float64
+        assert all(p.dtype == jnp.float64 for p in mod.params)
         got = leaves(mod(x=jnp.float64(a), y=jnp.float64(b)))
         for e, g in zip(leaves(tree()), got):
             assert g.dtype == jnp.float64
@@ -109,21 +118,21 @@ def test_parameters_are_float_occurrences_in_preorder():
     exprs = leaves(tree())
     mod = SymbolicModule(tree())
     symbolic, found = floats_as_symbols(exprs)
-    assert mod.params.tolist() == pytest.approx([v for _, v in found])
+    assert values(mod) == pytest.approx([v for _, v in found])
     syms, named = mod.parameter_symbols()
     assert syms == [s for s, _ in found] and named["c"] is None
     for ours, theirs in zip(leaves(named), symbolic):
         assert ours == theirs or sp.simplify(ours - theirs) == 0
     # two equal coefficients are two parameters, trained apart
     twin = SymbolicModule([2.5 * x + 2.5 * sp.sin(x)])
-    assert twin.params.shape == (2,)
-    g = jax.grad(lambda p: twin.functional()[1](p, x=2.0)[0])(twin.params)
+    assert len(twin.params) == 2
+    g = jax.grad(lambda p: twin.functional()[1](p, x=2.0)[0])(twin.functional()[0])
     assert sorted(g.tolist()) == pytest.approx(sorted([2.0, np.sin(2.0)]), rel=1e-6)
 
 
 def test_unevaluated_floats_are_frozen():
     mod = SymbolicModule([sp.UnevaluatedExpr(sp.Float(0.5)) * x + 1.5])
-    assert mod.params.tolist() == [1.5]
+    assert values(mod) == [1.5] and len(leaves(mod)) == 1  # the frozen 0.5 is no leaf
     assert float(mod(x=2.0)[0]) == 2.5
     assert mod.sympy()[0] == sp.UnevaluatedExpr(sp.Float(0.5)) * x + 1.5
 
@@ -186,10 +195,10 @@ def test_gradient_wrt_parameters_matches_sympy_diff(u, v):
 def test_parameters_are_inexact_array_leaves_and_train():
     mod = SymbolicModule([2.0 * x + 1.0])
     dynamic = leaves(eqx.filter(mod, eqx.is_inexact_array))
-    assert len(dynamic) == 1 and dynamic[0] is mod.params
+    assert len(dynamic) == 2 and all(a is b for a, b in zip(dynamic, mod.params))
     grads = eqx.filter_grad(lambda m: m(x=3.0)[0])(mod)
     new = eqx.apply_updates(mod, jax.tree_util.tree_map(lambda g: -0.5 * g, grads))
-    assert new.params.tolist() == [0.5, 0.5]
+    assert values(new) == [0.5, 0.5]
     assert new.sympy() == [0.5 * x + 0.5]
     assert mod.sympy() == [2.0 * x + 1.0]
 
@@ -200,6 +209,123 @@ def test_sympy_round_trip_keeps_the_pytree():
     assert back["c"] is None and isinstance(back["b"], tuple)
     for e, r in zip(leaves(tree()), leaves(back)):
         assert sp.simplify(e - r) == 0 or e == r
+
+
+# -- leaves and treedefs: one scalar leaf per Float, equal modules equal pytrees ---------------
+
+
+def test_one_scalar_leaf_per_float_occurrence():
+    expr = [2.5 * sp.sin(0.5 * x) + 2.5 * y, sp.Rational(1, 3) * x**2 + 4 * y + sp.pi]
+    mod = SymbolicModule(expr)
+    _, found = floats_as_symbols(expr)
+    got = leaves(mod)
+    assert len(got) == len(found) == 3  # the integers, the rational and pi are no leaves
+    assert all(isinstance(p, jax.Array) and p.shape == () and p.dtype == jnp.float32 for p in got)
+    assert [float(p) for p in got] == [v for _, v in found]
+    assert leaves(eqx.filter(mod, eqx.is_inexact_array)) == got
+    # sympy2jax's inexact leaves for the floats, in the same order (it also makes pi one)
+    s2j = require("sympy2jax")
+    theirs = [p for p in leaves(s2j.SymbolicModule(expr[0])) if eqx.is_inexact_array(p)]
+    assert [float(p) for p in theirs] == [float(p) for p in leaves(SymbolicModule(expr[0]))]
+
+
+def test_frozen_floats_are_not_leaves():
+    from sympile import hide_floats
+
+    mod = SymbolicModule([hide_floats(2.5 * sp.sin(0.5 * x)) + 1.5 * y])
+    assert values(mod) == [1.5]
+    assert float(mod(x=1.0, y=2.0)[0]) == pytest.approx(2.5 * np.sin(0.5) + 3.0, rel=1e-6)
+    grads = eqx.filter_grad(lambda m: m(x=1.0, y=2.0)[0])(mod)
+    assert values(grads) == [2.0]
+    # a frozen value is part of the static half: another value is another treedef
+    assert treedef(mod) != treedef(SymbolicModule([hide_floats(2.0 * sp.sin(0.5 * x)) + 1.5 * y]))
+
+
+def test_gradient_is_one_leaf_per_float():
+    mod = SymbolicModule(1.5 * sp.exp(-0.5 * x) + 0.25 * x)
+    grads = eqx.filter_grad(lambda m: m(x=2.0))(mod)
+    assert treedef(grads) == treedef(mod)
+    assert all(g.shape == () for g in grads.params)
+    # d/d(0.25) = x, d/d(1.5) = exp(-0.5 x), d/d(-0.5) = 1.5 x exp(-0.5 x), in preorder
+    want = {0.25: 2.0, 1.5: np.exp(-1.0), -0.5: 1.5 * 2.0 * np.exp(-1.0)}
+    assert values(grads) == pytest.approx([want[v] for v in values(mod)], rel=1e-6)
+
+
+def test_modules_from_the_same_expressions_are_equal_pytrees():
+    a, b = SymbolicModule(tree()), SymbolicModule(tree())
+    assert treedef(a) == treedef(b) == treedef(copy.deepcopy(a)) == treedef(pickle.loads(pickle.dumps(a)))
+    assert hash(treedef(a)) == hash(treedef(b))
+    # as in sympy2jax, the floats' values are leaves, not structure: the same expression with
+    # other coefficients is the same pytree
+    assert treedef(SymbolicModule(2.1 * x**2)) == treedef(SymbolicModule(1.21 * x**2))
+    # but another structure, input, pytree or positional form is not
+    others = [
+        SymbolicModule(2.1 * x**3),
+        SymbolicModule(2.1 * y**2),
+        SymbolicModule(2.1 * sp.Symbol("x", positive=True) ** 2),
+        SymbolicModule([2.1 * x**2]),
+        SymbolicModule([2.1 * x**2], symbols=[x]),
+        SymbolicModule(2.1 * x**2, packed=True),
+    ]
+    defs = [treedef(SymbolicModule(2.1 * x**2))] + [treedef(m) for m in others]
+    assert len(set(defs)) == len(defs)
+
+
+def test_tree_map_across_two_modules_and_apply_updates_on_a_deepcopy():
+    a, b = SymbolicModule(tree()), SymbolicModule(tree())
+    b = jax.tree_util.tree_map(lambda p: 2 * p, b)
+    mean = jax.tree_util.tree_map(lambda p, q: (p + q) / 2, a, b)
+    assert values(mean) == pytest.approx([1.5 * v for v in values(a)])
+    grads = eqx.filter_grad(lambda m: m(x=0.5, y=0.25)["a"][0])(a)
+    new = eqx.apply_updates(copy.deepcopy(a), grads)  # the copy's treedef is the original's
+    # d/dp of 2.5*sin(x) + 0.5*y is sin(0.5) for 2.5 and 0.25 for 0.5
+    assert values(new)[:2] == pytest.approx([0.5 + 0.25, 2.5 + np.sin(0.5)], rel=1e-6)
+    assert float(new.sympy()["a"][0].subs({x: 0.5, y: 0.25})) == pytest.approx(float(new(x=0.5, y=0.25)["a"][0]))
+
+
+def test_filter_jit_does_not_retrace_for_an_equal_module():
+    traces = []
+
+    @eqx.filter_jit
+    def loss(m, v):
+        traces.append(1)
+        return m(x=v, y=0.25)["d"]
+
+    mod = SymbolicModule(tree())
+    loss(mod, 0.5)
+    for other in (SymbolicModule(tree()), copy.deepcopy(mod), pickle.loads(pickle.dumps(mod))):
+        other = jax.tree_util.tree_map(lambda p: p + 1, other)
+        assert float(loss(other, 0.5)) == pytest.approx(float(other(x=0.5, y=0.25)["d"]), rel=1e-6)
+    assert len(traces) == 1
+    loss(SymbolicModule({**tree(), "d": 2.5 * x}), 0.5)  # another expression: another trace
+    assert len(traces) == 2
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_leaves_take_the_default_float_dtype(x64):
+    with jax.enable_x64(x64):
+        dtype = jnp.float64 if x64 else jnp.float32
+        mod = SymbolicModule([1.5 * sp.sin(0.2 * x)])
+        assert [p.dtype for p in mod.params] == [dtype, dtype]
+        grads = eqx.filter_grad(lambda m: m(x=jnp.asarray(2.0, dtype))[0])(mod)
+        assert [g.dtype for g in grads.params] == [dtype, dtype]
+        want = [np.sin(0.4), 1.5 * 2.0 * np.cos(0.4)]
+        assert values(grads) == pytest.approx(want, rel=1e-13 if x64 else 1e-6)
+        back = pickle.loads(pickle.dumps(mod))
+        assert treedef(back) == treedef(mod) and [p.dtype for p in back.params] == [dtype, dtype]
+        assert back.sympy() == [1.5 * sp.sin(0.2 * x)]
+
+
+def test_packed_layout_is_one_leaf_with_the_same_values():
+    mod = SymbolicModule(SMOOTH)
+    packed = SymbolicModule(SMOOTH, packed=True)
+    assert len(leaves(packed)) == 1 and packed.params.shape == (len(mod.params),)
+    np.testing.assert_array_equal(packed.params, mod.params)
+    np.testing.assert_array_equal(leaves(packed(x=0.5, y=0.25)), leaves(mod(x=0.5, y=0.25)))
+    g, gp = (eqx.filter_grad(lambda m: sum(m(x=0.5, y=0.25)))(m) for m in (mod, packed))
+    np.testing.assert_allclose(gp.params, np.asarray(g.params), rtol=1e-6)
+    assert packed.sympy() == mod.sympy() == SMOOTH
+    assert treedef(pickle.loads(pickle.dumps(packed))) == treedef(packed)
 
 
 # -- the sympy2jax defects, fixed ------------------------------------------------------------
@@ -255,11 +381,12 @@ def test_gradients_are_never_nan_from_untaken_branches(expr):
 
 def test_pickle_and_deepcopy_rebuild_from_the_graph(tmp_path):
     mod = SymbolicModule(tree())
-    mod = eqx.tree_at(lambda m: m.params, mod, mod.params + 0.125)
+    mod = jax.tree_util.tree_map(lambda p: p + 0.125, mod)
     data = pickle.dumps(mod)
     assert b"sympile-jax" not in data and b"def _f" not in data  # data, not code
     for other in (pickle.loads(data), copy.deepcopy(mod)):
-        assert other.params.dtype == mod.params.dtype
+        assert treedef(other) == treedef(mod)
+        assert [p.dtype for p in other.params] == [p.dtype for p in mod.params]
         np.testing.assert_array_equal(other.params, mod.params)
         assert other.sympy() == mod.sympy()
         np.testing.assert_array_equal(leaves(other(x=0.5, y=0.25)), leaves(mod(x=0.5, y=0.25)))
@@ -273,7 +400,7 @@ def test_pickle_and_deepcopy_rebuild_from_the_graph(tmp_path):
 
 def test_tree_serialise_leaves_round_trips(tmp_path):
     mod = SymbolicModule(tree())
-    trained = eqx.tree_at(lambda m: m.params, mod, mod.params * 0.5)
+    trained = jax.tree_util.tree_map(lambda p: p * 0.5, mod)
     eqx.tree_serialise_leaves(tmp_path / "m.eqx", trained)
     loaded = eqx.tree_deserialise_leaves(tmp_path / "m.eqx", SymbolicModule(tree()))
     np.testing.assert_array_equal(loaded.params, trained.params)
@@ -409,7 +536,7 @@ def test_functional_form_is_a_pure_function_of_a_flat_array():
         params, state, loss = step(params, state)
     assert float(loss) < 1e-6
     assert params.tolist() == pytest.approx([0.3, 2.0, 1.5], abs=1e-3)
-    fitted = eqx.tree_at(lambda m: m.params, mod, params).sympy()
+    fitted = eqx.tree_at(lambda m: m.params, mod, tuple(params)).sympy()
     assert sorted(float(f) for f in fitted.atoms(sp.Float)) == pytest.approx([0.3, 1.5, 2.0], abs=1e-3)
 
 

@@ -5,10 +5,16 @@ A drop-in for ``sympy2jax.SymbolicModule``. The expressions are lowered once to 
 order over the flattened expressions), and the graph is emitted as one straight-line JAX
 function. The module then holds only:
 
-- ``params``: every trainable Float in one flat array (or a tuple of Python floats with
-  ``make_array=False``): one leaf to flatten, differentiate and update;
+- ``params``: the trainable Floats, one scalar array leaf each, in a tuple (as sympy2jax has
+  one leaf per Float); ``packed=True`` makes them one flat array instead, and
+  ``make_array=False`` a tuple of Python floats. The generated function reads its entries
+  either way (``p[k]``, or a strided slice gathered into one vector for batched terms);
 - ``funcs``: the array leaves of the ``extra_funcs`` (an MLP's weights train with the module);
-- ``program`` (static): the graph, the generated function and the names, hashed by identity,
+- ``program`` (static): the graph, the generated function and the names. It compares and
+  hashes by content (the graph's content hash, which leaves out the parameters' values, and
+  what else decides the code), so two modules built from the same expressions, a deepcopy and
+  a pickle round trip all have one treedef: ``eqx.apply_updates``, ``tree_map`` across
+  models and ``eqx.filter_jit``'s cache work across them,
 
 so ``jax.jit(mod)``, ``jax.jit(f)(mod, ...)``, ``eqx.filter_jit`` and ``eqx.filter_grad`` all
 work, and ``.sympy()`` raises the graph back with the current values.
@@ -77,7 +83,13 @@ def _spell_call(args: list[str], attr) -> str:
 
 
 class _Program:
-    """The static half of a module: what JAX must not trace. Equal only to itself."""
+    """The static half of a module: what JAX must not trace.
+
+    Equal to another program that would run the same code on the same inputs: same graph
+    structure, frozen values, input symbols, pytree, positional symbols and extra functions.
+    The parameters' values are not part of it (they are the module's leaves), so the modules
+    of ``2.1*x**2`` and ``1.21*x**2`` have one treedef, as in sympy2jax.
+    """
 
     def __init__(self, graph: Graph, treedef, symbols, time, statics: tuple, stacked: bool):
         self.graph = graph
@@ -89,6 +101,19 @@ class _Program:
         self.names = tuple(getattr(s, "name", str(s)) for s in graph.inputs)
         self.buffers = tuple(float(v) for v in graph.buffers)
         self.fn, self.source = emit_module(graph, self._returns, _spell_call)
+        key = (graph.content_hash(), graph.inputs, tuple(v.hex() for v in self.buffers), treedef, symbols, time)
+        try:
+            self._hash = hash((key, statics, stacked))
+            self._key = (key, statics, stacked)
+        except TypeError:  # an extra function whose static part is unhashable: equal only to itself
+            self._hash = id(self)
+            self._key = self
+
+    def __eq__(self, other) -> bool:
+        return self is other or (type(other) is _Program and self._hash == other._hash and self._key == other._key)
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def _returns(self, outs: list[str]) -> str:
         """Outputs that ignore some input, and hold no user call, broadcast to the inputs' shape."""
@@ -164,6 +189,10 @@ class _Program:
     def run(self, params, funcs: tuple, args: tuple, inputs: Mapping):
         values = self.positional(args, inputs) if args else self.named(inputs)
         fs = tuple(s if d is None else eqx.combine(d, s) for d, s in zip(funcs, self.statics))
+        # a tuple of leaves goes in as it is: a scalar parameter is read as its own leaf (its
+        # gradient is its own output), and batched terms gather theirs into a vector (`_take`);
+        # stacking all the leaves first would make every scalar read a slice, whose transpose
+        # (a pad per parameter, summed) XLA compiles very slowly
         outs = self.fn(params, self.buffers, fs, *values)
         if args and self.stacked:
             return jnp.stack(jnp.broadcast_arrays(*outs), axis=-1)
@@ -233,20 +262,23 @@ class SymbolicModule(eqx.Module):
             ``out[..., j]`` the j-th expression (``mod`` maps ``(..., n)`` to ``(..., m)``).
         time: the symbol that ``t`` binds to in the vector-field form ``mod(t, X, args)``
             (diffrax's convention; ``args``, when a dict, supplies further named inputs).
+        packed: hold the trainable Floats as one flat array (one leaf) rather than one scalar
+            array leaf per Float (sympy2jax's layout, the default).
 
     Calling: ``mod(x=..., y=...)`` with one keyword per symbol (by name; extra keywords are
     ignored) returns the pytree of ``expressions`` with arrays for leaves. An output that does
     not depend on every input is broadcast to the inputs' shape.
 
-    Parameters: ``mod.params[k]`` is the k-th Float met in ``sympy.preorder_traversal`` of the
-    expressions, taken in ``jax.tree_util.tree_leaves`` order, one slot per occurrence. A
-    Float wrapped in ``sympy.UnevaluatedExpr`` is frozen (not a parameter).
+    Parameters: ``mod.params`` is a tuple of scalar arrays, one leaf per Float occurrence:
+    ``mod.params[k]`` is the k-th Float met in ``sympy.preorder_traversal`` of the expressions,
+    taken in ``jax.tree_util.tree_leaves`` order. A Float wrapped in ``sympy.UnevaluatedExpr``
+    is frozen (a constant of the static part, not a leaf).
 
     Example:
         >>> import sympy as sp, jax.numpy as jnp
         >>> x = sp.Symbol("x")
         >>> mod = SymbolicModule([2.5 * sp.sin(x), x**2 + 1.5])
-        >>> mod.params.tolist()
+        >>> [p.item() for p in mod.params]
         [2.5, 1.5]
         >>> [v.tolist() for v in mod(x=jnp.array([0.0, 2.0]))]
         [[0.0, 2.273243], [1.5, 5.5]]
@@ -266,6 +298,7 @@ class SymbolicModule(eqx.Module):
         *,
         symbols: Any = None,
         time: Any = None,
+        packed: bool = False,
     ):
         exprs, treedef = _leaves(expressions)
         if symbols is not None:
@@ -284,7 +317,7 @@ class SymbolicModule(eqx.Module):
             graph = lower(exprs, inputs, floats="params", extra_funcs=extra)
         stacked = type(expressions) in (list, tuple) and all(isinstance(e, _SCALAR) for e in expressions)
         self.program = _Program(graph, treedef, symbols, time, tuple(statics), stacked)
-        self.params = _params(graph.params, make_array)
+        self.params = _params(graph.params, make_array, packed)
         self.funcs = tuple(dynamic)
 
     def __call__(self, *args, **inputs):
@@ -306,7 +339,7 @@ class SymbolicModule(eqx.Module):
         return jax.tree_util.tree_unflatten(prog.treedef, exprs)
 
     def functional(self) -> tuple[jax.Array, Functional]:
-        """``(params, fn)``: the flat parameter array and a pure function ``fn(params, **inputs)``.
+        """``(params, fn)``: the parameters as one flat array and a pure function ``fn(params, **inputs)``.
 
         ``fn`` takes the same inputs as the module (keywords, or ``X`` with ``symbols=``), with
         the parameters as its first argument: what optax loops and MCMC samplers want. The
@@ -319,7 +352,7 @@ class SymbolicModule(eqx.Module):
             >>> jax.grad(lambda p: fn(p, x=2.0)[0])(params).tolist()
             [4.0]
         """
-        return jnp.asarray(self.params), Functional(self.program, self.funcs)
+        return _flat(self.params), Functional(self.program, self.funcs)
 
     def parameter_symbols(self, prefix: str = "p") -> tuple[list[sp.Symbol], Any]:
         """Which entry of ``params`` is which coefficient.
@@ -343,8 +376,9 @@ class SymbolicModule(eqx.Module):
         """The generated JAX source."""
         return self.program.source
 
-    # Identity semantics: ``jax.jit(mod)`` needs a hashable callable, and a module's arrays
-    # are not hashable. Two modules are the same only if they are the same object.
+    # The module object hashes by identity: ``jax.jit(mod)`` needs a hashable callable, and a
+    # module's arrays are not hashable. Its treedef is another matter: the static part
+    # (`_Program`) compares by content, so equal modules are equal pytrees.
     def __hash__(self) -> int:
         return id(self)
 
@@ -354,7 +388,8 @@ class SymbolicModule(eqx.Module):
     def __reduce__(self):
         prog = self.program
         funcs = tuple(s if d is None else eqx.combine(d, s) for d, s in zip(self.funcs, prog.statics))
-        params = self.params if isinstance(self.params, tuple) else np.asarray(self.params)
+        params = self.params
+        params = tuple(map(_host, params)) if isinstance(params, tuple) else np.asarray(params)
         return (_rebuild, (prog.graph, prog.treedef, prog.symbols, prog.time, funcs, prog.stacked, params))
 
 
@@ -369,18 +404,32 @@ class Functional:
         return self.program.run(params, self.funcs, args, inputs)
 
 
-def _params(values, make_array: bool):
+def _params(values, make_array: bool, packed: bool):
+    """The parameters' leaves: a tuple of Python floats (``make_array=False``), one flat array
+    (``packed``), or a tuple of scalar arrays of JAX's default float dtype (strongly typed)."""
     if not make_array:
         return tuple(float(v) for v in values)
-    return jnp.asarray(np.asarray(values, dtype=float))
+    values = np.asarray(values, dtype=float)
+    return jnp.asarray(values) if packed else tuple(jnp.asarray(v) for v in values)
+
+
+def _flat(params) -> jax.Array:
+    """The parameters as one flat array, whatever their layout."""
+    if isinstance(params, tuple):
+        return jnp.stack(params) if params else jnp.zeros((0,))
+    return jnp.asarray(params)
+
+
+def _host(v):
+    """A parameter leaf for pickling: NumPy for an array (dtype kept), a Python float as it is."""
+    return v if type(v) is float else np.asarray(v)
 
 
 def _shortest(params) -> list[float]:
     """The parameters as Python floats, each the shortest decimal that its dtype reads back
     (a float32 0.2 raises as 0.2, not 0.200000002980232)."""
-    if isinstance(params, tuple):
-        return [float(v) for v in params]
-    return [float(str(v)) for v in np.asarray(params).ravel()]
+    values = params if isinstance(params, tuple) else np.asarray(params).ravel()
+    return [v if type(v) is float else float(str(np.asarray(v))) for v in values]
 
 
 def _rebuild(graph, treedef, symbols, time, funcs, stacked, params):
@@ -392,6 +441,10 @@ def _rebuild(graph, treedef, symbols, time, funcs, stacked, params):
         dynamic.append(d)
         statics.append(s)
     object.__setattr__(mod, "program", _Program(graph, treedef, symbols, time, tuple(statics), stacked))
-    object.__setattr__(mod, "params", params if isinstance(params, tuple) else jnp.asarray(params))
+    if isinstance(params, tuple):
+        params = tuple(v if type(v) is float else jnp.asarray(v) for v in params)
+    else:
+        params = jnp.asarray(params)
+    object.__setattr__(mod, "params", params)
     object.__setattr__(mod, "funcs", tuple(dynamic))
     return mod
