@@ -117,6 +117,7 @@ def _accepted(backend):
         ("negative strides", base[::-1], base[::-1]),
         ("strided", np.repeat(base, 2)[::2], base),
         ("big-endian, negative strides", big[::-1], base[::-1]),
+        ("negative stride on a size-1 axis", base[None, :][::-1], base[None, :]),  # C-contiguous all the same
         ("unaligned", _unaligned(base), base),
         ("Fortran order", np.asfortranarray(np.outer(base, [1.0, 2.0])), np.outer(base, [1.0, 2.0])),
         ("0-d array", np.array(0.75), 0.75),

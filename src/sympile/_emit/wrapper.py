@@ -247,8 +247,13 @@ class Inputs:
 
     def convert(self, values) -> list:
         """The inputs ``values``, each as the backend takes it; raises `ArgumentError` for one it does not."""
-        plain, arrays = self._plain, self._arrays
-        return [v if type(v) in plain or (type(v) is _NDARRAY and v.dtype in arrays) else self.one(v) for v in values]
+        plain, arrays, native = self._plain, self._arrays, self.native
+        return [
+            v
+            if type(v) in plain or (type(v) is _NDARRAY and v.dtype in arrays and (not native or _native_layout(v)))
+            else self.one(v)
+            for v in values
+        ]
 
     def one(self, v: Any) -> Any:
         """One input as the backend takes it: itself, or a NumPy array (see the class)."""
@@ -258,7 +263,7 @@ class Inputs:
         if t is _NDARRAY:
             if v.dtype.kind not in self._kinds:
                 raise ArgumentError(f"{_describe(v)}: {_NOT_NUMBERS}")
-            if self.native and not (v.dtype.isnative and v.flags.aligned and min(v.strides, default=0) >= 0):
+            if self.native and not (v.dtype.isnative and _native_layout(v)):
                 return np.array(v, dtype=v.dtype.newbyteorder("="), order="C")
             return v
         if t is complex and self.complex:
@@ -283,13 +288,9 @@ class Inputs:
 
     @cached_property
     def _arrays(self) -> frozenset:
-        """The dtypes of NumPy arrays taken as they are: the numeric ones, in native byte order
-        (with ``native`` only these; their strides are checked by `one`)."""
-        return (
-            frozenset()
-            if self.native
-            else frozenset(np.dtype(c) for c in "?bhilqpBHILQPefdgFDG" if np.dtype(c).kind in self._kinds)
-        )
+        """The dtypes of NumPy arrays `convert` takes without a closer look: the numeric ones in
+        native byte order (with ``native``, only if their layout is native too: `_native_layout`)."""
+        return frozenset(np.dtype(c) for c in "?bhilqpBHILQPefdgFDG" if np.dtype(c).kind in self._kinds)
 
     @cached_property
     def _plain(self) -> frozenset:
@@ -305,6 +306,12 @@ class Inputs:
         except ArgumentError as e:
             return str(e)
         return None
+
+
+def _native_layout(v: np.ndarray) -> bool:
+    """Whether the array's memory is what frameworks that wrap it need: aligned, no negative
+    stride (a size-1 axis can have one in a C-contiguous array, so the strides are read)."""
+    return (v.ndim == 0 or min(v.strides) >= 0) and v.flags.aligned
 
 
 _NOT_NUMBERS = "not a number or an array of numbers"
