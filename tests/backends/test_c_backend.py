@@ -665,6 +665,36 @@ def test_long_bodies_split_into_parts_and_units_give_the_same_values(monkeypatch
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
 
 
+def test_a_sum_over_many_inputs_splits_into_parts_that_read_few_inputs(monkeypatch):
+    """A sum over many inputs is split by the inputs a part reads (`C_PART_INPUTS`, between
+    statements), and each part reads, and declares, only its own inputs: the loop's C grows
+    linearly with the inputs (every input declared in every part would be quadratic). Values
+    match the NumPy backend."""
+    from sympile._backends.c import backend
+
+    monkeypatch.setattr(backend, "C_PART_INPUTS", 8)
+    xs = sp.symbols("x:100")
+    expr = sp.Add(*[xs[i] * (i + 1) for i in range(100)]) + sp.sin(xs[0] * xs[99])
+    g = lambdify(list(xs), expr, backend="c")
+    text = g.built.kernel.libraries.text("loop", "float64")
+    parts = text.split("void sp_loop_part")[1:]
+    bodies = [p for p in parts if "{" in p.split("\n", 1)[0]]
+    assert len(bodies) >= 3
+    total = 0
+    for body in bodies:  # a statement may read many inputs (it holds several operations): not split
+        declared = set(re.findall(r"const sp_real \*restrict (x\d+) = ", body))
+        read = set(re.findall(r"\b(x\d+)\[j\]", body))
+        assert declared == read and declared, sorted(declared)
+        total += len(declared)
+    assert total < 2 * 100  # each input in about one part, not in every part
+    rng = np.random.default_rng(3)
+    point = [float(v) for v in rng.uniform(-1, 1, 100)]
+    want = lambdify(list(xs), expr)(*[np.array(v) for v in point])
+    np.testing.assert_allclose(g(*point), want, rtol=1e-13)
+    data = [rng.uniform(-1, 1, 21) for _ in range(100)]
+    np.testing.assert_allclose(g(*data), lambdify(list(xs), expr)(*data), rtol=1e-12)
+
+
 # -- exact values -------------------------------------------------------------------------------------
 
 

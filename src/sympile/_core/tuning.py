@@ -81,6 +81,9 @@ C_OPT_LEVELS = ((100_000, ("-O3",)), (400_000, ("-O2",)), (10**18, ("-O1", "-fno
 #: A body of more than twice this many characters is split into functions of about this many
 #: (the register allocator's time grows faster than a function's length).
 C_PART_CHARS = 8_000
+#: ... and into functions reading at most this many inputs: in the loop each input is a stream of
+#: vectors with its own address, and the register allocator's time grows faster than their number.
+C_PART_INPUTS = 64
 #: A body is compiled as one translation unit per this many characters, in parallel, up to the
 #: machine's cores (each compiler process parses the prelude and starts up).
 C_UNIT_CHARS = 100_000

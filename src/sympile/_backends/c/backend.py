@@ -52,6 +52,7 @@ from ..._core.tuning import (
     C_PAD,
     C_PARALLEL_MIN_NS,
     C_PART_CHARS,
+    C_PART_INPUTS,
     C_UNIT_CHARS,
 )
 from ..._emit.emit import Emitted, Spelling, compile_source, emit
@@ -309,29 +310,34 @@ def _tables(slot: list[int], literal: list[str]) -> list[str]:
 
 
 _NAME = re.compile(r"\b_(\d+)\b")
+_INPUT = re.compile(r"\ba(\d+)\b")
 
 #: The two libraries of a graph: the loop over points, and the one-point function (float64).
 LOOP, POINT_KIND = "loop", "point"
 
 
 def split(body: Emitted, values: list[str], size: int, at) -> tuple[list, int]:
-    """The statements in parts of about ``size`` characters of C (a body of up to twice that is
-    one part): for each, its statements, its stores of the
+    """The statements in parts of about ``size`` characters of C, each reading at most
+    `C_PART_INPUTS` inputs (a body of up to twice both is one part): for each, its statements, its stores of the
     values (in the last part) and its locals, with every value that one part assigns and a later
     part reads written as memory, ``at(i)`` (numbered from 0; the count is the last return).
 
-    Compile time grows faster than a function's length; parts, each its own function, keep
-    it linear in the graph's size (and let units compile in parallel). A local may be assigned
+    Compile time grows faster than a function's length, and in the loop with the inputs it reads
+    (each is a stream of vectors with its own address: a sum over thousands of inputs in one
+    function spends the compiler's time in the register allocator); parts, each its own
+    function, keep it linear in the graph's size (and let units compile in parallel). A local may be assigned
     more than once (the emitter reuses them): each assignment is its own value here.
     """
     lines = body.body
-    part_of, p, filled = [], 0, 0
-    whole = sum(map(len, lines)) <= 2 * size
-    for line in lines:
-        if filled >= size and not whole:
-            p, filled = p + 1, 0
+    reads = [set(_INPUT.findall(line)) for line in lines]
+    part_of, p, filled, streams = [], 0, 0, set()
+    whole = sum(map(len, lines)) <= 2 * size and len(set().union(*reads)) <= 2 * C_PART_INPUTS
+    for line, read in zip(lines, reads):
+        if not whole and filled and (filled >= size or len(streams | read) > C_PART_INPUTS):
+            p, filled, streams = p + 1, 0, set()
         part_of.append(p)
         filled += len(line)
+        streams |= read
     chunks = [[] for _ in range(p + 1)]
     for line, p in zip(lines, part_of):
         chunks[p].append(line)
@@ -388,10 +394,16 @@ def _functions(kind: str, n_in: int, body: Emitted, values: list[str]) -> tuple[
     loop = kind == LOOP
     at = (lambda i: f"t[{i} * SP_BLOCK + j]") if loop else (lambda i: f"t[{i}]")
     parts, memory = split(body, values, C_PART_CHARS, at)
+    many = len(parts) > 1
     indent = "        " if loop else "    "
     head = "int64_t m, const sp_real *const *x" if loop else "const sp_real *restrict in"
     functions = []
     for statements, stores, names in parts:
+        # only the inputs this part reads: every input in every part would make a body's C grow
+        # as inputs x parts, quadratically in a sum over many inputs
+        used = range(n_in)
+        if many:
+            used = sorted({int(k) for line in (*statements, *stores) for k in _INPUT.findall(line)})
         code = [
             *([f"{indent}sp_real {', '.join(f'_{n}' for n in names)};"] if names else []),
             *(f"{indent[4:]}{line};" for line in statements),
@@ -399,16 +411,16 @@ def _functions(kind: str, n_in: int, body: Emitted, values: list[str]) -> tuple[
         ]
         if loop:
             code = [
-                *(f"    const sp_real *restrict x{k} = x[{k}];" for k in range(n_in)),
+                *(f"    const sp_real *restrict x{k} = x[{k}];" for k in used),
                 "    (void)x;",
                 "#pragma omp simd",
                 "    for (int64_t j = 0; j < ((m + SP_PAD - 1) & ~(int64_t)(SP_PAD - 1)); j++) {",
-                *(f"        const sp_real a{k} = x{k}[j];" for k in range(n_in)),
+                *(f"        const sp_real a{k} = x{k}[j];" for k in used),
                 *code,
                 "    }",
             ]
         else:
-            code[:0] = [f"    const sp_real a{k} = in[{k}];" for k in range(n_in)]
+            code[:0] = [f"    const sp_real a{k} = in[{k}];" for k in used]
         functions.append([*code, "    (void)t; (void)v;" if len(parts) > 1 else "    (void)v;", "}"])
     own = ("static void sp_block" if loop else "static void sp_point_body") + f"({head}, sp_real *restrict v)"
     if len(parts) == 1:
