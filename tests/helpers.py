@@ -97,8 +97,11 @@ def rounding_bound(graph, point: list[float]) -> float | None:
     sits on a jump of a discontinuous op, ...).
     """
     values = node_values(graph, point)
-    for v in values:
-        if isinstance(v, (bool, np.bool_)):
+    # a non-finite literal is a branch's stand-in (loggamma's NaN outside its domain): the
+    # output's own value says whether it was selected
+    stand_in = {i for i, n in enumerate(graph.nodes) if n.op == "const" and not np.all(np.isfinite(complex(values[i])))}
+    for i, v in enumerate(values):
+        if isinstance(v, (bool, np.bool_)) or i in stand_in:
             continue
         if not np.all(np.isfinite(np.asarray(v, dtype=complex))):
             return None
@@ -113,7 +116,7 @@ def rounding_bound(graph, point: list[float]) -> float | None:
     total = 0.0
     for i, a in zip(targets, adj):
         n = graph.nodes[i]
-        if OPS[n.op].boolean:
+        if OPS[n.op].boolean or i in stand_in:
             continue
         if OPS[n.op].discontinuous and _near_jump(n, values):
             return None

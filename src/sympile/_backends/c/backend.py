@@ -58,7 +58,7 @@ from ..._core.tuning import (
 from ..._emit.emit import Emitted, Spelling, compile_source, emit
 from ..._emit.pipeline import Pipeline, pipeline
 from ..._emit.tables import LIBM, OPERATORS, calls
-from ..._emit.wrapper import Built, array_of, spell_array
+from ..._emit.wrapper import Built, Inputs, array_of, spell_array
 from ..._transforms.linear import blocks_of, linear_blocks
 from ..special_functions import FACTORIALS
 from .compile import (
@@ -876,7 +876,8 @@ class _Built(Built):
     """`Built` whose source is written when first read: a kernel is emitted only when used."""
 
     def __init__(self, fn, kernel, entry: str):
-        super().__init__(fn, "", kernel=kernel)
+        # what an argument error names as accepted: real numbers (the kernels compute in float32/64)
+        super().__init__(fn, "", kernel=kernel, inputs=Inputs(complex=False))
         self._entry = entry
 
     @property
