@@ -42,6 +42,8 @@ def run(cases: int, seed: int = 0, only=None, *, batch: int = 20, value_points: 
         else:
             done = hostile.run(cls, n, rng, rec, backends, stop, timeout, log)
         rec.done[cls] = done
+        if log:  # so far, in case the campaign is cut short
+            log(summary(rec, 1))
     return rec
 
 
@@ -49,7 +51,14 @@ def _remaining(only, k):
     return sum(TIME_SHARE[c] for c in CLASSES[k:] if not only or c in only)
 
 
+#: Expressions whose gradients and Hessians share one graph: building the Hessians of many outputs
+#: in one Builder grows much faster than their number (docs/reliability.md).
+DERIVATIVE_BATCH = 8
+
+
 def _numeric(cls, n, rng, rec, batch, npoints, backends, stop, pytensor_mode, log) -> int:
+    if cls == "derivative":
+        batch = min(batch, DERIVATIVE_BATCH)
     done = 0
     while done < n and (stop is None or time.monotonic() < stop):
         exprs = [generate.expression(rng) for _ in range(min(batch, n - done))]

@@ -97,7 +97,7 @@ def expression(rng: random.Random, max_leaves: int = 8, raw: float = 0.25):
         try:
             with time_limit(BUILD_SECONDS):
                 return draw(rng.randint(1, max_leaves), 0)
-        except (TypeError, ValueError, ZeroDivisionError, RecursionError, Slow):
+        except (Exception, Slow):  # noqa: BLE001 - SymPy's own errors while building (OverflowError in erfc)
             continue
 
 

@@ -14,6 +14,7 @@ reference (with its error bound) and against finite differences of the 50-digit 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import warnings
 
@@ -138,7 +139,8 @@ def _build_values(exprs, backend):
     return lambdify(SYMBOLS, list(exprs), backend=backend)
 
 
-def _derivative_graph(exprs):
+@functools.lru_cache(maxsize=8)
+def _derivative_graph(exprs: tuple):
     graph = lower(list(exprs), SYMBOLS)
     b = Builder(graph)
     xs = leaf_nodes(b, "input", [0, 1, 2])
@@ -152,7 +154,7 @@ def _derivative_graph(exprs):
 
 
 def _build_derivatives(exprs, backend):
-    g = _derivative_graph(exprs)
+    g = _derivative_graph(tuple(exprs))
     args = ("list", [("leaf", k) for k in range(3)])
     return LambdifiedFunction(g, backend, {}, args, ("list", [("leaf", k) for k in range(len(g.outputs))]))
 
@@ -187,6 +189,8 @@ def check_batch(cls: str, exprs: list, pts: list, refs: list, rec: Recorder, bac
     gradient's 3 and the Hessian's 6 for a derivative), or None where there is none."""
     build = _build_values if cls == "value" else _build_derivatives
     per = 1 if cls == "value" else 3 + len(PAIRS)
+    if cls == "derivative":
+        exprs, refs = _screen(exprs, refs, pts, rec)
     for backend in backends:
         if not available(backend):
             continue
@@ -201,6 +205,28 @@ def check_batch(cls: str, exprs: list, pts: list, refs: list, rec: Recorder, bac
             why = f"building and checking the batch took over {BATCH_SECONDS} s"
             rec.fail(cls, backend, "hang", {"batch": [sp.srepr(e) for e in exprs], "points": pts, "error": why})
         rec.seconds[backend] = rec.seconds.get(backend, 0.0) + time.perf_counter() - start
+
+
+#: Seconds the graph of one expression's gradient and Hessian may take to build.
+DERIVATIVE_SECONDS = 30
+
+
+def _screen(exprs, refs, pts, rec):
+    """The expressions whose derivative graphs build within `DERIVATIVE_SECONDS` (the others are
+    failures, on every backend: the graph is the same for all)."""
+    keep = []
+    for k, e in enumerate(exprs):
+        try:
+            with time_limit(DERIVATIVE_SECONDS):
+                _derivative_graph((e,))
+        except Slow:
+            why = f"building the gradient and Hessian graph took over {DERIVATIVE_SECONDS} s"
+            rec.fail("derivative", "graph", "hang", {"expr": sp.srepr(e), "error": why})
+            continue
+        except Exception:  # noqa: BLE001 - tallied per backend when it is built there
+            pass
+        keep.append(k)
+    return [exprs[k] for k in keep], [refs[k] for k in keep]
 
 
 @contextlib.contextmanager
@@ -303,6 +329,9 @@ def references(cls: str, expr, pts) -> list:
     except Slow:
         _REFERENCE_GAPS.append((sp.srepr(expr)[:200], None, f"the reference took over {REFERENCE_SECONDS} s"))
         return [None] * len(pts)
+    except Exception as exc:  # noqa: BLE001 - the reference's own gaps are counted, not raised
+        _REFERENCE_GAPS.append((sp.srepr(expr)[:200], None, _exception(exc)))
+        return [None] * len(pts)
 
 
 def value_references(expr, pts) -> list:
@@ -326,12 +355,15 @@ def derivative_references(expr, pts) -> list:
     `sympy.diff` at 50 digits with its bound, checked against finite differences of the 50-digit
     value (a disagreement makes the entry ill-conditioned); finite differences alone (with a
     tolerance of 1e-6 relative) where the reference cannot evaluate `sympy.diff`'s result."""
-    er = expr.xreplace(dict(zip(SYMBOLS, REAL)))
+    er = None
     try:
+        er = expr.xreplace(dict(zip(SYMBOLS, REAL)))  # SymPy evaluates again: Mod by zero can raise
         d1 = [sp.diff(er, s) for s in REAL]
         d2 = [sp.diff(d1[i], REAL[j]) for i, j in PAIRS]
     except Exception:  # noqa: BLE001 - SymPy's simplification can recurse too deep: finite differences only
         d1, d2 = [None] * 3, [None] * len(PAIRS)
+    if er is None:
+        return [None] * len(pts)
     out = []
     for pt in pts:
         p = dict(zip(REAL, pt))

@@ -126,8 +126,12 @@ def _real(v):
 def _apply(e, vals: list):
     """The value of node ``e`` of the SymPy tree at argument values ``vals`` (50 digits)."""
     f = e.func
-    if f is sp.Add:
-        return mp.fsum(vals)
+    if f is sp.Add:  # exactly: 1 + 1e-250 must not round to 1 before log sees it
+        total = mp.mpf(0)
+        for v in vals:
+            exact = isinstance(v, mpmath.mpf) and isinstance(total, mpmath.mpf)
+            total = mp.fadd(total, v, exact=True) if exact else total + v
+        return total
     if f is sp.Mul:
         return mp.fprod(vals)
     if f is sp.Pow:
@@ -164,9 +168,10 @@ def _apply(e, vals: list):
         return vals[0] - mp.floor(vals[0])
     if f is sp.Mod:
         a, b = vals
-        if b == 0:
+        if b == 0 or not (_is_finite(a) and _is_finite(b)):
             return mp.nan
-        return a - b * mp.floor(a / b)
+        r = mp.fmod(a, b)  # exact, however large a / b is; then floored, as SymPy's and NumPy's Mod
+        return r + b if r != 0 and (r < 0) != (b < 0) else r
     if f is sp.Heaviside:
         a = vals[0]
         half = vals[1] if len(vals) > 1 else mp.mpf(0.5)
@@ -212,6 +217,8 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
         if isinstance(e, POLES) or "pole" in str(exc):
             return _Val(mp.inf, 0.0, flags, frozenset({"pole"}))
         return _Val(mp.nan, 0.0, flags)
+    if _near_pole(e, vals, kids):
+        flags |= {"edge"}
     if isinstance(v, bool):
         for i, k in enumerate(kids):
             if k.err and _is_finite(k.v) and any(_shifted(e, vals, i, d) != v for d in (k.err, -k.err)):
@@ -220,8 +227,12 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
     v = _real(v)
     all_real = all(isinstance(x, (mpmath.mpf, bool)) for x in vals)
     if depends and all_real and isinstance(v, mpmath.mpc):
+        if _changes_kind(e, vals, kids, finite=False):
+            flags |= {"edge"}
         return _Val(mp.nan, 0.0, flags)  # a domain error of float64
     if not mp.isfinite(v):
+        if _changes_kind(e, vals, kids, finite=False, real=all_real and depends):
+            flags |= {"edge"}
         return _Val(v, 0.0, flags, frozenset() if mp.isnan(v) else frozenset({"inf"}))
     # propagate the arguments' errors through this node, at 50 digits
     err = 0.0
@@ -247,10 +258,44 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
     scale = float(sum(abs(x) for x in vals)) if e.func is sp.Add else float(abs(v))
     if absolute:
         scale = max(scale, 1.0)
-    err += ulps * EPS * scale + TINY
+    err += ulps * EPS * scale + (TINY if 0 < abs(v) < 2.3e-308 else 0.0)  # underflow's granularity
     if abs(v) > FLOAT_MAX:
         return _Val(v, err, flags, frozenset({"overflow"}))
     return _Val(v, err, flags)
+
+
+def _changes_kind(e, vals, kids, finite: bool, real: bool = True) -> bool:
+    """Whether moving an argument by its error makes a non-finite (or domain-error) value finite."""
+    for i, k in enumerate(kids):
+        if not k.err or isinstance(k.v, bool) or not _is_finite(k.v):
+            continue
+        for d in (k.err, -k.err):
+            try:
+                w = _real(_shifted(e, vals, i, d))
+            except (ValueError, ZeroDivisionError, _Pole):
+                continue
+            if not isinstance(w, bool) and mp.isfinite(w) and not (real and isinstance(w, mpmath.mpc)):
+                return True
+    return False
+
+
+def _near_pole(e, vals, kids) -> bool:
+    """Whether a pole lies within the error bound of the argument (gamma at the negative integers,
+    tan and sec at odd multiples of pi/2, cot and csc at multiples of pi, coth and csch at 0)."""
+    f = e.func
+    if f not in (sp.gamma, sp.loggamma, sp.tan, sp.sec, sp.cot, sp.csc, sp.coth, sp.csch) or not kids:
+        return False
+    a, err = vals[-1], kids[-1].err
+    if not isinstance(a, mpmath.mpf) or not mp.isfinite(a):
+        return False
+    if f in (sp.gamma, sp.loggamma):
+        return a <= err and abs(a - mp.nint(a)) <= err
+    if f in (sp.coth, sp.csch):
+        return abs(a) <= err
+    period = mp.pi
+    shift = period / 2 if f in (sp.tan, sp.sec) else 0
+    t = a - shift
+    return abs(t - period * mp.nint(t / period)) <= err + 4 * EPS * abs(a)
 
 
 def _shifted(e, vals, i, d):
@@ -268,9 +313,8 @@ def _leaf(e, point: dict) -> _Val:
     if e.is_Rational:
         v = mp.mpf(e.p) / e.q
         return _Val(v, 0.5 * EPS * float(abs(v)))
-    if e.is_Float:
-        v = mp.mpf(e._mpf_)
-        return _Val(v, 0.0 if mp.mpf(float(v)) == v else 0.5 * EPS * float(abs(v)))
+    if e.is_Float:  # its float64 value (0 or inf beyond float64's range), as the compiled code holds it
+        return _Val(mp.mpf(float(e)))
     if e is sp.I:
         return _Val(mp.mpc(0, 1))
     if e is sp.nan:
