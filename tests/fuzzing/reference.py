@@ -39,6 +39,8 @@ DPS = 50
 EPS = 2.0**-52
 TINY = 2.0**-1074
 FLOAT_MAX = 1.7976931348623157e308
+#: Sums are exact when their terms' binary exponents differ by at most this much (memory stays small).
+EXACT_SPREAD = 4096
 #: A bound beyond this fraction of the value leaves nothing to judge.
 ILL = 1e-3
 #: The tolerance: this many times the rounding bound, plus a few ulps of the value.
@@ -126,11 +128,13 @@ def _real(v):
 def _apply(e, vals: list):
     """The value of node ``e`` of the SymPy tree at argument values ``vals`` (50 digits)."""
     f = e.func
-    if f is sp.Add:  # exactly: 1 + 1e-250 must not round to 1 before log sees it
+    if f is sp.Add:  # exactly (1 + 1e-250 must not round to 1 before log sees it) where that is cheap
+        mags = [mp.mag(v) for v in vals if isinstance(v, mpmath.mpf) and mp.isfinite(v) and v != 0]
+        if len(mags) < len(vals) or max(mags) - min(mags) > EXACT_SPREAD:
+            return mp.fsum(vals)
         total = mp.mpf(0)
         for v in vals:
-            exact = isinstance(v, mpmath.mpf) and isinstance(total, mpmath.mpf)
-            total = mp.fadd(total, v, exact=True) if exact else total + v
+            total = mp.fadd(total, v, exact=True)
         return total
     if f is sp.Mul:
         return mp.fprod(vals)
