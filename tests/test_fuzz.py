@@ -68,3 +68,19 @@ def test_malformed_calls_raise_sympile_errors():
     # The NumPy backend's one call boundary refuses every malformed call (the other backends'
     # input checks are being written: docs/reliability.md lists what they let through).
     assert not campaign.failed(rec, "call", ["numpy"]), _report(rec)
+
+
+# -- what the fuzzer found, kept as regressions ----------------------------------------------
+
+
+def test_an_integer_literal_past_4300_digits_compiles():
+    """The graph's content hash wrote integer literals with ``repr``, which Python refuses past
+    4300 digits: ``lambdify`` raised a raw ValueError (found by the value class, seed 0)."""
+    import numpy as np
+    import sympy as sp
+
+    from sympile import lambdify
+
+    x = sp.Symbol("x")
+    f = lambdify([x], sp.atan(x + sp.Integer(10) ** 5000))  # the constant is float64's inf
+    assert f(0.5) == np.pi / 2

@@ -67,7 +67,10 @@ def _numeric(cls, n, rng, rec, batch, npoints, backends, stop, pytensor_mode, lo
         start = time.perf_counter()
         refs = [numeric.references(cls, e, pts) for e in exprs]
         rec.seconds["reference"] = rec.seconds.get("reference", 0.0) + time.perf_counter() - start
-        numeric.check_batch(cls, exprs, pts, refs, rec, backends, pytensor_mode)
+        try:
+            numeric.check_batch(cls, exprs, pts, refs, rec, backends, pytensor_mode)
+        except Exception as exc:  # noqa: BLE001 - a fault of the fuzzer's own is reported, the campaign goes on
+            rec.fail(cls, "fuzzer", "internal error", {"error": numeric._exception(exc)})
         done += min(batch, n - done)
         if log:
             log(f"{cls}: {done}/{n}; seconds " + ", ".join(f"{k} {v:.0f}" for k, v in rec.seconds.items()))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import time
 import warnings
 
@@ -129,6 +130,18 @@ class Recorder:
         return True
 
 
+def srepr(e) -> str:
+    """``sympy.srepr(e)``, whatever the size of its integers (Python refuses to print past 4300 digits
+    by default), cut at 4000 characters."""
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        text = sp.srepr(e)
+    finally:
+        sys.set_int_max_str_digits(old)
+    return text if len(text) <= 4000 else text[:4000] + f"... ({len(text)} characters)"
+
+
 def _exception(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}: {str(exc)[:300]}"
 
@@ -204,7 +217,7 @@ def check_batch(cls: str, exprs: list, pts: list, refs: list, rec: Recorder, bac
                         _check_group(cls, idx, f, exprs, pts, refs, backend, mode, rec, build, per)
         except Slow:
             why = f"building and checking the batch took over {BATCH_SECONDS} s"
-            rec.fail(cls, backend, "hang", {"batch": [sp.srepr(e) for e in exprs], "points": pts, "error": why})
+            rec.fail(cls, backend, "hang", {"batch": [srepr(e) for e in exprs], "points": pts, "error": why})
         rec.seconds[backend] = rec.seconds.get(backend, 0.0) + time.perf_counter() - start
 
 
@@ -222,7 +235,7 @@ def _screen(exprs, refs, pts, rec):
                 _derivative_graph((e,))
         except Slow:
             why = f"building the gradient and Hessian graph took over {DERIVATIVE_SECONDS} s"
-            rec.fail("derivative", "graph", "hang", {"expr": sp.srepr(e), "error": why})
+            rec.fail("derivative", "graph", "hang", {"expr": srepr(e), "error": why})
             continue
         except Exception:  # noqa: BLE001 - tallied per backend when it is built there
             pass
@@ -264,7 +277,7 @@ def _split(exprs, backend, build, cls, rec, per, idx=None):
                 key = (backend, type(exc).__name__, str(exc)[:100])
                 rec.refusals[key] = rec.refusals.get(key, 0) + 1
             else:
-                rec.fail(cls, mode, "build raised", {"expr": sp.srepr(e), "backend": backend, "error": _exception(exc)})
+                rec.fail(cls, mode, "build raised", {"expr": srepr(e), "backend": backend, "error": _exception(exc)})
         return []
 
 
@@ -281,7 +294,7 @@ def _check_group(cls, idx, f, exprs, pts, refs, backend, mode, rec, build, per):
                 _check_group(cls, part, g, exprs, pts, refs, backend, mode, rec, build, per)
             return
         kind = "call raised" if not isinstance(exc, TypeError) or "output" not in str(exc) else "wrong output"
-        rec.fail(cls, mode, kind, {"expr": sp.srepr(exprs[idx[0]]), "points": pts, "backend": mode,
+        rec.fail(cls, mode, kind, {"expr": srepr(exprs[idx[0]]), "points": pts, "backend": mode,
                                    "error": _exception(exc)})  # fmt: skip
         return
     for pos, k in enumerate(idx):
@@ -304,7 +317,7 @@ def _check_group(cls, idx, f, exprs, pts, refs, backend, mode, rec, build, per):
 
 def _reproducer(cls, expr, pt, o, backend, mode, build, per) -> dict:
     """The failure's text; the expression is compiled alone to see whether it reproduces alone."""
-    out = {"expr": sp.srepr(expr), "point": list(pt), "backend": mode}
+    out = {"expr": srepr(expr), "point": list(pt), "backend": mode}
     if cls == "derivative":
         out["output"] = _OUTPUT_NAMES[o]
     try:
@@ -331,10 +344,10 @@ def references(cls: str, expr, pts) -> list:
         with time_limit(REFERENCE_SECONDS):
             return (value_references if cls == "value" else derivative_references)(expr, pts)
     except Slow:
-        _REFERENCE_GAPS.append((sp.srepr(expr)[:200], None, f"the reference took over {REFERENCE_SECONDS} s"))
+        _REFERENCE_GAPS.append((srepr(expr)[:200], None, f"the reference took over {REFERENCE_SECONDS} s"))
         return [None] * len(pts)
     except Exception as exc:  # noqa: BLE001 - the reference's own gaps are counted, not raised
-        _REFERENCE_GAPS.append((sp.srepr(expr)[:200], None, _exception(exc)))
+        _REFERENCE_GAPS.append((srepr(expr)[:200], None, _exception(exc)))
         return [None] * len(pts)
 
 
@@ -347,7 +360,7 @@ def value_references(expr, pts) -> list:
             out.append(None)
         except Exception as exc:  # noqa: BLE001 - the reference's own gaps are counted, not raised
             out.append(None)
-            _REFERENCE_GAPS.append((sp.srepr(expr), pt, _exception(exc)))
+            _REFERENCE_GAPS.append((srepr(expr), pt, _exception(exc)))
     return out
 
 
@@ -388,7 +401,7 @@ def _derivative_reference(d, p, fd):
     except R.NoReference:
         ref = None
     except Exception as exc:  # noqa: BLE001
-        _REFERENCE_GAPS.append((sp.srepr(d), list(p.values()), _exception(exc)))
+        _REFERENCE_GAPS.append((srepr(d), list(p.values()), _exception(exc)))
         ref = None
     if ref is not None and ref.kind == "value" and fd is not None:
         scale = max(abs(ref.value), 1e-300)

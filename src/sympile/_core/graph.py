@@ -80,7 +80,7 @@ class Graph:
         if self._hash is None:
             h = hashlib.sha256()
             for n in self.nodes:
-                h.update(repr((n.op, n.args, type(n.attr).__name__, n.attr)).encode())
+                h.update(repr((n.op, n.args, type(n.attr).__name__, _hashable(n.attr))).encode())
             h.update(repr((self.outputs, len(self.inputs), len(self.params), len(self.buffers))).encode())
             self._hash = h.hexdigest()
         return self._hash
@@ -323,3 +323,13 @@ class Builder:
 
 
 __all__ = ["Node", "Graph", "Builder", "VARIABLE", "paused_gc"]
+
+
+def _hashable(attr):
+    """``attr`` as `repr` can write it: integers in hex (Python refuses ``repr`` of an int past 4300
+    digits, and an exact constant such as ``10**5000`` is a legitimate literal until it is folded)."""
+    if type(attr) is int:
+        return hex(attr)
+    if type(attr) is Fraction:
+        return hex(attr.numerator), hex(attr.denominator)
+    return attr
