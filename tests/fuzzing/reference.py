@@ -140,6 +140,8 @@ def _apply(e, vals: list):
         return mp.fprod(vals)
     if f is sp.Pow:
         b, x = vals
+        if x == 0 or b == 1:  # IEEE 754 pow: 1 even for a NaN operand
+            return mp.mpf(1)
         if b == 0 and mp.re(x) < 0:
             raise _Pole
         return mp.power(b, x)
@@ -244,7 +246,7 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
         if not k.err or isinstance(k.v, bool) or not _is_finite(k.v):
             continue
         worst = 0.0
-        shifts = (k.err, -k.err) if isinstance(k.v, mpmath.mpf) else (k.err, -k.err, 1j * k.err, -1j * k.err)
+        shifts = _shifts(k)
         for d in shifts:
             try:
                 w = _real(_shifted(e, vals, i, d))
@@ -268,12 +270,21 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
     return _Val(v, err, flags)
 
 
+def _shifts(k: _Val) -> list:
+    """The moves of an argument by its error; to exactly 0 too where the error reaches it (float64
+    may have underflowed there: ``(-3.5)**exp(-800)`` is 1, not a domain error)."""
+    out = [k.err, -k.err] if isinstance(k.v, mpmath.mpf) else [k.err, -k.err, 1j * k.err, -1j * k.err]
+    if k.v != 0 and abs(k.v) <= k.err:
+        out.append(-k.v)
+    return out
+
+
 def _changes_kind(e, vals, kids, finite: bool, real: bool = True) -> bool:
     """Whether moving an argument by its error makes a non-finite (or domain-error) value finite."""
     for i, k in enumerate(kids):
         if not k.err or isinstance(k.v, bool) or not _is_finite(k.v):
             continue
-        for d in (k.err, -k.err):
+        for d in _shifts(k):
             try:
                 w = _real(_shifted(e, vals, i, d))
             except (ValueError, ZeroDivisionError, _Pole):
