@@ -1,6 +1,7 @@
 """Constant folding."""
 
 import numpy as np
+import pytest
 import sympy as sp
 
 from sympile import lambdify, lower
@@ -65,3 +66,24 @@ def test_arithmetic_on_floats_folds_exactly_and_rounds_once():
 
 
 # -- a value and its negation ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base, n, want",
+    [
+        (3, 10**9, np.inf),
+        (-3, 10**9 + 1, -np.inf),
+        (sp.Rational(1, 3), 10**9, 0.0),
+        (sp.Rational(-1, 3), -(10**9) - 1, -np.inf),
+        (2, 100, 2.0**100),
+        (sp.Rational(3, 2), 40, 1.5**40),
+    ],
+)
+def test_literal_powers_too_large_to_compute_exactly_fold_to_their_float_value(base, n, want):
+    """A literal power whose exact value would have millions of digits (built unevaluated in
+    SymPy) folds at once to what float64 arithmetic gives, never through exact arithmetic."""
+    x = sp.Symbol("x")
+    f = lambdify([x], sp.Add(x, sp.Pow(base, n, evaluate=False), evaluate=False))
+    got = f(1.0)
+    assert got == want + 1.0 or (np.isinf(want) and got == want)
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0])), [want + 1.0, want + 2.0])

@@ -18,6 +18,19 @@ from .._core.terms import PRODUCT, SUM, terms
 _FAMILY = {"add": "sum", "sub": "sum", "neg": "sum", "mul": "prod", "div": "prod"}
 
 
+def _unguarded(v):
+    """``loggamma(u)`` for the NaN guard lowering puts around it (``lower._lower_loggamma``):
+    SymPy's ``loggamma`` is the guarded value, so the round trip gives the user's expression back."""
+    if not (isinstance(v, sp.Piecewise) and len(v.args) == 2 and v.args[0].expr is sp.nan):
+        return v
+    inner, otherwise = v.args[1]
+    if otherwise is not sp.true or not isinstance(inner, sp.loggamma):
+        return v
+    (u,) = inner.args
+    guards = (sp.And(u < 0, sp.Ne(u, sp.floor(u))), sp.And(u < 0, sp.Ne(sp.floor(u), u)))
+    return inner if v.args[0].cond in guards else v
+
+
 def to_sympy(graph: Graph, params: Sequence | None = None, buffers: Sequence | None = None) -> list:
     """The graph's outputs as SymPy expressions, with ``params``/``buffers`` as the values.
 
@@ -63,5 +76,7 @@ def to_sympy(graph: Graph, params: Sequence | None = None, buffers: Sequence | N
             v = sp.Mul(*(values[t] if s > 0 else sp.Pow(values[t], -1) for t, s in terms(nodes, i, PRODUCT)))
         else:
             v = OPS[op].to_sympy(*(values[a] for a in n.args), attr=n.attr)
+            if op == "where":
+                v = _unguarded(v)
         values[i] = v
     return [values[o] for o in graph.outputs]

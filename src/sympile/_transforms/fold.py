@@ -8,6 +8,7 @@ at run time. A literal is a Python number, so it takes the dtype of the arrays i
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import sympy as sp
@@ -15,7 +16,7 @@ import sympy as sp
 from .._core.constants import NAMED_CONSTANTS
 from .._core.graph import VARIABLE, Graph
 from .._core.rewrite import memoized, rewrite
-from .._core.simplify import EXACT_ARITHMETIC
+from .._core.simplify import EXACT_ARITHMETIC, MAX_EXACT_POWER_BITS
 
 
 def fold_constants(graph: Graph) -> Graph:
@@ -59,18 +60,25 @@ def _arithmetic(nodes, root: int, memo: dict[int, tuple]):
     """
 
     def children(i):
-        return nodes[i].args if nodes[i].op in EXACT_ARITHMETIC else ()
+        return nodes[i].args if nodes[i].op in EXACT_ARITHMETIC or nodes[i].op == "powi" else ()
 
     def compute(i, got):
         n = nodes[i]
+        if n.op == "powi":
+            return None if None in got else _power(got[0], n.attr)
         if n.op == "const":
             v = n.attr
             if type(v) is float and v - v == 0:
                 return (Fraction(v), True)
             return (Fraction(v), False) if type(v) in (int, Fraction) else None
         rule = EXACT_ARITHMETIC.get(n.op)
-        if rule is None or None in got or (n.op == "div" and got[1][0] == 0):
+        if rule is None or None in got:
             return None
+        if n.op == "div" and got[1][0] == 0:
+            # By a zero that float arithmetic gave (an underflowed power): IEEE's signed inf.
+            if type(got[1][0]) is not float or got[0][0] == 0:
+                return None
+            return (math.copysign(math.inf, got[0][0]) * math.copysign(1.0, got[1][0]), True)
         return (rule(*(g[0] for g in got)), any(g[1] for g in got))
 
     found = memoized(root, children, compute, memo)
@@ -83,6 +91,29 @@ def _arithmetic(nodes, root: int, memo: dict[int, tuple]):
         except OverflowError:
             return None
     return int(value) if value.denominator == 1 else value
+
+
+def _power(base: tuple, n: int) -> tuple | None:
+    """``base**n`` for `_arithmetic`: exact while the result has at most `MAX_EXACT_POWER_BITS`
+    bits, else its float value (overflowing to inf, underflowing to 0, as the backends' float
+    arithmetic would): ``3**(10**9)`` is never computed exactly (nor handed to SymPy, which would)."""
+    value, inexact = base
+    if value == 0 and n < 0:
+        return None
+    if type(value) is float:  # already rounded (a power of a power beyond exact arithmetic)
+        try:
+            return (value**n, True)
+        except (OverflowError, ZeroDivisionError):
+            return None
+    f = Fraction(value)
+    if abs(n) * max(f.numerator.bit_length(), f.denominator.bit_length(), 1) <= MAX_EXACT_POWER_BITS:
+        return (f**n, inexact)
+    try:
+        return (float(f) ** n, True)
+    except OverflowError:  # float(f) or the power beyond float64
+        big = abs(f) > 1 if n > 0 else abs(f) < 1
+        sign = -1.0 if f < 0 and n % 2 else 1.0
+        return (sign * math.inf if big else sign * 0.0, True)
 
 
 def _literal(e):
