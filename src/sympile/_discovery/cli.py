@@ -171,7 +171,7 @@ def _plot_front(found, path: str) -> str:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(quick=args.quick, plot=args.plot, seed=args.seed)
+    return run_demo(quick=args.quick, plot=args.plot, seed=args.seed, framework=args.framework)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a shorter run (fewer training steps)")
     p.add_argument("--plot", default="sympile-demo.png", help="where to write the plot of the trajectories")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--framework",
+        default="torch",
+        choices=["torch", "jax"],
+        help="train and fine-tune with PyTorch + torchdiffeq (default) or JAX + diffrax + Equinox + optax",
+    )
     p.set_defaults(run=_cmd_demo)
 
     args = parser.parse_args(argv)

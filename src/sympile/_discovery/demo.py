@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .._core.errors import BackendNotAvailableError
+from .._core.errors import BackendNotAvailableError, SympileError
 
 X, Y = sp.symbols("x y")
 TRUTH = [Y / (1 + Y), -X / (1 + X)]
@@ -90,11 +90,17 @@ def run_demo(
     seed: int = 0,
     verbose: bool = True,
     budget: Budget | None = None,
+    framework: str = "torch",
 ):
     """Run the demo; returns 0 when the recovered system is the true one (else 1).
 
-    ``budget`` overrides the work of each step (`FULL`, or `QUICK` with ``quick=True``).
+    ``budget`` overrides the work of each step (`FULL`, or `QUICK` with ``quick=True``);
+    ``framework`` is ``"torch"`` (PyTorch + torchdiffeq) or ``"jax"``.
     """
+    if framework not in ("torch", "jax"):
+        raise SympileError(f"framework must be 'torch' or 'jax', not {framework!r}")
+    if framework == "jax":
+        raise BackendNotAvailableError("the JAX demo is not written yet")
     _need()
     import torch
     from torchdiffeq import odeint
