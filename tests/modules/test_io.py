@@ -142,6 +142,35 @@ def test_jax_module_round_trip(tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
 
 
+def test_jax_module_keeps_its_positional_and_time_symbols(tmp_path):
+    """A vector field ``mod(t, X, args)`` saved and loaded is called the same way: the positional
+    symbols (one of them unused by the expressions) and the time symbol come back."""
+    require("jax")
+    require("equinox")
+    from sympile.jax import SymbolicModule
+
+    t, u, w, k = sp.symbols("t u w k")
+    mod = SymbolicModule([-0.7 * u + 0.1 * sp.sin(t), k * u], symbols=[u, w], time=t)
+    save(mod, tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    assert back.program.symbols == (u, w) and back.program.time == t
+    X = np.random.default_rng(0).normal(size=(4, 2))
+    for a, b in zip(back(0.3, X, {"k": 2.0}), mod(0.3, X, {"k": 2.0})):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+
+
+def test_torch_module_keeps_a_positional_symbol_its_expressions_do_not_use(tmp_path):
+    torch = require("torch")
+    from sympile.torch import SymPyModule
+
+    u, w = sp.symbols("u w")
+    mod = SymPyModule(expressions=[2.5 * u], symbols=[u, w])
+    save(mod, tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    X = torch.randn(5, 2, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(back(X), mod(X))
+
+
 def test_extra_funcs_must_be_given_again(tmp_path):
     f = sp.Function("f")
     save(f(y) + 1, tmp_path / "m.json")

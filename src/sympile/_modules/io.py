@@ -12,7 +12,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sympy as sp
@@ -70,8 +70,12 @@ class _ExactPrinter(StrPrinter):
         return self.names[expr]
 
 
-def _dump_expressions(exprs: list) -> tuple[list[str], list[dict]]:
+def _dump_expressions(exprs: list, also: Sequence = ()) -> tuple[list[str], list[dict]]:
+    """The expressions as text and the table of their symbols, with ``also`` (a module's
+    positional and time symbols, which need not occur in the expressions) first."""
     symbols: dict = {}
+    for s in also:
+        symbols.setdefault(s, f"s{len(symbols)}")
     for e in exprs:
         for s in sorted(e.free_symbols, key=str):
             if isinstance(s, sp.Symbol):
@@ -102,11 +106,14 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     """
     doc: dict[str, Any] = {"format": FORMAT, "version": VERSION}
     kind, exprs, extra = _describe(obj)
-    texts, symbols = _dump_expressions(exprs)
+    named = [*extra.get("positional", ()), *([extra["time"]] if "time" in extra else [])]
+    texts, symbols = _dump_expressions(exprs, named)
+    placeholders = dict(zip(named, (s["placeholder"] for s in symbols)))
+    for key in ("positional", "time"):
+        if key in extra:
+            v = extra[key]
+            extra[key] = placeholders[v] if isinstance(v, sp.Symbol) else [placeholders[p] for p in v]
     doc.update(kind=kind, expressions=texts, symbols=symbols, **extra)
-    if "positional" in doc:
-        names = {s["name"]: s["placeholder"] for s in symbols}
-        doc["positional"] = [names.get(n, n) for n in doc["positional"]]
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=1)
@@ -127,9 +134,13 @@ def _describe(obj) -> tuple[str, list, dict]:
         if getattr(obj, "extra_funcs", None):
             pass  # the functions' names are in the text; their code must be given to load()
         extra: dict[str, Any] = {}
-        symbols = getattr(obj, "symbols", None)
+        program = getattr(obj, "program", None)  # a SymbolicModule keeps them in its static part
+        symbols = getattr(obj, "symbols", None) or getattr(program, "symbols", None)
         if symbols:
-            extra["positional"] = [str(s) for s in symbols]
+            extra["positional"] = list(symbols)
+        time = getattr(program, "time", None)
+        if time is not None:
+            extra["time"] = time
         dtype = _dtype_name(obj)
         if dtype:
             extra["dtype"] = dtype
@@ -218,6 +229,11 @@ def load(path: str | os.PathLike, *, extra_funcs: Mapping | None = None) -> Any:
         from .jax_module import SymbolicModule
 
         kwargs = {"symbols": positional} if positional is not None else {}
+        time = doc.get("time")
+        if time is not None:
+            if time not in symbols:
+                raise LoadError("the time symbol is not among the saved symbols")
+            kwargs["time"] = symbols[time]
         return SymbolicModule(exprs, extra_funcs=extra_funcs, **kwargs)
     raise LoadError(f"unknown kind {kind!r} in {os.fspath(path)!r}")
 
