@@ -22,6 +22,7 @@ from ._arrays.symbolic_array import SymbolicArray as SymbolicArray
 from ._arrays.symbolic_array import named_array as named_array
 from ._core.errors import ArgumentError as ArgumentError
 from ._core.errors import BackendNotAvailableError as BackendNotAvailableError
+from ._core.errors import CacheWarning as CacheWarning
 from ._core.errors import DifferentiationError as DifferentiationError
 from ._core.errors import MissingInputError as MissingInputError
 from ._core.errors import ShapeError as ShapeError

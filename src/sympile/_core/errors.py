@@ -50,3 +50,7 @@ for _cls in (
     DifferentiationError,
 ):
     _cls.__module__ = "sympile"
+
+
+class CacheWarning(UserWarning):
+    """The C backend's cache directory cannot be used; kernels go to a private temporary one."""

@@ -44,7 +44,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ..._core.errors import SympileError
+from ..._core.errors import CacheWarning, SympileError
 
 CACHE_ENV = "SYMPILE_CACHE_DIR"
 LOADER_ENV = "SYMPILE_C_LOADER"
@@ -83,10 +83,6 @@ class Toolchain:
     def python(self) -> bool:
         """Whether the runner (a CPython extension module) calls the kernels (else ctypes does)."""
         return self.python_include is not None
-
-
-class CacheWarning(UserWarning):
-    """The C backend's cache directory cannot be used; kernels go to a private temporary one."""
 
 
 def cache_dir() -> Path:
