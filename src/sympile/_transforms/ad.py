@@ -106,11 +106,12 @@ class _Masks:
     Graphs without a ``where`` have no guards and cost nothing here.
     """
 
-    def __init__(self, b: Builder, outputs: Sequence[int]):
+    def __init__(self, b: Builder, outputs: Sequence[int], order: Sequence[int] | None = None):
         self.b = b
-        top = max(outputs, default=-1) + 1
         nodes = b.nodes
-        self.guard = node_guards(nodes, outputs) if any(nodes[i].op == "where" for i in range(top)) else None
+        if order is None:
+            order = cone(b, outputs)
+        self.guard = node_guards(nodes, outputs) if any(nodes[i].op == "where" for i in order) else None
         self.twins: dict[int, int] = {}
         self.conds: dict[frozenset, int] = {}
 
@@ -161,37 +162,59 @@ def _check(p, b: Builder, i: int, k: int):
     return p
 
 
-def _depends(b: Builder, sources: Sequence[int], upto: int) -> list[bool]:
-    dep = [False] * upto
-    for s in sources:
-        if s < upto:
-            dep[s] = True
-    for i in range(upto):
-        if not dep[i]:
-            dep[i] = any(dep[a] for a in b.nodes[i].args)
+def cone(b: Builder, outputs: Sequence[int]) -> list[int]:
+    """The nodes that ``outputs`` depend on, themselves included, in graph order: what a sweep walks.
+
+    A builder also holds what was built before: other outputs' derivatives, a Hessian's earlier
+    columns. A sweep over every node below its outputs would differentiate those too, for
+    nothing, and the derivatives it built would be walked again by the next sweep; the sweeps of
+    ``k`` outputs then grew much faster than ``k``. Over the cone a sweep costs what the
+    graph it differentiates costs, wherever in the builder that graph lies.
+    """
+    nodes = b.nodes
+    seen = set(outputs)
+    stack = list(seen)
+    while stack:
+        for a in nodes[stack.pop()].args:
+            if a not in seen:
+                seen.add(a)
+                stack.append(a)
+    return sorted(seen)
+
+
+def _depends(b: Builder, sources: Sequence[int], order: Sequence[int]) -> set[int]:
+    """The nodes of ``order`` (a `cone`) that depend on ``sources``, and the sources."""
+    dep = set(sources)
+    nodes = b.nodes
+    for i in order:
+        if i not in dep:
+            for a in nodes[i].args:
+                if a in dep:
+                    dep.add(i)
+                    break
     return dep
 
 
 def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: Sequence[int]) -> list[int]:
     """Adjoints of the leaves ``wrt`` for the given output cotangents (reverse mode)."""
-    top = max(outputs, default=-1) + 1
-    dep = _depends(b, wrt, top)
+    order = cone(b, outputs)
+    dep = _depends(b, wrt, order)
     targets = set(wrt)
     counts = PointCounts.of(b)
-    masks = _Masks(b, outputs)
+    masks = _Masks(b, outputs, order)
     adj: dict[int, int | None] = {}
     found: dict[int, int | None] = {}
     for o, c in zip(outputs, cotangents):
-        if dep[o]:
+        if o in dep:
             adj[o] = accumulate(b, adj.get(o), c)
-    for i in range(top - 1, -1, -1):
+    for i in reversed(order):
         a = adj.pop(i, None)
         if i in targets:
             found[i] = a
         if a is None or not b.nodes[i].args:
             continue
         for k, (arg, p) in enumerate(zip(b.nodes[i].args, masks.partials(i))):
-            if p is None or not dep[arg]:
+            if p is None or arg not in dep:
                 continue
             c = chain(b, a, _check(p, b, i, k))
             if counts.any and counts(i) and not counts(arg):
@@ -217,16 +240,16 @@ def forward(
     does not depend on the column is built once and shared. Such sweeps also share ``masks``
     (`_Masks` of outputs that include these ones).
     """
+    order = cone(b, outputs)
     if masks is None:
-        masks = _Masks(b, outputs)
+        masks = _Masks(b, outputs, order)
     if preaccumulate:
-        return _forward_dominated(b, wrt, tangents, outputs, masks)
-    top = max(outputs, default=-1) + 1
+        return _forward_dominated(b, wrt, tangents, outputs, masks, order)
     counts = PointCounts.of(b)
     tan: dict[int, int | None] = {}
     for w, t in zip(wrt, tangents):
         tan[w] = accumulate(b, tan.get(w), t)
-    for i in range(top):
+    for i in order:
         n = b.nodes[i]
         if i in tan or not any(tan.get(a) is not None for a in n.args):
             continue
@@ -245,7 +268,7 @@ def forward(
 
 
 def _forward_dominated(
-    b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int], masks: _Masks
+    b: Builder, wrt: Sequence[int], tangents: Sequence[int], outputs: Sequence[int], masks: _Masks, order: list[int]
 ) -> list[int]:
     """Forward mode with the local derivatives of single-entry regions gathered first.
 
@@ -261,7 +284,6 @@ def _forward_dominated(
     them once, where plain forward mode pushed every column through every piece.
     """
     nodes = b.nodes
-    top = max(outputs, default=-1) + 1
     root = -1
     seeds: dict[int, int | None] = {}
     for w, t in zip(wrt, tangents):
@@ -286,7 +308,7 @@ def _forward_dominated(
                 return root
         return x
 
-    for i in range(top):
+    for i in order:
         if i in seeds:
             idom[i], depth[i], head[i] = root, 1, i
             continue
