@@ -22,6 +22,17 @@ ALLOWED = {
     "_modules": {"_core", "_sympy", "_transforms", "_emit", "_backends"},
     "_arrays": {"_core", "_sympy", "_transforms", "_emit", "_backends", "_functions"},
     "_discovery": {"_core", "_sympy", "_transforms", "_emit", "_backends", "_functions", "_modules", "_arrays"},
+    "_scale": {
+        "_core",
+        "_sympy",
+        "_transforms",
+        "_emit",
+        "_backends",
+        "_functions",
+        "_modules",
+        "_arrays",
+        "_discovery",
+    },
 }
 
 

@@ -48,6 +48,7 @@ from ._functions.ufuncify import ufuncify as ufuncify
 from ._modules.io import LoadError as LoadError
 from ._modules.io import load as load
 from ._modules.io import save as save
+from ._scale.fits import fit_groups as fit_groups
 from ._sympy.floats import hide_floats as hide_floats
 from ._sympy.lower import lower as lower
 from ._sympy.parse import ParseError as ParseError

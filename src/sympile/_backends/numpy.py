@@ -20,13 +20,15 @@ from .._core.graph import Graph
 from .._core.tree import leaves, rebuild, spell, spelt_sequence, top_level
 from .._core.tuning import CHUNK, CHUNK_MIN_OPS, FILL_MIN_CONSTANTS, LAZY_MATH_NODES, LINEAR_MIN_COEFFICIENTS
 from .._emit.emit import Emitted, Spelling, bind, compile_source, emit
-from .._emit.pipeline import Pipeline, pipeline, variant
+from .._emit.pipeline import Pipeline, RealInputs, pipeline, variant
 from .._emit.tables import ARRAY, INFIX, LIBM, calls, vector_literal
 from .._emit.wrapper import (
     NOT_A_POINT,
     Built,
+    Deferred,
     Inputs,
     array_of,
+    call_deferred,
     entry_frame,
     point_leaves,
     point_scalar,
@@ -125,6 +127,10 @@ INPUTS = Inputs()
 _NUMERIC_DTYPES = frozenset(np.dtype(c) for c in "?bhilqpBHILQPefdgFDG")
 #: NumPy's numeric scalar types, taken as they are too.
 _NUMERIC_SCALARS = frozenset(dt.type for dt in _NUMERIC_DTYPES)
+#: The same without the complex ones: what an input that must be real (`RealInputs`) is taken
+#: as without a closer look.
+_REAL_DTYPES = frozenset(dt for dt in _NUMERIC_DTYPES if dt.kind != "c")
+_REAL_SCALARS = frozenset(dt.type for dt in _REAL_DTYPES)
 
 
 def _inputs(*args):
@@ -147,7 +153,9 @@ def _special_functions():
     return _SPECIAL_FUNCTIONS
 
 
-def _namespace() -> dict:
+def _namespace(real: RealInputs | None = None) -> dict:
+    """The array code's globals; with ``real``, its inputs that must be real are checked (a
+    complex one goes through ``_inputs``, which refuses it)."""
     return {
         "np": np,
         "_sp": _special_functions(),
@@ -160,7 +168,9 @@ def _namespace() -> dict:
         "_ND": np.ndarray,
         "_NUMERIC": _NUMERIC_DTYPES,
         "_SCALARS": _NUMERIC_SCALARS,
-        "_inputs": _inputs,
+        "_REAL": _REAL_DTYPES,
+        "_RSCALARS": _REAL_SCALARS,
+        "_inputs": _inputs if real is None else lambda *args: real.check(_inputs(*args)),
     }
 
 
@@ -394,6 +404,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     graph) and ``_call``, which runs the same computation spelt with ``math`` when every
     argument is a Python number (`Built.method`; ``_f`` is it without an owner).
     """
+    real = PIPELINE.real_inputs(graph)
     graph = PIPELINE(graph)
     frame = entry_frame(graph, arg_tree, out_tree)
     params = frame.params
@@ -401,13 +412,17 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     flat_args = ", ".join(f"a{k}" for k in range(n_in))
     unpack = frame.unpack
     if n_in:  # anything but numeric arrays is checked and converted (Python numbers to NumPy scalars:
-        # 1/0.0 must be inf, not ZeroDivisionError), each input looked at once
+        # 1/0.0 must be inf, not ZeroDivisionError), each input looked at once; complex values of
+        # inputs that must be real go to _inputs too, which refuses them
+        must_be_real = real.slots if real is not None else {}
+        kinds = [("_REAL", "_RSCALARS") if k in must_be_real else ("_NUMERIC", "_SCALARS") for k in range(n_in)]
         plain = " and ".join(
-            f"(type(a{k}) is _ND and a{k}.dtype in _NUMERIC or type(a{k}) in _SCALARS)" for k in range(n_in)
+            f"(type(a{k}) is _ND and a{k}.dtype in {dts} or type(a{k}) in {scalars})"
+            for k, (dts, scalars) in enumerate(kinds)
         )
         unpack = [*unpack, f"if not ({plain}):", f"    {flat_args}, = _inputs({flat_args})"]
     arrays = ARRAYS(graph)
-    numpy = Spelling("numpy", "np", NUMPY, _namespace())
+    numpy = Spelling("numpy", "np", NUMPY, _namespace(real))
     if n_in > 0 and sum(1 for n in arrays.nodes if n.args) >= CHUNK_MIN_OPS:  # large inputs in blocks
         flat = emit(
             arrays,
@@ -467,6 +482,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     else:  # written and compiled on the first scalar call: most large functions never see one
         lines = f"                    return _f_math({flat_args})\n"
     namespace.update(_NO=_NO, _FALLBACK=_FALLBACK, _scalar=point_scalar, _vector=point_vector, _leaves=point_leaves)
+    namespace.update(_Deferred=Deferred, _deferred=call_deferred)
     parts.append(_call_source(arg_tree, lines))
     source = "\n".join(parts)
     fn = compile_source(Emitted(source, namespace, "_f"), "numpy")
@@ -533,6 +549,8 @@ def _call_source(arg_tree: tuple, math_lines: str) -> str:
         f"        if {missing}:\n"
         f"            raise TypeError('this function takes {len(names)} argument(s)')\n"
         f"        return _f_numpy({call})\n"
+        "    except _Deferred:\n"  # a lazy (Dask) array, refused by the boundary unread
+        f"        return _deferred(self, {given}, _k)\n"
         "    except (ValueError, TypeError) as _e:\n"
         f"        _p = None if self is None else self._diagnose({given}, _k)\n"
         "        if _p is None:\n            raise\n        raise _p from _e\n\n\n"

@@ -17,11 +17,14 @@ supplies ``_common``, ``_broadcast`` and ``_array`` for its array library (`arra
 
 Every input is checked and converted once, at the call boundary, the same way on every
 backend (`Inputs`): what is not a number or an array of numbers is refused there with an
-`ArgumentError`, before any arithmetic could run on it.
+`ArgumentError`, before any arithmetic could run on it. An array of a lazy library (a Dask
+array) is never made a NumPy array there: the boundary raises `Deferred`, and the call goes to
+that library's handler (`call_deferred`), which maps the function over the array's blocks.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -272,6 +275,8 @@ class Inputs:
             return v
         if isinstance(v, np.generic) and v.dtype.kind in self._kinds:
             return v
+        if deferred_library(v) is not None:  # computed by its library, blockwise: never np.asarray here
+            raise Deferred
         if v is None or isinstance(v, (str, bytes, bytearray, complex, np.generic, np.ma.MaskedArray)):
             raise ArgumentError(f"{_describe(v)}: {_NOT_NUMBERS}")
         try:
@@ -305,6 +310,8 @@ class Inputs:
             self.one(v)
         except ArgumentError as e:
             return str(e)
+        except Deferred:
+            return None
         return None
 
 
@@ -347,3 +354,55 @@ def _items(v, limit: int = 1000) -> list:
         else:
             out.append(x)
     return out
+
+
+# -- inputs of lazy array libraries: handed to the library, never computed here -----------------
+
+#: ``{top-level module: handler}`` for lazy array libraries (``"dask"``); ``handler(function, args,
+#: kwargs)`` gives the call's lazy result. Filled by `sympile._scale`, which imports the library only
+#: when a handler runs: a process that never made such an array never imports it.
+DEFERRED: dict[str, Callable] = {}
+_MODULES = sys.modules
+
+
+class Deferred(Exception):  # noqa: N818 -- a signal to the call boundary, never seen by a user
+    """Raised at the call boundary for an input of a lazy array library (`DEFERRED`): the entry
+    point hands the call to `call_deferred` instead of making the input a NumPy array."""
+
+
+def deferred_library(v: Any) -> str | None:
+    """The key in `DEFERRED` of the library whose lazy array ``v`` is (by its type's module), or None."""
+    name = type(v).__module__.partition(".")[0]
+    return name if name in DEFERRED and name in _MODULES else None
+
+
+def deferred_in(args) -> str | None:
+    """`deferred_library` of the first lazy array among ``args`` (through nested lists and tuples),
+    or None; costs one dictionary lookup per library when none has been imported."""
+    for name in DEFERRED:
+        if name in _MODULES:
+            break
+    else:
+        return None
+    stack = list(args)
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is list or t is tuple:
+            stack.extend(v)
+        elif t is not float and t is not int and t is not _NDARRAY:
+            library = deferred_library(v)
+            if library is not None:
+                return library
+    return None
+
+
+def call_deferred(owner: Any, args: tuple, kwargs: dict) -> Any:
+    """The call ``owner(*args, **kwargs)`` by the handler of the lazy arrays among ``args``."""
+    library = deferred_in(args)
+    if owner is None or library is None:  # a backend's bare entry point, without its function
+        raise ArgumentError(
+            "this entry point takes numbers and NumPy arrays; call the compiled function itself "
+            "(what lambdify returns) with lazy arrays such as Dask's"
+        )
+    return DEFERRED[library](owner, args, kwargs)

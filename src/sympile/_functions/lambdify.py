@@ -15,11 +15,12 @@ from .._core.errors import ArgumentError, ShapeError, SympileError
 from .._core.graph import Graph, paused_gc
 from .._core.tree import flatten, mismatch, rebuild, top_level
 from .._core.tree import leaves as flat_leaves
-from .._emit.wrapper import LRU, Inputs
+from .._emit.wrapper import LRU, Inputs, call_deferred, deferred_in
 from .._sympy.lower import lower
 from .._sympy.raising import to_sympy
 
 _CACHE = LRU()
+_MODULES = sys.modules
 
 
 def lambdify(
@@ -124,7 +125,11 @@ class LambdifiedFunction:
 
     def __call__(self, *args, **kwargs):
         # keywords go to the backend's function (the C backend's ``out=`` and ``threads=``);
-        # a framework's error (PyTorch's RuntimeError for shapes) is diagnosed too
+        # a framework's error (PyTorch's RuntimeError for shapes) is diagnosed too. Lazy arrays
+        # (Dask's) go to their library's handler before any backend could compute them whole.
+        # (The NumPy backend's own entry, its ``__call__``, hands them over at its call boundary.)
+        if "dask" in _MODULES and deferred_in(args):  # one lookup while Dask is not imported
+            return call_deferred(self, args, kwargs)
         try:
             return self.built.fn(*args, **kwargs)
         except (ValueError, TypeError, RuntimeError) as e:
