@@ -1,16 +1,27 @@
-"""Exact-recovery counts: sympile.discover (operon, with refinement and PySR's selection)
-against pyoperon alone and gplearn alone, over several seeds.
+"""Exact recovery, SRBench-style: sympile.discover against pyoperon alone and gplearn alone,
+with the same wall-time budget and operators, on AI Feynman, Nguyen and Strogatz problems.
 
-A run recovers the truth when its chosen expression, with constants quantised to 0.01 (as it
-stands or expanded), equals the true expression: SymPy simplifies the difference to 0, or the
-two agree to 1e-9 relative on 200 random points of the domain. The same test for every library.
+Each problem: 200 points drawn uniformly from its domain (seeded), the target clean or with
+Gaussian noise of 1% of RMS(y). A run is *exact* when its chosen expression, with every
+constant rounded to 3 significant digits, equals the true law with its constants rounded
+alike, as SymPy decides: the difference simplifies to 0 (or the ratio to 1), tried on the
+expression as it stands, expanded and over a common denominator. The same test for every
+library. Budget per run: ``--budget`` seconds of wall time (pyoperon's ``max_time``; gplearn
+grown generation by generation with ``warm_start`` until the time is spent; sympile's
+``time_limit``), one thread each.
 
-    python bench/discover.py [--seeds 5] [--quick]
+    python bench/discover.py [--budget 5] [--seeds 1] [--noise 0,0.01]
+        [--runners sympile,operon,gplearn] [--problems NAME,...] [--out results.jsonl]
+    python bench/discover.py --table results.jsonl      # the Markdown table of a results file
+
+Results are appended one JSON line per run, so runners can be run apart and tabled together.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 import warnings
 
@@ -21,66 +32,124 @@ from _common import table
 import sympile
 from sympile._sympy.parse import parse_expr
 
-x, y = sp.symbols("x0 x1")
-OPS_ARITH = ["add", "sub", "mul", "div"]
-OPS_ALL = ["add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt"]
+OPS = ["add", "sub", "mul", "div", "exp", "sqrt"]
+TRIG = OPS + ["sin", "cos"]
 
-# name, truth, variables' domain, operators
+S = sp.symbols
+pi = sp.pi
+R = sp.Rational
+
+
+def _p(name, truth, domain, ops=OPS):
+    """A problem: its name, the law, {symbol: (low, high)} and the operators."""
+    return name, truth, domain, ops
+
+
+th, mu, Nn, q, C, k, x_, p, V, Y, s = S("theta mu Nn q C k x p V Y s")
+m0, v, c, B, mob, kb, T, eps, Ef, d1, d2, n = S("m0 v c B mob kb T eps Ef d1 d2 n")
+w0, q1, r, P, gam, rho, m1, m2, r1, r2, w, h = S("w0 q1 r P gam rho m1 m2 r1 r2 w h")
+m, g, z, al, a, x, y = S("m g z al a x y")
+
+U15 = (1, 5)
 PROBLEMS = [
-    ("x/(1+x)", x / (1 + x), [(0.1, 3)], OPS_ARITH),
-    ("Nguyen-1", x**3 + x**2 + x, [(-1, 1)], OPS_ALL),
-    ("Nguyen-5", sp.sin(x**2) * sp.cos(x) - 1, [(-1, 1)], OPS_ALL),
-    ("Nguyen-7", sp.log(x + 1) + sp.log(x**2 + 1), [(0, 2)], OPS_ALL),
-    ("Nguyen-8", sp.sqrt(x), [(0, 4)], OPS_ALL),
-    ("Nguyen-10", 2 * sp.sin(x) * sp.cos(y), [(0, 1), (0, 1)], OPS_ALL),
-    ("Feynman I.12.1 (mu*N)", x * y, [(1, 5), (1, 5)], OPS_ARITH),
-    ("Feynman I.14.4 (k x^2/2)", x * y**2 / 2, [(1, 5), (1, 5)], OPS_ARITH),
-    ("Feynman I.25.13 (q/C)", x / y, [(1, 5), (1, 5)], OPS_ARITH),
-    ("Feynman II.38.14 (Y/(2(1+s)))", x / (2 * (1 + y)), [(1, 5), (1, 5)], OPS_ARITH),
+    # AI Feynman (domains as in the AI Feynman set, mostly U(1, 5))
+    _p("I.6.2a", sp.exp(-(th**2) / 2) / sp.sqrt(2 * pi), {th: (1, 3)}),
+    _p("I.12.1", mu * Nn, {mu: U15, Nn: U15}),
+    _p("I.12.4", q1 / (4 * pi * eps * r**2), {q1: U15, eps: U15, r: U15}),
+    _p("I.12.5", q * Ef, {q: U15, Ef: U15}),
+    _p("I.14.3", m * g * z, {m: U15, g: U15, z: U15}),
+    _p("I.14.4", k * x_**2 / 2, {k: U15, x_: U15}),
+    _p("I.10.7", m0 / sp.sqrt(1 - v**2 / c**2), {m0: U15, v: (1, 2), c: (3, 10)}),
+    _p("I.18.4", (m1 * r1 + m2 * r2) / (m1 + m2), {m1: U15, m2: U15, r1: U15, r2: U15}),
+    _p("I.25.13", q / C, {q: U15, C: U15}),
+    _p("I.27.6", 1 / (1 / d1 + n / d2), {d1: U15, d2: U15, n: U15}),
+    _p("I.29.4", w / c, {w: U15, c: U15}),
+    _p("I.34.8", q * v * B / p, {q: U15, v: U15, B: U15, p: U15}),
+    _p("I.34.10 (Doppler)", w0 / (1 - v / c), {w0: U15, v: (1, 2), c: (3, 10)}),
+    _p("I.34.27", h * w / (2 * pi), {h: U15, w: U15}),
+    _p("I.39.1", R(3, 2) * p * V, {p: U15, V: U15}),
+    _p("I.39.11", p * V / (gam - 1), {gam: (2, 5), p: U15, V: U15}),
+    _p("I.43.31", mob * kb * T, {mob: U15, kb: U15, T: U15}),
+    _p("I.47.23", sp.sqrt(gam * p / rho), {gam: U15, p: U15, rho: U15}),
+    _p("II.3.24", P / (4 * pi * r**2), {P: U15, r: U15}),
+    _p("II.4.23", q / (4 * pi * eps * r), {q: U15, eps: U15, r: U15}),
+    _p("II.8.31", eps * Ef**2 / 2, {eps: U15, Ef: U15}),
+    _p("II.11.28", 1 + n * al / (1 - n * al / 3), {n: (0, 1), al: (0, 1)}),
+    _p("II.27.18", eps * Ef**2, {eps: U15, Ef: U15}),
+    _p("II.38.14", Y / (2 * (1 + s)), {Y: U15, s: U15}),
+    _p("III.12.43", n * h / (2 * pi), {n: U15, h: U15}),
+    # Nguyen
+    _p("Nguyen-1", x**3 + x**2 + x, {x: (-1, 1)}),
+    _p("Nguyen-2", x**4 + x**3 + x**2 + x, {x: (-1, 1)}),
+    _p("Nguyen-3", x**5 + x**4 + x**3 + x**2 + x, {x: (-1, 1)}),
+    _p("Nguyen-5", sp.sin(x**2) * sp.cos(x) - 1, {x: (-1, 1)}, TRIG),
+    _p("Nguyen-8", sp.sqrt(x), {x: (0, 4)}),
+    _p("Nguyen-10", 2 * sp.sin(x) * sp.cos(y), {x: (0, 1), y: (0, 1)}, TRIG),
+    _p("Nguyen-12", x**4 - x**3 + y**2 / 2 - y, {x: (-1, 1), y: (-1, 1)}),
+    # Strogatz ODE right-hand sides (ODE-Strogatz set)
+    _p("Lotka-Volterra x'", 3 * x - 2 * x * y - x**2, {x: (0, 3), y: (0, 3)}),
+    _p("Lotka-Volterra y'", 2 * y - x * y - y**2, {x: (0, 3), y: (0, 3)}),
+    _p("predator-prey x'", x * (4 - x - y / (1 + x)), {x: (0, 3), y: (0, 3)}),
+    _p("predator-prey y'", y * (x / (1 + x) - R(3, 40) * y), {x: (0, 3), y: (0, 3)}),
+    _p("van der Pol x'", 10 * (y - (x**3 - x) / 3), {x: (-3, 3), y: (-3, 3)}),
+    _p("van der Pol y'", -x / 10, {x: (-3, 3), y: (-3, 3)}),
+    _p("bacterial respiration y'", 10 - x * y / (1 + x**2 / 2), {x: (0, 3), y: (0, 3)}),
+    _p("glider y'", x - sp.cos(y) / x, {x: (1, 3), y: (-3, 3)}, TRIG),
 ]
 
 
-def recovered(expr, truth, domain, rng) -> bool:
+# -- the scorer ---------------------------------------------------------------------------------
+
+
+def _round3(expr):
+    """Every number of ``expr`` (pi and surds evaluated) to 3 significant digits."""
+    expr = sp.sympify(expr).evalf(30)
+    return expr.xreplace({f: sp.Float(float(f"{float(f):.3g}"), 15) for f in expr.atoms(sp.Float)})
+
+
+def exact(expr, truth) -> bool:
+    """SRBench's exact-solution test with constants to 3 significant digits."""
     if expr is None:
         return False
-    # the constants are rounded in the expression's own form and in its expanded form:
-    # 1.071*x*(0.9334*x*(x + 1) + 0.9334) is x**3 + x**2 + x only once expanded
-    forms = [sympile.quantise(expr, 0.01)]
-    try:
-        forms.append(sympile.quantise(sp.expand(expr), 0.01))
-    except Exception:
-        pass
-    for q in forms:
+    target = _round3(truth)
+    forms = [expr]
+    for make in (sp.expand, sp.together, sp.cancel):
         try:
-            if sp.simplify(q - truth) == 0:
-                return True
+            forms.append(make(expr))
         except Exception:
             pass
-    q = forms[0]
-    syms = [x, y][: len(domain)]
-    pts = [rng.uniform(lo, hi, 200) for lo, hi in domain]
-    try:
-        with np.errstate(all="ignore"):
-            a = np.broadcast_to(sympile.lambdify(syms, q)(*pts), (200,))
-            b = np.broadcast_to(sympile.lambdify(syms, truth)(*pts), (200,))
-    except sympile.SympileError:
-        return False
-    return bool(np.all(np.isfinite(a)) and np.allclose(a, b, rtol=1e-9, atol=1e-12))
+    for form in forms:
+        try:
+            cand = _round3(form)
+            if sp.simplify(cand - target) == 0:
+                return True
+            ratio = sp.simplify(cand / target)
+            if ratio.is_number and abs(float(ratio) - 1) < 1e-12:
+                return True
+        except Exception:
+            continue
+    return False
 
 
-def data(truth, domain, seed, n=200):
+def data(truth, domain, seed, noise, n=200):
     rng = np.random.default_rng(seed)
-    X = np.column_stack([rng.uniform(lo, hi, n) for lo, hi in domain])
-    f = sympile.lambdify([x, y][: len(domain)], truth)
-    return X, np.broadcast_to(f(*X.T), (n,)).copy()
+    syms = list(domain)
+    X = np.column_stack([rng.uniform(*domain[s], n) for s in syms])
+    y = np.broadcast_to(sympile.lambdify(syms, truth)(*X.T), (n,)).astype(float)
+    if noise:
+        y = y + rng.normal(0, noise * np.sqrt(np.mean(y * y)), n)
+    return X, y
 
 
-def run_sympile(X, y_, ops, seed, generations):
-    found = sympile.discover(X, y_, operators=ops, seed=seed, generations=generations, max_size=25)
+# -- the runners --------------------------------------------------------------------------------
+
+
+def run_sympile(X, y, syms, ops, seed, budget):
+    found = sympile.discover(X, y, variables=[str(s) for s in syms], operators=ops, seed=seed, time_limit=budget)
     return found.best.expr
 
 
-def run_operon(X, y_, ops, seed, generations):
+def run_operon(X, y, syms, ops, seed, budget):
     from pyoperon.sklearn import SymbolicRegressor
 
     model = SymbolicRegressor(
@@ -88,64 +157,112 @@ def run_operon(X, y_, ops, seed, generations):
         max_length=25,
         random_state=seed,
         n_threads=1,
-        generations=generations,
+        generations=100_000,
+        max_evaluations=10**9,
+        max_time=max(1, int(budget)),
     )
-    model.fit(X, y_)
-    mapping = {f"X{k + 1}": s for k, s in enumerate([x, y])}
+    model.fit(X, y)
+    mapping = {f"X{k + 1}": s for k, s in enumerate(syms)}
     return parse_expr(model.get_model_string(model.model_, 17), symbols=mapping, strict_symbols=True)
 
 
-def run_gplearn(X, y_, ops, seed, generations):
+def run_gplearn(X, y, syms, ops, seed, budget):
     from gplearn.genetic import SymbolicRegressor
 
-    fns = tuple(o for o in ops if o != "exp")
+    fns = tuple(o for o in ops if o not in ("exp",))  # gplearn has no exp
     model = SymbolicRegressor(
         population_size=1000,
-        generations=min(generations, 20),
+        generations=1,
         function_set=fns,
         metric="mse",
         random_state=seed,
         parsimony_coefficient=0.001,
+        warm_start=True,
     )
-    model.fit(X, y_)
-    mapping = {f"X{k}": s for k, s in enumerate([x, y])}
+    t = time.perf_counter()
+    model.fit(X, y)
+    while True:  # one generation more while the budget allows another
+        spent = time.perf_counter() - t
+        per = spent / model.generations
+        if spent + per > budget:
+            break
+        model.set_params(generations=model.generations + 1)
+        model.fit(X, y)
+    mapping = {f"X{k}": s for k, s in enumerate(syms)}
     protected = {"sqrt": lambda a: sp.sqrt(sp.Abs(a)), "log": lambda a: sp.log(sp.Abs(a))}
     return parse_expr(str(model._program), symbols=mapping, strict_symbols=True, functions=protected)
 
 
+RUNNERS = {"sympile": run_sympile, "operon": run_operon, "gplearn": run_gplearn}
+LABELS = {"sympile": "sympile.discover", "operon": "pyoperon alone", "gplearn": "gplearn alone"}
+
+
+def make_table(path: str) -> str:
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    runners = [r for r in RUNNERS if any(row["runner"] == r for row in rows)]
+    noises = sorted({row["noise"] for row in rows})
+    cols = [f"{LABELS[r]} ({'clean' if nz == 0 else f'{nz:.0%} noise'})" for nz in noises for r in runners]
+    body, totals, counts, times = [], {}, {}, {}
+    for name, *_ in PROBLEMS:
+        line = [name]
+        for nz in noises:
+            for rn in runners:
+                mine = [row for row in rows if row["problem"] == name and row["runner"] == rn and row["noise"] == nz]
+                hits = sum(row["exact"] for row in mine)
+                totals[rn, nz] = totals.get((rn, nz), 0) + hits
+                counts[rn, nz] = counts.get((rn, nz), 0) + len(mine)
+                times.setdefault((rn, nz), []).extend(row["seconds"] for row in mine)
+                line.append(f"{hits}/{len(mine)}" if mine else "-")
+        body.append(line)
+    body.append(["**total**", *[f"**{totals[r, nz]}/{counts[r, nz]}**" for nz in noises for r in runners]])
+    medians = [f"{np.median(times[r, nz]):.1f}" if times[r, nz] else "-" for nz in noises for r in runners]
+    body.append(["median wall time (s)", *medians])
+    return table("Exact recovery (constants to 3 significant digits)", ["problem", *cols], body)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--budget", type=float, default=5.0)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--noise", default="0,0.01")
+    parser.add_argument("--runners", default="sympile,operon,gplearn")
+    parser.add_argument("--problems", default="")
+    parser.add_argument("--out", default="discover_results.jsonl")
+    parser.add_argument("--table", default="")
     args = parser.parse_args()
-    generations = 100 if args.quick else 1000
-    runners = {"sympile.discover (operon)": run_sympile, "pyoperon alone": run_operon, "gplearn alone": run_gplearn}
-    rows, totals, times = [], dict.fromkeys(runners, 0), dict.fromkeys(runners, 0.0)
-    rng = np.random.default_rng(12345)
-    for name, truth, domain, ops in PROBLEMS:
-        counts = []
-        for label, run in runners.items():
-            hits = 0
-            for seed in range(args.seeds):
-                X, y_ = data(truth, domain, seed)
-                t = time.perf_counter()
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        expr = run(X, y_, ops, seed, generations)
-                except Exception as e:  # an engine failing is a miss, not a crash
-                    print(f"  {label} failed on {name} (seed {seed}): {type(e).__name__}: {e}")
-                    expr = None
-                times[label] += time.perf_counter() - t
-                hits += recovered(expr, truth, domain, rng)
-            totals[label] += hits
-            counts.append(f"{hits}/{args.seeds}")
-        rows.append([name, *counts])
-        print(f"{name}: {', '.join(f'{k} {c}' for k, c in zip(runners, counts))}", flush=True)
-    total = len(PROBLEMS) * args.seeds
-    rows.append(["**total**", *[f"**{totals[k]}/{total}**" for k in runners]])
-    rows.append(["time (s, all runs)", *[f"{times[k]:.0f}" for k in runners]])
-    print(table(f"Exact recovery over {args.seeds} seeds", ["problem", *runners], rows))
+    if args.table:
+        print(make_table(args.table))
+        return
+    chosen = [p for p in PROBLEMS if not args.problems or p[0] in args.problems.split(",")]
+    noises = [float(v) for v in args.noise.split(",")]
+    runners = args.runners.split(",")
+    with open(args.out, "a") as out:
+        for name, truth, domain, ops in chosen:
+            syms = list(domain)
+            for noise in noises:
+                for seed in range(args.seeds):
+                    X, y = data(truth, domain, seed, noise)
+                    for rn in runners:
+                        t = time.perf_counter()
+                        try:
+                            with warnings.catch_warnings():
+                                warnings.simplefilter("ignore")
+                                expr = RUNNERS[rn](X, y, syms, ops, seed, args.budget)
+                        except Exception as e:  # an engine failing is a miss, not a crash
+                            print(f"  {rn} failed on {name}: {type(e).__name__}: {e}", flush=True)
+                            expr = None
+                        dt = time.perf_counter() - t
+                        hit = exact(expr, truth)
+                        row = dict(problem=name, runner=rn, noise=noise, seed=seed, exact=bool(hit), seconds=dt)
+                        row["expr"] = str(expr)
+                        out.write(json.dumps(row) + "\n")
+                        out.flush()
+                        print(
+                            f"{name} noise={noise} seed={seed} {rn}: {'EXACT' if hit else 'miss'} {dt:.1f}s  {expr}",
+                            flush=True,
+                        )
+    if os.path.exists(args.out):
+        print(make_table(args.out))
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
-"""`discover`: expressions from data, through established symbolic-regression engines.
+"""`discover`: expressions from data, through sympile's own enumeration and established
+symbolic-regression engines.
 
-sympile does not evolve expressions itself. It runs an engine (pyoperon by default; gplearn
-and PySR when installed), reads the engine's Pareto front of candidate expressions through the
-restricted parser, refines every candidate's constants with `fit` (exact Jacobians from the
-graph), simplifies it, and picks ``best`` by PySR's rule: among the candidates whose loss is
-within 1.5x of the smallest, the one with the highest score, where the score is the drop in
-log-loss per unit of complexity from the previous (simpler) member of the front.
+sympile enumerates small skeletons whose constants enter linearly (`search`) and runs an
+engine (pyoperon by default; gplearn and PySR when installed), reading its Pareto front through
+the restricted parser. Every candidate's constants are refined with `fit` (exact Jacobians from
+the graph); simplified forms join the candidates beside the originals. ``best`` is the
+candidate of smallest description length (`criterion`: a loss floor set by the data, a price
+for every node and constant), its constants snapped to exact values where the data cannot tell
+the difference. PySR's selection rules remain available (``selection="best"`` and others).
 """
 
 from __future__ import annotations
 
+import keyword
 import math
+import sys
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,27 +26,53 @@ import sympy as sp
 
 from .._core.errors import BackendNotAvailableError, SympileError
 from .._sympy.parse import parse_expr
+from . import criterion as _crit
+from . import search as _search
 from .fit import FitWarning, fit
 
 
 @dataclass
 class Candidate:
-    """One member of a Pareto front: its complexity, mean squared error and expression."""
+    """One candidate: its complexity (tree nodes), mean squared error and expression.
+
+    ``criterion`` is its description length (`sympile._discovery.criterion`; smaller is
+    better) and ``raw`` the expression as fitted, before its constants were snapped.
+    """
 
     complexity: int
     loss: float
     expr: Any
     score: float = 0.0
+    criterion: float = math.inf
+    raw: Any = None
+    source: str = ""
 
 
 @dataclass
 class Discovery:
-    """The Pareto front (simplest first) and the chosen ``best`` candidate."""
+    """The Pareto front (simplest first) and the chosen ``best`` candidate.
+
+    ``variables`` are the names of the columns and ``symbols`` the SymPy symbols that stand
+    for them in the expressions (the same names, but for those SymPy or sympile's parser would
+    read otherwise, such as ``pi``, ``E``, ``I``, ``gamma`` or ``lambda``, which get a
+    trailing underscore: ``str(best.expr)`` always parses back to the same expression).
+    ``noise`` is the nearest-neighbour estimate of the noise variance, ``floor`` the loss
+    below which candidates counted as equal, ``seconds`` the wall time spent.
+    """
 
     front: list
     best: Candidate
     engine: str
     variables: list = field(default_factory=list)
+    symbols: dict = field(default_factory=dict)
+    noise: float = math.nan
+    floor: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def raw(self):
+        """The chosen expression as fitted, before its constants were snapped."""
+        return self.best.raw if self.best.raw is not None else self.best.expr
 
     def table(self) -> str:
         """The front as a plain-text table (what ``sympile discover`` prints)."""
@@ -75,13 +106,27 @@ def discover(
     seed: int | None = 0,
     refine: bool = True,
     simplify: bool = True,
-    selection: str = "best",
+    selection: str = "mdl",
     generations: int = 1000,
     population_size: int = 1000,
     max_evaluations: int = 500_000,
+    time_limit: float | None = None,
+    runs: int | None = None,
+    search: bool = True,
+    snap: bool = True,
+    progress: bool = False,
+    client: Any = None,
     **options,
 ) -> Discovery:
     """Find expressions for ``y`` as a function of the columns of ``X``.
+
+    Candidates come from sympile's own enumeration of small skeletons (sparse sums of basis
+    terms, rational functions, transformed targets: `sympile._discovery.search`) and from one
+    or more runs of an engine; every candidate's constants are refitted on the graph, the
+    candidates are compared by a description length whose loss floor is set by the data
+    (float precision on clean data, the noise level on noisy data), and the chosen one's
+    constants are snapped to exact values (0, small rationals, rational multiples of pi and
+    surds) where the data cannot tell the difference.
 
     Args:
         X: a 2-D array (one column per variable), a pandas DataFrame or a dict of columns.
@@ -89,25 +134,41 @@ def discover(
         engine: ``"operon"`` (pyoperon, the default), ``"gplearn"``, ``"pysr"``, or an
             already fitted ``PySRRegressor`` (its Pareto front is read and refined).
         variables: names of the columns (default: the DataFrame's or dict's names, else
-            ``x0, x1, ...``).
+            ``x0, x1, ...``); distinct Python identifiers.
         max_size: the largest expression the engine may build.
         operators: the operators allowed, from `OPERATORS`.
-        seed: the engine's random seed.
+        seed: the engine's random seed (run ``k`` uses ``seed + k``).
         refine: refine each candidate's constants with `fit`.
-        simplify: simplify each candidate with SymPy (then refine again).
-        selection: how ``best`` is chosen from the front, as PySR's ``model_selection``:
-            ``"best"`` (PySR's default: the highest score among candidates with loss within
-            1.5x of the smallest), ``"score"`` (the highest score), ``"accuracy"`` (the
-            smallest loss). ``"score"`` suits targets whose errors are smooth rather than
-            noisy (a neural network's output, say), which extra complexity can fit.
-        generations, population_size, max_evaluations, options: passed to the engine.
+        simplify: simplify each candidate with SymPy (the simplified form joins the
+            candidates; it never replaces the original).
+        selection: how ``best`` is chosen: ``"mdl"`` (the default: the smallest description
+            length, then snapped), or PySR's ``model_selection`` rules on the front:
+            ``"best"`` (the highest score among candidates with loss within 1.5x of the
+            smallest), ``"score"`` (the highest score), ``"accuracy"`` (the smallest loss).
+            ``"score"`` suits targets whose errors are smooth rather than noisy (a neural
+            network's output, say), which extra complexity can fit.
+        generations, population_size, max_evaluations, options: passed to the engine. Without
+            ``time_limit`` the run is bounded by these counts and reproducible for a seed.
+        time_limit: seconds of wall time for the whole call (search, engine runs, refits and
+            snapping); the call returns within about 10% of it. The engine's own counts are
+            lifted so that the time is what stops it.
+        runs: how many engine runs (seeds ``seed, seed+1, ...``) to merge; default 1, or 2
+            with a ``time_limit`` of 4 s or more, or one per worker with a ``client``.
+        search: run sympile's own enumeration as well as the engine.
+        snap: snap the chosen candidate's constants to exact values.
+        progress: show progress (tqdm when installed, else lines on stderr).
+        client: a ``dask.distributed.Client``: the engine runs and the enumeration are
+            submitted to its cluster as independent tasks and their candidates merged.
 
     Returns:
-        A `Discovery`: ``.front`` (simplest first) and ``.best``.
+        A `Discovery`: ``.front`` (simplest first), ``.best`` and ``.raw`` (the best as fitted,
+        before snapping).
 
     Raises:
         BackendNotAvailableError: the engine's package is not installed (the message names it).
+        SympileError: bad data, names, operators, budget or a closed ``client``.
     """
+    started = time.perf_counter()
     names, data = _design(X, variables)
     y = np.array(np.asarray(y, dtype=np.float64).ravel(), order="C", copy=True)
     if data.shape[0] != y.shape[0]:
@@ -119,72 +180,146 @@ def discover(
     bad = [op for op in operators if op not in OPERATORS]
     if bad:
         raise SympileError(f"unknown operators {bad}; choose from {', '.join(OPERATORS)}")
-    symbols = [sp.Symbol(n) for n in names]
-    if isinstance(engine, str):
-        run = {"operon": _run_operon, "gplearn": _run_gplearn, "pysr": _run_pysr}.get(engine)
-        if run is None:
-            raise SympileError(f"unknown engine {engine!r}; choose 'operon', 'gplearn' or 'pysr'")
-        raw = run(
-            data,
-            y,
-            symbols,
-            max_size,
-            list(operators),
-            seed,
-            dict(generations=generations, population_size=population_size, max_evaluations=max_evaluations, **options),
+    if time_limit is not None:
+        if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not time_limit > 0:
+            raise SympileError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+        if not math.isfinite(time_limit):
+            time_limit = None
+    if runs is not None and (isinstance(runs, bool) or not isinstance(runs, int) or runs < 1):
+        raise SympileError(f"runs must be a positive whole number, got {runs!r}")
+    if isinstance(engine, str) and engine not in _ENGINES:
+        raise SympileError(f"unknown engine {engine!r}; choose 'operon', 'gplearn' or 'pysr'")
+    if not isinstance(engine, str) and not hasattr(engine, "equations_"):
+        raise SympileError("engine must be 'operon', 'gplearn' or 'pysr', or a fitted PySRRegressor")
+    symbols = _symbols(names)
+    operators = list(operators)
+    budget = _Budget(started, time_limit)
+    bar = _Progress(progress)
+    engine_options = dict(generations=generations, population_size=population_size, max_evaluations=max_evaluations)
+    engine_options.update(options)
+
+    raw: list[tuple[Any, str]] = []
+    if client is not None:
+        raw += _on_cluster(
+            client, engine, data, y, symbols, max_size, operators, seed, runs, search, engine_options, budget, bar
         )
-        label = engine
-    elif hasattr(engine, "equations_"):
-        raw = _read_pysr(engine, symbols)
-        label = "pysr"
     else:
-        raise SympileError("engine must be 'operon', 'gplearn', 'pysr' or a fitted PySRRegressor")
-    columns = {n: data[:, k] for k, n in enumerate(names)}
-    candidates = [_polish(expr, columns, y, refine, simplify) for expr in raw]
-    candidates = [c for c in candidates if c is not None]
-    if not candidates:
+        if search and budget.left(0.75):
+            bar.stage("search")
+            found = _search.candidates(data, y, symbols, operators, deadline=budget.at(0.2))
+            raw += _screen(found, y, _crit.nearest_neighbour_noise(data, y))
+        if isinstance(engine, str):
+            n_runs = runs or (2 if time_limit is not None and time_limit >= 4 else 1)
+            for k in range(n_runs):
+                share = budget.share(0.55, n_runs - k)
+                if time_limit is not None and share < 1 and k > 0:
+                    break
+                bar.stage(f"{engine} run {k + 1}/{n_runs}")
+                opts = _timed(engine, dict(engine_options), share if time_limit is not None else None)
+                seed_k = None if seed is None else seed + k
+                raw += [(e, engine) for e in _ENGINES[engine](data, y, symbols, max_size, operators, seed_k, opts)]
+        else:
+            raw += [(e, "pysr") for e in _read_pysr(engine, symbols)]
+    label = engine if isinstance(engine, str) else "pysr"
+    columns = {str(s): data[:, k] for k, s in enumerate(symbols)}
+
+    bar.stage("refit")
+    pool = _polish_all(raw, columns, y, refine, simplify, budget)
+    if not pool:
         raise SympileError(f"the {label} engine returned no usable expression")
-    front = pareto_front(candidates)
-    return Discovery(front, select_best(front, selection), label, names)
+    n = y.shape[0]
+    noise = _crit.nearest_neighbour_noise(data, y)
+    losses = sorted(c.loss for c in pool)
+    floor = _crit.loss_floor(y, noise, losses[:3])
+    for c in pool:
+        c.criterion = _crit.criterion(c.loss, c.expr, n, floor)
+    if selection == "mdl":
+        ranked, keys = [], set()
+        for c in sorted(pool, key=lambda c: (c.criterion, c.complexity)):
+            if sp.srepr(c.expr) not in keys:
+                keys.add(sp.srepr(c.expr))
+                ranked.append(c)
+        chosen = ranked[:3] if snap else ranked[:1]
+    else:
+        chosen = [select_best(pareto_front(pool, floor), selection, floor)]
+    if snap:
+        bar.stage("snap")
+        for c in list(chosen):
+            if not c.expr.atoms(sp.Float) or not budget.left(0.03):
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                expr, loss = _crit.snap(c.expr, columns, y, floor, budget.at(0.95))
+            if expr != c.expr and math.isfinite(loss):
+                snapped = Candidate(complexity(expr), loss, expr, raw=c.raw or c.expr, source=c.source)
+                snapped.criterion = _crit.criterion(loss, expr, n, floor)
+                pool.append(snapped)
+                chosen.append(snapped)
+    if selection == "mdl":
+        best = min(chosen, key=lambda c: (c.criterion, c.complexity))
+    else:
+        best = min(chosen[1:], key=lambda c: c.criterion, default=chosen[0])
+    front = pareto_front(pool, floor)
+    if best not in front:
+        front = sorted([c for c in front if c.complexity != best.complexity] + [best], key=lambda c: c.complexity)
+    select_best(front, "best", floor)  # fills in the scores
+    bar.close()
+    return Discovery(
+        front,
+        best,
+        label,
+        names,
+        dict(zip(names, symbols)),
+        noise,
+        floor,
+        time.perf_counter() - started,
+    )
 
 
-def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
-    """The non-dominated candidates (lower complexity and lower loss), simplest first."""
+def pareto_front(candidates: list[Candidate], floor: float = 0.0) -> list[Candidate]:
+    """The non-dominated candidates (lower complexity and lower loss), simplest first.
+
+    Losses below ``floor`` count as equal (ties go to the smaller criterion, then the earlier
+    candidate)."""
     best_at: dict[int, Candidate] = {}
     for c in candidates:
-        if c.complexity not in best_at or c.loss < best_at[c.complexity].loss:
+        held = best_at.get(c.complexity)
+        if held is None or (max(c.loss, floor), c.criterion) < (max(held.loss, floor), held.criterion):
             best_at[c.complexity] = c
     front, lowest = [], math.inf
     for k in sorted(best_at):
         c = best_at[k]
-        if c.loss < lowest:
+        if max(c.loss, floor) < lowest:
             front.append(c)
-            lowest = c.loss
+            lowest = max(c.loss, floor)
     return front
 
 
-SELECTIONS = ("best", "score", "accuracy")
+SELECTIONS = ("mdl", "best", "score", "accuracy")
 
 
-def select_best(front: list[Candidate], selection: str = "best") -> Candidate:
+def select_best(front: list[Candidate], selection: str = "best", floor: float = 1e-300) -> Candidate:
     """Choose from a front (simplest first) by PySR's ``model_selection`` rules.
 
     ``"best"``: the highest score among candidates with loss within 1.5x of the minimum;
-    ``"score"``: the highest score; ``"accuracy"``: the smallest loss. The score of a
-    candidate is ``-d log(loss) / d complexity`` against the previous member of the front (0
-    for the simplest). Ties go to the simpler candidate.
+    ``"score"``: the highest score; ``"accuracy"``: the smallest loss; ``"mdl"``: the smallest
+    criterion. The score of a candidate is ``-d log(loss) / d complexity`` against the
+    previous member of the front (0 for the simplest); losses below ``floor`` count as
+    ``floor``. Ties go to the simpler candidate.
     """
-    floor = 1e-300
+    floor = max(floor, 1e-300)
     for k, c in enumerate(front):
         if k == 0:
             c.score = 0.0
         else:
             p = front[k - 1]
             c.score = -(math.log(max(c.loss, floor)) - math.log(max(p.loss, floor))) / (c.complexity - p.complexity)
-    smallest = min(c.loss for c in front)
+    if selection == "mdl":
+        return min(front, key=lambda c: (c.criterion, c.complexity))
+    smallest = max(min(c.loss for c in front), floor)
     if selection == "accuracy":
-        return min(front, key=lambda c: (c.loss, c.complexity))
-    eligible = front if selection == "score" else [c for c in front if c.loss <= 1.5 * smallest]
+        return min(front, key=lambda c: (max(c.loss, floor), c.complexity))
+    eligible = front if selection == "score" else [c for c in front if max(c.loss, floor) <= 1.5 * smallest]
     return max(eligible, key=lambda c: (c.score, -c.complexity))
 
 
@@ -214,25 +349,90 @@ def _design(X, variables) -> tuple[list[str], np.ndarray]:
         names = [str(v) for v in variables]
         if len(names) != data.shape[1]:
             raise SympileError(f"{len(names)} variable names for {data.shape[1]} columns")
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        if not name.isidentifier():
+            raise SympileError(
+                f"the variable name {name!r} is not an identifier: use letters, digits and underscores, "
+                "not starting with a digit (rename the column or pass variables=[...])"
+            )
+    repeated = [n for n, k in seen.items() if k > 1]
+    if repeated:
+        raise SympileError(
+            f"the variable names {', '.join(map(repr, repeated))} occur more than once: each column needs its "
+            "own name (pass variables=[...])"
+        )
     return names, data
 
 
-def _polish(expr, columns, y, refine: bool, simplify: bool) -> Candidate | None:
-    """Refine, simplify and refine again; the candidate's loss is measured on the data."""
+def _reads_back(name: str) -> bool:
+    """Whether sympile's parser reads ``name`` as the symbol of that name."""
+    if keyword.iskeyword(name):
+        return False
+    try:
+        return parse_expr(name) == sp.Symbol(name)
+    except SympileError:
+        return False
+
+
+def _symbols(names: list[str]) -> list:
+    """A symbol per column, named after it unless the parser would read the name otherwise
+    (``pi``, ``E``, ``I``, ``gamma``, ``lambda``, ...): then with trailing underscores."""
+    taken = set(names)
+    out = []
+    for name in names:
+        safe = name
+        if not _reads_back(safe):
+            safe += "_"
+            while safe in taken or not _reads_back(safe):
+                safe += "_"
+            taken.add(safe)
+        out.append(sp.Symbol(safe))
+    return out
+
+
+def _polish(expr, columns, y, refine: bool, simplify: str | None) -> list[Candidate]:
+    """The candidate refitted, and its simplified form refitted beside it (never instead of
+    it: the criterion decides). ``simplify``: None, ``"cancel"`` (cheap) or ``"full"``."""
+    out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         if refine and expr.atoms(sp.Float):
             expr = _try_fit(expr, columns, y) or expr
+        forms = [expr]
         if simplify:
-            simpler = _simplify(expr)
+            simpler = _simplify(expr, simplify)
             if simpler is not None and simpler != expr:
                 refit = _try_fit(simpler, columns, y) if refine and simpler.atoms(sp.Float) else simpler
-                if refit is not None and _loss(refit, columns, y) <= _loss(expr, columns, y) * (1 + 1e-9) + 1e-30:
-                    expr = refit
-    loss = _loss(expr, columns, y)
-    if not math.isfinite(loss):
-        return None
-    return Candidate(complexity(expr), loss, expr)
+                forms.append(refit if refit is not None else simpler)
+    for e in forms:
+        loss = _loss(e, columns, y)
+        if math.isfinite(loss):
+            out.append(Candidate(complexity(e), loss, e))
+    return out
+
+
+def _polish_all(raw, columns, y, refine: bool, simplify: bool, budget) -> list[Candidate]:
+    pool, seen = [], set()
+    for expr, source in raw:
+        if not isinstance(expr, sp.Expr) or expr.has(sp.I, sp.zoo, sp.nan, sp.oo):
+            continue
+        key = sp.srepr(expr)
+        if key in seen:
+            continue
+        seen.add(key)
+        if not budget.left(0.2):
+            # out of time: the rest are judged as they came
+            loss = _loss(expr, columns, y)
+            if math.isfinite(loss):
+                pool.append(Candidate(complexity(expr), loss, expr, source=source))
+            continue
+        mode = None if not simplify else "cancel" if source == "search" or not budget.left(0.35) else "full"
+        for c in _polish(expr, columns, y, refine, mode):
+            c.source = source
+            pool.append(c)
+    return pool
 
 
 def _try_fit(expr, columns, y):
@@ -245,10 +445,12 @@ def _try_fit(expr, columns, y):
     return result.expr
 
 
-def _simplify(expr):
+def _simplify(expr, mode: str = "full"):
     if complexity(expr) > 80:
         return None
     try:
+        if mode == "cancel":
+            return _normalise_ratio(sp.cancel(expr))
         return _normalise_ratio(sp.simplify(expr))
     except Exception:  # SymPy's simplifier can fail on odd expressions; keep the original
         return None
@@ -396,4 +598,124 @@ def _read_pysr(model, symbols):
             out.append(parse_expr(str(text), symbols=mapping, strict_symbols=True))
         except SympileError:
             continue
+    return out
+
+
+_ENGINES = {"operon": _run_operon, "gplearn": _run_gplearn, "pysr": _run_pysr}
+
+
+def _timed(engine: str, options: dict, seconds: float | None) -> dict:
+    """The engine's options for a run of ``seconds`` (None: bounded by its counts)."""
+    if seconds is None:
+        return options
+    if engine == "operon":
+        options.setdefault("max_time", max(1, int(seconds)))
+        options["generations"] = max(options.get("generations", 0), 10**6)
+        options["max_evaluations"] = max(options.get("max_evaluations", 0), 10**12)
+    elif engine == "pysr":
+        options.setdefault("timeout_in_seconds", max(1.0, seconds))
+    return options
+
+
+class _Budget:
+    """Fractions of the time limit, measured from the start of the call."""
+
+    def __init__(self, started: float, limit: float | None):
+        self.started, self.limit = started, limit
+
+    def at(self, fraction: float) -> float | None:
+        return None if self.limit is None else self.started + fraction * self.limit
+
+    def left(self, fraction: float = 0.0) -> bool:
+        """Whether more than ``fraction`` of the limit remains (always, without a limit)."""
+        return self.limit is None or time.perf_counter() < self.started + (1 - fraction) * self.limit
+
+    def share(self, until: float, parts: int) -> float:
+        """One of ``parts`` equal shares of the time from now to ``until`` of the limit."""
+        if self.limit is None:
+            return math.inf
+        return max(0.0, (self.started + until * self.limit - time.perf_counter()) / max(parts, 1))
+
+
+class _Progress:
+    """Stages on a tqdm bar when tqdm is installed, else on stderr; nothing when quiet."""
+
+    def __init__(self, on: bool):
+        self.on, self.bar = bool(on), None
+        if self.on:
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=None, desc="discover", leave=False, bar_format="{desc} [{elapsed}]")
+            except ImportError:
+                self.bar = None
+
+    def stage(self, what: str) -> None:
+        if not self.on:
+            return
+        if self.bar is not None:
+            self.bar.set_description_str(f"discover: {what}")
+            self.bar.refresh()
+        else:
+            print(f"discover: {what}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# -- on a dask cluster -------------------------------------------------------------------------
+
+
+def _engine_job(engine, data, y, symbols, max_size, operators, seed, options):
+    """One engine run, as a task on a worker: its expressions, tagged with their source."""
+    return [(e, engine) for e in _ENGINES[engine](data, y, symbols, max_size, operators, seed, options)]
+
+
+def _search_job(data, y, symbols, operators, seconds):
+    deadline = None if seconds is None else time.perf_counter() + seconds
+    found = _search.candidates(data, y, symbols, operators, deadline=deadline)
+    return _screen(found, y, _crit.nearest_neighbour_noise(data, y))
+
+
+def _screen(found, y, noise, keep: int = 12) -> list:
+    """The enumeration's best ``keep`` by a first criterion (before any refit)."""
+    floor = _crit.loss_floor(y, noise, sorted(mse for _, mse in found)[:3])
+    n = y.shape[0]
+    ranked = sorted(found, key=lambda pair: _crit.criterion(pair[1], pair[0], n, floor))
+    return [(e, "search") for e, _ in ranked[:keep]]
+
+
+def _on_cluster(client, engine, data, y, symbols, max_size, operators, seed, runs, search, options, budget, bar):
+    status = str(getattr(client, "status", ""))
+    if not hasattr(client, "submit") or "closed" in status or "closing" in status:
+        raise SympileError(
+            f"the dask client is not running (status {status or 'unknown'}): pass an open "
+            "dask.distributed.Client, or client=None to run in this process"
+        )
+    if not isinstance(engine, str):
+        raise SympileError("client= runs engines on the cluster: pass engine='operon', 'gplearn' or 'pysr'")
+    try:
+        workers = len(client.scheduler_info().get("workers", {}))
+    except Exception as e:  # a client whose scheduler has gone
+        raise SympileError(f"the dask client cannot reach its scheduler ({e}); start a new Client") from None
+    n_runs = runs or max(1, workers)
+    seconds = None if budget.limit is None else budget.share(0.6, 1)
+    bar.stage(f"{n_runs} {engine} runs on {workers} workers")
+    futures = []
+    if search:
+        futures.append(client.submit(_search_job, data, y, symbols, operators, seconds and 0.3 * seconds, pure=False))
+    for k in range(n_runs):
+        opts = _timed(engine, dict(options), seconds)
+        seed_k = None if seed is None else seed + k
+        futures.append(
+            client.submit(_engine_job, engine, data, y, symbols, max_size, operators, seed_k, opts, pure=False)
+        )
+    out = []
+    for f in futures:
+        timeout = None if budget.limit is None else max(1.0, budget.at(0.7) - time.perf_counter())
+        try:
+            out += f.result(timeout=timeout)
+        except TimeoutError:
+            f.cancel()
     return out
