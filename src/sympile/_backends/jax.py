@@ -216,8 +216,11 @@ def spelling(extra: dict | None = None, namespace: dict | None = None) -> Spelli
     return Spelling("jax", "jnp", {**JAX, **(extra or {})}, {**NAMESPACE, **(namespace or {})})
 
 
+#: The functions ``jax.scipy.special`` computes for real arguments only (`RealOnly`; JAX's
+#: ``loggamma``, ``polygamma`` and ``erfinv`` are real-only everywhere).
+REAL_ONLY = frozenset({"erf", "erfc", "gamma"})
 #: Constants folded, untaken branches masked (JAX differentiates the code it runs).
-PIPELINE = pipeline(spelling(), mask=True)
+PIPELINE = pipeline(spelling(), mask=True, real_only=REAL_ONLY)
 #: A module's graph: also its isomorphic sibling terms batched.
 MODULE_PIPELINE = PIPELINE.then(batch_siblings)
 
@@ -237,6 +240,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     Outputs that do not depend on every input are broadcast to the inputs' shape, and a
     Matrix output keeps its batch dimensions last, as with the NumPy backend.
     """
+    real = PIPELINE.real_inputs(graph)
     graph = PIPELINE(graph)
     frame = entry_frame(graph, arg_tree, out_tree)
     n_in = len(graph.inputs)
@@ -244,7 +248,10 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     checked = [f"{names}, = _checked({names})"] if n_in else []
     prologue = [*frame.unpack, *checked, *frame.ready]
     signature = [*frame.params, "/"] if frame.params else []
-    emitted = emit(graph, spelling(), name="_f", signature=signature, prologue=prologue, returns=frame.returns)
+    namespace = {} if real is None else {"_checked": lambda *args: real.check(_checked(*args))}
+    emitted = emit(
+        graph, spelling(namespace=namespace), name="_f", signature=signature, prologue=prologue, returns=frame.returns
+    )
     return Built(compile_source(emitted, "jax"), emitted.source, inputs=INPUTS)
 
 

@@ -102,8 +102,11 @@ _NAMESPACE = {
     "_NAN": math.nan,
 }
 SPELLING = Spelling("pytensor", "pt", PYTENSOR, _NAMESPACE)
+#: The functions PyTensor computes for real arguments only (`RealOnly`), beyond those real-only
+#: everywhere.
+REAL_ONLY = frozenset({"erfc"})
 #: Constants folded, untaken branches masked (PyTensor differentiates the graph it runs).
-PIPELINE = pipeline(SPELLING, mask=True)
+PIPELINE = pipeline(SPELLING, mask=True, real_only=REAL_ONLY)
 
 
 def graph_builder(graph: Graph) -> tuple[Any, str]:
@@ -226,9 +229,12 @@ class _Compiled:
         self.build, self.source = graph_builder(graph)
         self.n_in = len(graph.inputs)
         self.functions: dict[tuple, Any] = {}
+        self.real = PIPELINE.real_inputs(graph)
 
     def __call__(self, *args):
         arrays = [np.asarray(a) for a in INPUTS.convert(args)]
+        if self.real is not None:
+            self.real.check(arrays)
         arrays = [a.astype(np.float64) if a.dtype.kind in "biu" else a for a in arrays]
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
         key = tuple((a.dtype.str, tuple(d == 1 for d in a.shape)) for a in arrays)

@@ -243,11 +243,13 @@ def bessel_calls(graph: Graph) -> Graph:
     return rewrite(graph, rule)
 
 
+#: The functions ``torch.special`` computes for real arguments only (`RealOnly`).
+REAL_ONLY = frozenset({"erf", "erfc", "besselj", "bessely"})
 #: Constants folded, untaken branches masked (PyTorch differentiates the code it runs),
 #: Bessel functions resolved, isomorphic sibling terms batched, multiply-adds fused.
-PIPELINE = pipeline(SPELLING, mask=True, extra=(bessel_calls, batch_siblings, multiply_adds))
+PIPELINE = pipeline(SPELLING, mask=True, extra=(bessel_calls, batch_siblings, multiply_adds), real_only=REAL_ONLY)
 #: The same without batching (for comparisons).
-UNBATCHED = pipeline(SPELLING, mask=True, extra=(bessel_calls, multiply_adds))
+UNBATCHED = pipeline(SPELLING, mask=True, extra=(bessel_calls, multiply_adds), real_only=REAL_ONLY)
 
 
 def prepare(graph: Graph, batch: bool = True) -> Graph:
@@ -428,16 +430,20 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     are computed in the default dtype. Outputs that do not depend on every input are broadcast
     to the inputs' shape, and a Matrix output keeps its batch dimensions last.
     """
+    real = PIPELINE.real_inputs(graph)
     prepared = prepare(graph)
     frame = entry_frame(prepared, arg_tree, out_tree)
     flat = "".join(f"a{k}, " for k in range(len(prepared.inputs)))
     coerce = [f"_args, K = _inputs(({flat}), _K)", *([f"{flat}= _args"] if flat else [])]
+    inputs = (
+        _lambdify_inputs if real is None else lambda values, constants: _lambdify_inputs(real.check(values), constants)
+    )
     compiled = compile_graph(
         prepared,
         frame.returns,
         prologue=[*frame.unpack, *coerce, *frame.ready],
         signature=[*frame.params, "/"] if frame.params else [],
-        namespace={"_inputs": _lambdify_inputs},
+        namespace={"_inputs": inputs},
         constants="_K",
     )
     return Built(compiled.fn, compiled.source, inputs=INPUTS)

@@ -1,0 +1,113 @@
+"""Where complex values flow in a graph, and which real-only ops they would reach.
+
+Inputs are real unless the caller passes complex numbers; a literal is complex when SymPy left
+an input-free subexpression complex (``I``, ``(-3)**(1/3)``, ``(1 - GoldenRatio + I*pi/2)**2``).
+A complex value keeps flowing through every op but those whose result is real whatever their
+arguments (`REAL_RESULT`: ``re``, ``im``, ``abs``, ``arg``, comparisons and logic); a select
+passes on its branches' values, not its condition's; a user's function (``call``) is not
+followed (what it returns is unknown).
+
+Some ops are defined for real arguments only (`REAL_ONLY`: the orderings, the integer parts, the
+remainder, ``atan2``, and the special functions that sympile computes as real functions); a backend
+may lack complex versions of more (PyTorch's ``erf``). `complex_misuses` finds a real-only op fed a
+complex literal's value (a build-time error), `complex_sensitive_inputs` the input slots whose
+complex values would reach one (a call-time check).
+"""
+
+from __future__ import annotations
+
+from .graph import Graph
+
+#: Ops defined for real arguments only: ordering (comparisons, ``min``/``max``, the step), the
+#: integer parts and the remainder, ``atan2``, and sympile's real special functions (``loggamma``
+#: is log|Γ(x)|; ``polygamma``, ``erfinv`` and ``cbrt``, the real cube root, have no complex
+#: version in the array libraries).
+REAL_ONLY = frozenset(
+    {
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "min",
+        "max",
+        "heaviside",
+        "floor",
+        "ceiling",
+        "frac",
+        "mod",
+        "atan2",
+        "cbrt",
+        "loggamma",
+        "polygamma",
+        "erfinv",
+    }
+)
+
+#: Ops whose value is real (or boolean) whatever their arguments.
+REAL_RESULT = frozenset({"re", "im", "abs", "arg", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "not"})
+
+#: Ops not followed: their result's kind is unknown (a user's function), or they start values.
+_OPAQUE = frozenset({"call"})
+
+
+def is_complex_literal(attr) -> bool:
+    """Whether a ``const`` node's attr stands for a complex number."""
+    return type(attr) is complex or attr in ("I", "zoo")
+
+
+def _flow(graph: Graph, seeds: list[int]) -> list[int]:
+    """For each node, the union (a bit set) of the ``seeds`` of the nodes whose complex values flow
+    into it; ``seeds[i]`` is node ``i``'s own bits (0 for none)."""
+    nodes = graph.nodes
+    flow = [0] * len(nodes)
+    for i, n in enumerate(nodes):
+        bits = seeds[i]
+        if n.args and n.op not in REAL_RESULT and n.op not in _OPAQUE:
+            args = n.args[1:] if n.op == "where" else n.args
+            for a in args:
+                bits |= flow[a]
+        flow[i] = bits
+    return flow
+
+
+def complex_misuses(graph: Graph, real_only: frozenset = REAL_ONLY) -> list[int]:
+    """The nodes of an op in ``real_only`` that an argument makes complex through a complex literal
+    (inputs taken real), in graph order."""
+    nodes = graph.nodes
+    seeds = [1 if n.op == "const" and is_complex_literal(n.attr) else 0 for n in nodes]
+    if not any(seeds):
+        return []
+    flow = _flow(graph, seeds)
+    return [i for i, n in enumerate(nodes) if n.op in real_only and any(flow[a] for a in n.args)]
+
+
+def complex_sensitive_inputs(graph: Graph, real_only: frozenset = REAL_ONLY) -> dict[int, tuple[str, ...]]:
+    """For each input slot whose complex values would reach an op in ``real_only``, those ops (by
+    name, sorted); slots that may be complex are absent."""
+    nodes = graph.nodes
+    seeds = [1 << n.attr if n.op == "input" else 0 for n in nodes]
+    flow = _flow(graph, seeds)
+    reached: dict[int, set] = {}
+    for n in nodes:
+        if n.op in real_only:
+            bits = 0
+            for a in n.args:
+                bits |= flow[a]
+            slot = 0
+            while bits:
+                if bits & 1:
+                    reached.setdefault(slot, set()).add(n.op)
+                bits >>= 1
+                slot += 1
+    return {slot: tuple(sorted(ops)) for slot, ops in sorted(reached.items())}
+
+
+def is_complex_value(v) -> bool:
+    """Whether an input value holds complex numbers: a Python complex, or an array (NumPy, PyTorch,
+    JAX) or NumPy number of a complex dtype."""
+    if type(v) is complex:
+        return True
+    dtype = getattr(v, "dtype", None)
+    if dtype is None:
+        return False
+    return getattr(dtype, "kind", None) == "c" or getattr(dtype, "is_complex", False) is True
