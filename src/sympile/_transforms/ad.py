@@ -111,7 +111,7 @@ class _Masks:
         nodes = b.nodes
         if order is None:
             order = cone(b, outputs)
-        self.guard = node_guards(nodes, outputs) if any(nodes[i].op == "where" for i in order) else None
+        self.guard = node_guards(nodes, outputs, order) if any(nodes[i].op == "where" for i in order) else None
         self.twins: dict[int, int] = {}
         self.conds: dict[frozenset, int] = {}
 
@@ -119,7 +119,7 @@ class _Masks:
         b = self.b
         n = b.nodes[i]
         rule = _rule(n)
-        if self.guard is None or not self.guard[i]:
+        if self.guard is None or not self.guard.get(i):
             return rule(b, i, n.attr, *n.args)
         args = self._masked_args(i)
         return rule(b, self._twin(i), n.attr, *args)
@@ -136,8 +136,9 @@ class _Masks:
         b, n = self.b, self.b.nodes[i]
         args = [self.twins.get(a, a) for a in n.args]
         safe = OPS[n.op].safe
-        if safe is not None and self.guard[i]:
-            c = self._cond(self.guard[i])
+        guard = self.guard.get(i)
+        if safe is not None and guard:
+            c = self._cond(guard)
             for k, v in enumerate(safe):
                 if v is not None:
                     args[k] = b.where(c, args[k], b.const(v))
@@ -151,7 +152,7 @@ class _Masks:
             n = nodes[j]
             return self.b.node(n.op, tuple(self._masked_args(j)), n.attr)
 
-        return memoized(i, lambda j: [a for a in nodes[j].args if guard[a]], make, self.twins)
+        return memoized(i, lambda j: [a for a in nodes[j].args if guard.get(a)], make, self.twins)
 
 
 def _check(p, b: Builder, i: int, k: int):

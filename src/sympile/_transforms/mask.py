@@ -25,20 +25,23 @@ from .._core.rewrite import rewrite
 def guards(graph: Graph) -> list[frozenset | None]:
     """For each node, the literals ``(condition node, polarity)`` that hold wherever it matters."""
     guard = node_guards(graph.nodes, graph.outputs)
-    return guard + [None] * (len(graph.nodes) - len(guard))
+    return [guard.get(i) for i in range(len(graph.nodes))]
 
 
-def node_guards(nodes: Sequence[Node], outputs: Sequence[int]) -> list[frozenset | None]:
-    """`guards` of the nodes below the highest of ``outputs`` (None: no output needs it).
+def node_guards(
+    nodes: Sequence[Node], outputs: Sequence[int], order: Sequence[int] | None = None
+) -> dict[int, frozenset]:
+    """`guards` of the nodes the outputs need (absent: no output needs it).
 
-    Graph AD asks this of a builder's nodes for the outputs it differentiates (`ad`).
+    ``order`` lists the nodes to visit, ascending, the outputs' cone (default: every node below
+    the highest output). Graph AD asks this of a builder's nodes for the outputs it differentiates
+    (`ad`), over their cone: the builder also holds the derivatives built before.
     """
-    top = max(outputs, default=-1) + 1
-    guard: list[frozenset | None] = [None] * top
-    for o in outputs:
-        guard[o] = frozenset()
-    for i in range(top - 1, -1, -1):
-        g = guard[i]
+    if order is None:
+        order = range(max(outputs, default=-1) + 1)
+    guard: dict[int, frozenset] = {o: frozenset() for o in outputs}
+    for i in reversed(order):
+        g = guard.get(i)
         if g is None:
             continue
         n = nodes[i]
@@ -46,7 +49,8 @@ def node_guards(nodes: Sequence[Node], outputs: Sequence[int]) -> list[frozenset
             edge = g
             if n.op == "where" and k > 0:
                 edge = g | {(n.args[0], k == 1)}
-            guard[a] = edge if guard[a] is None else guard[a] & edge
+            had = guard.get(a)
+            guard[a] = edge if had is None else had & edge
     return guard
 
 
