@@ -39,6 +39,7 @@ from .._emit.pipeline import pipeline
 from .._emit.tables import ARRAY, vector_literal
 from .._emit.wrapper import LRU, Built, Inputs, array_of, entry_frame
 from .._transforms.batch import batch_siblings
+from .jax_leaves import gather
 from .special_functions import FACTORIALS, log_factorials
 
 _NUMBER = re.compile(r"\(?(-?[0-9][0-9.e+-]*)\)?")
@@ -164,9 +165,10 @@ def _concatenate(*args):
 
 
 def _take(values, index):
-    """Entries of the parameters (an array, or a tuple of Python floats) as one array."""
+    """Entries of the parameters (an array, or a tuple of scalar leaves) as one array; leaves
+    are gathered by one op whose transpose is one op too (`jax_leaves.gather`)."""
     if type(values) is tuple:
-        return jnp.asarray(values[index] if type(index) is slice else [values[i] for i in index])
+        return gather(values[index] if type(index) is slice else tuple(values[i] for i in index))
     return values[index if type(index) is slice else np.asarray(index)]
 
 
