@@ -50,6 +50,9 @@ class BlockCall:
         self.single = False  # a lone output is returned as an array (Dask's one-output gufunc)
 
     def __call__(self, *blocks):
+        # a block received from another worker may be unaligned in its message buffer, which the
+        # C kernels refuse: such a block is copied (an aligned one is passed as it is)
+        blocks = [b if b.flags.aligned else np.array(b) for b in blocks]
         values = [blocks[s] if type(s) is int else s[0] for s in self.slots]
         shape = np.broadcast_shapes(*(np.shape(b) for b in blocks))
         outs = tuple(np.broadcast_to(np.asarray(o), shape) for o in self.flat(*values, **self.kwargs))

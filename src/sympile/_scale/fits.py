@@ -54,11 +54,21 @@ class _Spec:
 
         key = group.name  # the group's key (pandas leaves the key columns out of the group)
         data = group.drop(columns=[k for k in self.keys if k in group.columns])
-        return pd.DataFrame([self.row(key, data)])
+        return pd.DataFrame([self.row(key, _aligned(data))])
 
 
 def _fit_one(spec: _Spec, key, data) -> dict:
-    return spec.row(key, data)
+    return spec.row(key, _aligned(data))
+
+
+def _aligned(data):
+    """The dataset with its arrays aligned in memory: arrays received in a message can sit unaligned
+    in its buffer, which the C kernels refuse. Aligned arrays are not copied."""
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):
+        return {str(c): np.require(data[c].to_numpy(), requirements="A") for c in data.columns}
+    if isinstance(data, Mapping):
+        return {k: np.require(v, requirements="A") if isinstance(v, np.ndarray) else v for k, v in data.items()}
+    return np.require(data, requirements="A") if isinstance(data, np.ndarray) else data
 
 
 def fit_groups(
