@@ -6,9 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+import sympy as sp
 from helpers import require
 
 from sympile._discovery.cli import main
+from sympile._sympy.parse import parse_expr
 
 
 def _csv(path, columns: dict):
@@ -122,3 +124,14 @@ def test_plot_goes_where_it_says(tmp_path, capsys, given, written):
     assert main(["discover", path, "--target", "y", "--plot", given, "--generations", "50"]) == 0
     assert f"wrote {written}" in capsys.readouterr().out
     assert os.path.getsize(written) > 1000
+
+
+def test_discover_takes_a_time_limit_and_the_search_alone(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.uniform(1, 5, 150), rng.uniform(1, 5, 150)
+    path = _csv(tmp_path / "d.csv", {"x1": x1, "x2": x2, "y": 2.5 * x1 * x2})
+    assert main(["discover", path, "--target", "y", "--engine", "none", "--time-limit", "5"]) == 0
+    best = capsys.readouterr().out.split("best:")[1].strip()
+    assert sp.simplify(parse_expr(best) - sp.Rational(5, 2) * sp.Symbol("x1") * sp.Symbol("x2")) == 0
+    assert main(["discover", path, "--target", "y", "--time-limit", "-1"]) != 0
+    assert "--time-limit must be a positive number" in capsys.readouterr().err

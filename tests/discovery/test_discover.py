@@ -129,3 +129,161 @@ def test_bad_input():
         discover(np.ones((5, 1)), np.ones(5), operators=["add", "teleport"])
     with pytest.raises(SympileError, match="unknown engine"):
         discover(np.ones((5, 1)), np.ones(5), engine="oracle")
+
+
+# -- the law, not an approximation (issue 16) ---------------------------------------------------
+
+x1, x2 = sp.symbols("x1 x2")
+
+
+def _noisy(truth, rng, level=0.01):
+    return truth + rng.normal(0, level * np.sqrt(np.mean(truth * truth)), truth.shape)
+
+
+def test_a_rational_law_on_clean_data_comes_back_exact():
+    rng = np.random.default_rng(11)
+    X = rng.uniform(1, 5, (200, 2))
+    found = discover(X, 1.5 * X[:, 0] / (1 + X[:, 1]), engine=None, variables=["x1", "x2"])
+    assert not found.best.expr.atoms(sp.Float)  # snapped: no fitted constant left
+    assert sp.simplify(found.best.expr - sp.Rational(3, 2) * x1 / (1 + x2)) == 0
+    assert found.raw.atoms(sp.Float)  # the fit before snapping stays available
+    assert float(found.raw.subs({x1: 2.0, x2: 3.0})) == pytest.approx(0.75, rel=1e-9)
+
+
+def test_a_dust_term_is_dropped():
+    # the issue's clean-data case: a candidate carrying a float-dust term and intercept
+    rng = np.random.default_rng(12)
+    X = rng.uniform(1, 3, (200, 1))
+    target = np.exp(-(X[:, 0] ** 2) / 2) / np.sqrt(2 * np.pi)
+    fake = types.SimpleNamespace(
+        equations_={
+            "equation": [
+                "0.3989*exp(-0.5*theta**2) + 2.4e-14*exp(-6.41*theta) - 2.4e-18",
+                "0.39894*exp(-0.5*theta**2)",
+            ]
+        }
+    )
+    found = discover(X, target, engine=fake, variables=["theta"], search=False)
+    theta = sp.Symbol("theta")
+    assert sp.simplify(found.best.expr - sp.exp(-(theta**2) / 2) / sp.sqrt(2 * sp.pi)) == 0
+
+
+def test_a_noisy_linear_law_loses_its_spurious_intercept():
+    rng = np.random.default_rng(13)
+    X = rng.uniform(1, 5, (200, 1))
+    y_ = _noisy(2.5 * X[:, 0], rng)
+    # pyoperon's linear scaling leaves an intercept; the refit makes it small but not zero
+    fake = types.SimpleNamespace(equations_={"equation": ["2.49*x + 0.01", "0.3*x*x"]})
+    found = discover(X, y_, engine=fake, variables=["x"], search=False)
+    const, _ = found.best.expr.as_independent(x, as_Add=True)
+    assert const == 0
+    # the slope is the snapped 5/2 or the least-squares slope through the origin
+    slope = float(found.best.expr / x)
+    through_origin = float(X[:, 0] @ y_ / (X[:, 0] @ X[:, 0]))
+    assert slope == 2.5 or slope == pytest.approx(through_origin, rel=1e-8)
+
+
+def test_polishing_keeps_the_smaller_form():
+    # a monic-denominator rewrite turned a*w/c + b (8 nodes) into (a*w + b*c)/c (11 nodes)
+    rng = np.random.default_rng(14)
+    X = rng.uniform(1, 5, (200, 4))
+    target = 1.3 * X[:, 0] * X[:, 1] / X[:, 2] + 0.7 * X[:, 3]
+    fake = types.SimpleNamespace(equations_={"equation": ["1.29*a*w/c + 0.71*b"]})
+    found = discover(X, target, engine=fake, variables=["a", "w", "c", "b"], search=False, snap=False)
+    given = complexity(sp.sympify("1.3*a*w/c + 0.7*b"))
+    assert found.best.complexity <= given
+    assert found.best.loss < 1e-20
+
+
+def test_names_the_parser_reads_otherwise_round_trip_through_str():
+    rng = np.random.default_rng(15)
+    X = rng.uniform(1, 5, (200, 3))
+    names = ["lambda", "pi", "gamma"]
+    found = discover(X, 2 * X[:, 0] * X[:, 1] + X[:, 2], engine=None, variables=names)
+    from sympile._sympy.parse import parse_expr
+
+    text = str(found.best.expr)
+    assert parse_expr(text) == found.best.expr
+    assert {str(s) for s in found.best.expr.free_symbols} <= {str(s) for s in found.symbols.values()}
+    assert list(found.symbols) == names and sp.pi not in found.best.expr.atoms()
+    lam, p, g = (found.symbols[n] for n in names)
+    assert sp.simplify(found.best.expr - (2 * lam * p + g)) == 0
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [(["a", "a"], "more than once"), (["a", "b c"], "not an identifier"), (["1x", "b"], "not an identifier")],
+)
+def test_duplicate_or_invalid_names_are_refused(names, message):
+    with pytest.raises(SympileError, match=message):
+        discover(np.ones((5, 2)), np.ones(5), variables=names, engine=None)
+
+
+def test_time_limit_and_runs_are_checked():
+    for bad in (0, -1.0, "5", True):
+        with pytest.raises(SympileError, match="time_limit"):
+            discover(np.ones((5, 1)), np.ones(5), time_limit=bad)
+    with pytest.raises(SympileError, match="runs"):
+        discover(np.ones((5, 1)), np.ones(5), runs=0)
+
+
+def test_operon_under_a_time_limit_and_progress(capsys):
+    require("pyoperon")
+    rng = np.random.default_rng(16)
+    X = rng.uniform(1, 5, (150, 2))
+    found = discover(X, X[:, 0] * X[:, 1], time_limit=2, progress=True, operators=["add", "mul"])
+    assert sp.simplify(found.best.expr - sp.Symbol("x0") * sp.Symbol("x1")) == 0
+    assert "discover" in capsys.readouterr().err
+
+
+def test_a_seeded_run_bounded_by_evaluations_is_reproducible():
+    require("pyoperon")
+    rng = np.random.default_rng(17)
+    X = rng.uniform(-1, 1, (100, 1))
+    y_ = np.sin(X[:, 0]) + X[:, 0] ** 2
+    runs = [
+        discover(X, y_, seed=3, generations=5, population_size=50, max_evaluations=5000, search=False) for _ in range(2)
+    ]
+    assert runs[0].best.expr == runs[1].best.expr
+    assert [c.expr for c in runs[0].front] == [c.expr for c in runs[1].front]
+
+
+def test_snap_finds_a_multiple_of_pi_in_noisy_data():
+    from sympile._discovery import criterion
+
+    rng = np.random.default_rng(18)
+    h, w = rng.uniform(1, 5, 200), rng.uniform(1, 5, 200)
+    y_ = _noisy(h * w / (2 * np.pi), rng)
+    H, W = sp.symbols("h w")
+    cols = {"h": h, "w": w}
+    floor = criterion.loss_floor(y_, criterion.nearest_neighbour_noise(np.column_stack([h, w]), y_), [])
+    raw = float(h * w @ y_ / ((h * w) @ (h * w)))  # the least-squares constant, off by the noise
+    snapped, loss = criterion.snap(sp.Float(raw) * H * W, cols, y_, floor)
+    assert snapped == H * W / (2 * sp.pi)
+    assert loss == pytest.approx(np.mean((h * w / (2 * np.pi) - y_) ** 2), rel=1e-9)
+    # and a constant the data pins down elsewhere is kept: 0.2 is 26% away from 1/(2 pi)
+    kept, _ = criterion.snap(sp.Float(0.2) * H * W, cols, 0.2 * h * w, floor)
+    assert kept == sp.Rational(1, 5) * H * W
+
+
+def test_a_closed_dask_client_is_refused():
+    closed = types.SimpleNamespace(status="closed", submit=None)
+    with pytest.raises(SympileError, match="client is not running"):
+        discover(np.ones((5, 1)), np.ones(5), client=closed)
+
+
+def test_a_dask_cluster_gives_the_in_process_answer():
+    distributed = require("distributed")
+    rng = np.random.default_rng(19)
+    X = rng.uniform(1, 5, (150, 2))
+    y_ = X[:, 0] / (1 + X[:, 1])
+    # the enumeration is deterministic: on the cluster it must find what it finds here
+    here = discover(X, y_, variables=["x", "y"], engine=None)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cl:
+        with distributed.Client(cl) as client:
+            there = discover(X, y_, variables=["x", "y"], engine=None, client=client)
+    assert there.best.expr == here.best.expr
+    assert sp.simplify(there.best.expr - x / (1 + y)) == 0
+    assert there.best.loss == pytest.approx(here.best.loss, rel=1e-12, abs=1e-30)
+    with pytest.raises(SympileError, match="client is not running"):
+        discover(X, y_, client=client)

@@ -109,6 +109,8 @@ def _cmd_discover(args) -> int:
             raise SympileError(f"{flag} must be a positive whole number, got {value}")
     if args.seed < 0:
         raise SympileError(f"--seed must be zero or positive, got {args.seed}")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise SympileError(f"--time-limit must be a positive number of seconds, got {args.time_limit}")
     data = read_csv(args.data)
     if args.target not in data:
         raise SympileError(f"{args.data} has no column {args.target!r} (columns: {', '.join(data)})")
@@ -119,11 +121,13 @@ def _cmd_discover(args) -> int:
     found = discover(
         data,
         y,
-        engine=args.engine,
+        engine=None if args.engine == "none" else args.engine,
         max_size=args.max_size,
         operators=operators,
         seed=args.seed,
         generations=args.generations,
+        time_limit=args.time_limit,
+        progress=args.progress,
     )
     print(found.table())
     print(f"best: {found.best.expr}")
@@ -191,11 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("discover", help="find expressions for a column of a CSV file")
     p.add_argument("data", help="a CSV file with a header row")
     p.add_argument("--target", required=True, help="the column to explain")
-    p.add_argument("--engine", default="operon", choices=["operon", "gplearn", "pysr"])
+    p.add_argument(
+        "--engine", default="operon", choices=["operon", "gplearn", "pysr", "none"], help="none: sympile's search alone"
+    )
     p.add_argument("--max-size", type=int, default=20)
     p.add_argument("--operators", default="add,sub,mul,div")
     p.add_argument("--generations", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--time-limit", type=float, help="seconds of wall time for the whole search")
+    p.add_argument("--progress", action="store_true", help="show the stages on stderr as they run")
     p.add_argument("--plot", help="write a plot of loss against complexity to this file (or directory)")
     p.set_defaults(run=_cmd_discover)
 

@@ -10,7 +10,7 @@ A candidate's *criterion* is a description length in nats (smaller is better)::
   so float dust and fitted noise buy nothing.
 - ``cost`` charges every node ``log(n)`` (BIC's price of a parameter), a fitted constant
   (a Float) twice that, and an exact constant one node plus the length of its digits
-  (``log(1+|p|) + log(q)`` for a rational ``p/q``, 1 per pi or E; the exact factors of a
+  (``log|p| + log(q)`` for a rational ``p/q``, 1 per pi or E; the exact factors of a
   product, or terms of a sum, are one constant): ``3/2`` is cheaper than
   ``1.5``, ``x`` than ``1.0*x``, and a term that the data cannot see is dearer than its absence.
 
@@ -95,7 +95,7 @@ def _digits(e) -> float:
     out = 0.0
     for a in sp.preorder_traversal(e):
         if isinstance(a, sp.Rational):
-            out += math.log(1 + abs(int(a.p))) + math.log(int(a.q))
+            out += math.log(max(abs(int(a.p)), 1)) + math.log(int(a.q))
         elif isinstance(a, sp.NumberSymbol):
             out += 1.0
     return out
@@ -121,9 +121,11 @@ _BASES = [
 _BASE_VALUES = [float(b) for b in _BASES]
 
 
-def snap_options(value: float, max_den: int = 12, max_options: int = 10) -> list:
-    """Exact values near ``value``: 0, and small rationals times the bases, simplest first."""
+def snap_options(value: float, max_den: int = 12, max_options: int = 10, within: float | None = None) -> list:
+    """Exact values near ``value`` (within ``within``, default 5% of it): 0, and small
+    rationals times the bases, simplest first."""
     out = {sp.Integer(0): 0.0}
+    window = 0.05 * abs(value) if within is None else within
     if value == 0 or not math.isfinite(value):
         return list(out)
     for base, bv in zip(_BASES, _BASE_VALUES):
@@ -136,7 +138,7 @@ def snap_options(value: float, max_den: int = 12, max_options: int = 10) -> list
                 continue
             exact = sp.Rational(f.numerator, f.denominator) * base
             approx = float(f) * bv
-            if abs(approx - value) <= 0.05 * abs(value):
+            if abs(approx - value) <= window:
                 out.setdefault(exact, _digits(exact))
     ranked = sorted(out, key=lambda e: (out[e], abs(float(e) - value)))
     return ranked[:max_options]
@@ -151,6 +153,7 @@ def snap(expr, columns, y, floor: float, deadline: float | None = None, fit_iter
     loss = _loss(expr, columns, y)
     best_crit = criterion(loss, expr, n, floor)
     done: set = set()
+    errors = _stderr(expr, columns, y)
     while deadline is None or time.perf_counter() < deadline:
         floats = [f for f in _ordered_floats(expr) if f not in done]
         if not floats:
@@ -158,7 +161,11 @@ def snap(expr, columns, y, floor: float, deadline: float | None = None, fit_iter
         f = floats[0]
         done.add(f)
         choice = None
-        for value in snap_options(float(f)):
+        # how far the data lets the constant move: a few standard errors (at least 1e-6 of
+        # it: the criterion judges); without them, 5% of its value
+        err = errors.get(f)
+        within = None if err is None else max(4 * err, 1e-6 * abs(float(f)))
+        for value in snap_options(float(f), within=within):
             if deadline is not None and time.perf_counter() > deadline:
                 break
             trial = expr.xreplace({f: value})
@@ -172,7 +179,33 @@ def snap(expr, columns, y, floor: float, deadline: float | None = None, fit_iter
         if choice is not None:
             expr = choice
             done = {d for d in done if d in expr.atoms(sp.Float)}
+            errors = _stderr(expr, columns, y)
     return expr, loss
+
+
+def _stderr(expr, columns, y) -> dict:
+    """{Float: its standard error} from a Levenberg-Marquardt fit (empty if that fails)."""
+    from .fit import FitWarning, fit
+
+    if not expr.atoms(sp.Float):
+        return {}
+    data = {k: v for k, v in columns.items() if sp.Symbol(k) in expr.free_symbols}
+    data["__target__"] = y
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        try:
+            result = fit(expr, data, "__target__", max_iter=1)
+        except SympileError:
+            return {}
+    occurrences = [a for a in sp.preorder_traversal(expr) if isinstance(a, sp.Float)]
+    errors = result.stderr or []
+    if len(errors) != len(occurrences):
+        return {}
+    out: dict = {}
+    for f, e in zip(occurrences, errors):
+        if math.isfinite(e):
+            out[f] = max(out.get(f, 0.0), float(e))
+    return out
 
 
 def _ordered_floats(expr) -> list:

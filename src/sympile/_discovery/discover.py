@@ -131,8 +131,9 @@ def discover(
     Args:
         X: a 2-D array (one column per variable), a pandas DataFrame or a dict of columns.
         y: the target values.
-        engine: ``"operon"`` (pyoperon, the default), ``"gplearn"``, ``"pysr"``, or an
-            already fitted ``PySRRegressor`` (its Pareto front is read and refined).
+        engine: ``"operon"`` (pyoperon, the default), ``"gplearn"``, ``"pysr"``, an
+            already fitted ``PySRRegressor`` (its Pareto front is read and refined), or None
+            (sympile's own search alone).
         variables: names of the columns (default: the DataFrame's or dict's names, else
             ``x0, x1, ...``); distinct Python identifiers.
         max_size: the largest expression the engine may build.
@@ -189,8 +190,10 @@ def discover(
         raise SympileError(f"runs must be a positive whole number, got {runs!r}")
     if isinstance(engine, str) and engine not in _ENGINES:
         raise SympileError(f"unknown engine {engine!r}; choose 'operon', 'gplearn' or 'pysr'")
-    if not isinstance(engine, str) and not hasattr(engine, "equations_"):
-        raise SympileError("engine must be 'operon', 'gplearn' or 'pysr', or a fitted PySRRegressor")
+    if engine is None and not search:
+        raise SympileError("engine=None leaves only sympile's own search: do not also pass search=False")
+    if engine is not None and not isinstance(engine, str) and not hasattr(engine, "equations_"):
+        raise SympileError("engine must be 'operon', 'gplearn', 'pysr', None or a fitted PySRRegressor")
     symbols = _symbols(names)
     operators = list(operators)
     budget = _Budget(started, time_limit)
@@ -206,21 +209,21 @@ def discover(
     else:
         if search and budget.left(0.75):
             bar.stage("search")
-            found = _search.candidates(data, y, symbols, operators, deadline=budget.at(0.2))
+            found = _search.candidates(data, y, symbols, operators, deadline=budget.at(0.35))
             raw += _screen(found, y, _crit.nearest_neighbour_noise(data, y))
         if isinstance(engine, str):
             n_runs = runs or (2 if time_limit is not None and time_limit >= 4 else 1)
             for k in range(n_runs):
-                share = budget.share(0.55, n_runs - k)
+                share = budget.share(0.6, n_runs - k)
                 if time_limit is not None and share < 1 and k > 0:
                     break
                 bar.stage(f"{engine} run {k + 1}/{n_runs}")
                 opts = _timed(engine, dict(engine_options), share if time_limit is not None else None)
                 seed_k = None if seed is None else seed + k
                 raw += [(e, engine) for e in _ENGINES[engine](data, y, symbols, max_size, operators, seed_k, opts)]
-        else:
+        elif engine is not None:
             raw += [(e, "pysr") for e in _read_pysr(engine, symbols)]
-    label = engine if isinstance(engine, str) else "pysr"
+    label = engine if isinstance(engine, str) else "search" if engine is None else "pysr"
     columns = {str(s): data[:, k] for k, s in enumerate(symbols)}
 
     bar.stage("refit")
@@ -244,8 +247,8 @@ def discover(
         chosen = [select_best(pareto_front(pool, floor), selection, floor)]
     if snap:
         bar.stage("snap")
-        for c in list(chosen):
-            if not c.expr.atoms(sp.Float) or not budget.left(0.03):
+        for c in list(chosen):  # the best first: the others only while time is left
+            if not c.expr.atoms(sp.Float) or not budget.left(0.05):
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -422,13 +425,13 @@ def _polish_all(raw, columns, y, refine: bool, simplify: bool, budget) -> list[C
         if key in seen:
             continue
         seen.add(key)
-        if not budget.left(0.2):
+        if not budget.left(0.25):
             # out of time: the rest are judged as they came
             loss = _loss(expr, columns, y)
             if math.isfinite(loss):
                 pool.append(Candidate(complexity(expr), loss, expr, source=source))
             continue
-        mode = None if not simplify else "cancel" if source == "search" or not budget.left(0.35) else "full"
+        mode = None if not simplify else "cancel" if source == "search" or not budget.left(0.33) else "full"
         for c in _polish(expr, columns, y, refine, mode):
             c.source = source
             pool.append(c)
@@ -693,8 +696,8 @@ def _on_cluster(client, engine, data, y, symbols, max_size, operators, seed, run
             f"the dask client is not running (status {status or 'unknown'}): pass an open "
             "dask.distributed.Client, or client=None to run in this process"
         )
-    if not isinstance(engine, str):
-        raise SympileError("client= runs engines on the cluster: pass engine='operon', 'gplearn' or 'pysr'")
+    if engine is not None and not isinstance(engine, str):
+        raise SympileError("client= runs engines on the cluster: pass engine='operon', 'gplearn', 'pysr' or None")
     try:
         workers = len(client.scheduler_info().get("workers", {}))
     except Exception as e:  # a client whose scheduler has gone
@@ -705,7 +708,7 @@ def _on_cluster(client, engine, data, y, symbols, max_size, operators, seed, run
     futures = []
     if search:
         futures.append(client.submit(_search_job, data, y, symbols, operators, seconds and 0.3 * seconds, pure=False))
-    for k in range(n_runs):
+    for k in range(n_runs if engine is not None else 0):
         opts = _timed(engine, dict(options), seconds)
         seed_k = None if seed is None else seed + k
         futures.append(

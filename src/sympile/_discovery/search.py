@@ -37,7 +37,7 @@ _UNARY = {
 }
 
 #: The most subsets one enumeration solves.
-MAX_SUBSETS = 150_000
+MAX_SUBSETS = 25_000
 
 
 def candidates(X, y, symbols, operators, deadline: float | None = None, keep: int = 4) -> list:
@@ -50,24 +50,23 @@ def candidates(X, y, symbols, operators, deadline: float | None = None, keep: in
     def left() -> bool:
         return deadline is None or time.perf_counter() < deadline
 
+    out += _power_law(X, y, symbols, ops)
     basis = _basis(X, symbols, ops)
-    out += _sparse_sums(basis, y, y, keep, ident)
+    out += _sparse_sums(basis, y, y, keep, ident, deadline)
     if left() and "div" in ops:
         out += _rationals(X, y, y, symbols, ops, keep, ident)
     one_sign = bool(np.all(y > 0) or np.all(y < 0))
-    if left() and "sqrt" in ops and one_sign:
-        sign = 1 if y[0] > 0 else -1
+    sign = 1 if y[0] > 0 else -1
+    if left() and "sqrt" in ops and one_sign and "div" in ops:
         root = (lambda e: sign * sp.sqrt(e), lambda v: sign * np.sqrt(v))
-        out += _sparse_sums(basis, y * y, y, keep, root)
-        if left() and "div" in ops:
-            out += _rationals(X, y * y, y, symbols, ops, keep, root)
+        out += _rationals(X, y * y, y, symbols, ops, keep, root)
     if left() and "exp" in ops and one_sign:
-        sign = 1 if y[0] > 0 else -1
         poly = [b for b in basis if b[0].is_polynomial() or not b[0].free_symbols]
         grow = (lambda e: sign * _exp_split(e), lambda v: sign * np.exp(v))
-        out += _sparse_sums(poly, np.log(np.abs(y)), y, keep, grow)
-    if left():
-        out += _power_law(X, y, symbols, ops)
+        out += _sparse_sums(poly, np.log(np.abs(y)), y, keep, grow, deadline)
+    if left() and "sqrt" in ops and one_sign:
+        root = (lambda e: sign * sp.sqrt(e), lambda v: sign * np.sqrt(v))
+        out += _sparse_sums(basis, y * y, y, keep, root, deadline)
     return out
 
 
@@ -181,12 +180,14 @@ def _judge(pred, y) -> float:
     return mse if math.isfinite(mse) else math.inf
 
 
-def _sparse_sums(basis, t, y, keep, wrap) -> list:
+def _sparse_sums(basis, t, y, keep, wrap, deadline=None) -> list:
     if not basis:
         return []
     A = np.column_stack([c for _, c in basis])
     out = []
     for _, idx in _subsets(A.shape[1], 5):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         _, sse = _batched_fit(A, t, idx)
         if sse is None:
             continue
@@ -194,7 +195,8 @@ def _sparse_sums(basis, t, y, keep, wrap) -> list:
             cols = idx[j]
             # the exact least-squares solution for the chosen few
             coef, *_ = np.linalg.lstsq(A[:, cols], t, rcond=None)
-            mse = _judge(wrap[1](A[:, cols] @ coef), y)
+            with np.errstate(all="ignore"):
+                mse = _judge(wrap[1](A[:, cols] @ coef), y)
             if math.isfinite(mse):
                 e = sp.Add(*[sp.Float(float(c)) * basis[i][0] for c, i in zip(coef, cols)])
                 out.append((wrap[0](e), mse))
