@@ -172,6 +172,17 @@ def _take(values, index):
     return values[index if type(index) is slice else np.asarray(index)]
 
 
+def _outer(v, x):
+    """``v * x[..., None]``: for a vector ``v`` of ``x``'s (inexact) dtype, ``x`` outer ``v`` as a
+    dot without contraction. XLA computes it as the same products, bit for bit, but its
+    transpose in ``v`` is one matrix-vector product over the points, where the product's is
+    the lifted ``x`` broadcast to ``(..., k)``, written out and reduced."""
+    v, x = jnp.asarray(v), jnp.asarray(x)
+    if v.ndim == 1 and v.dtype == x.dtype and jnp.issubdtype(v.dtype, jnp.inexact):
+        return jnp.tensordot(x, v, axes=0, precision=jax.lax.Precision.HIGHEST)
+    return v * jnp.expand_dims(x, -1)
+
+
 def _arrays(*args):
     return [jnp.asarray(a) if type(a) in _PYNUM else a for a in args]
 
@@ -210,6 +221,7 @@ NAMESPACE = {
     "_stack": _stack,
     "_concatenate": _concatenate,
     "_take": _take,
+    "_outer": _outer,
 }
 
 
@@ -272,8 +284,35 @@ def _spell_take(var: str):
     return spell
 
 
+_LIFT, _LIFT_END = "jnp.expand_dims(", ", -1)"
+
+
+def _lifted(arg: str) -> str | None:
+    """What ``arg`` lifts, if it is a ``lift`` (parenthesised or not) as `BATCHED` spells it."""
+    text = arg[1:-1] if arg.startswith("(") and arg.endswith(")") else arg
+    if not (text.startswith(_LIFT) and text.endswith(_LIFT_END)):
+        return None
+    inner = text[len(_LIFT) : -len(_LIFT_END)]
+    depth = 0
+    for ch in inner:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return None
+    return inner if depth == 0 else None
+
+
+def _spell_mul(args: list[str], attr) -> str:
+    """A product with a lifted input goes through `_outer`; any other is ``a * b``."""
+    for k in (0, 1):
+        x = _lifted(args[k])
+        if x is not None:
+            return f"_outer({args[1 - k]}, {x})"
+    return f"{args[0]} * {args[1]}"
+
+
 #: The batched ops (`sympile._transforms.batch`): ``lift`` takes Python numbers too.
 BATCHED = {
+    "mul": _spell_mul,
     "lift": "jnp.expand_dims({0}, -1)",
     "vparam": _spell_take("p"),
     "vbuffer": _spell_take("b"),
