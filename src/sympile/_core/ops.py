@@ -94,7 +94,16 @@ def _one_plus_sq(b, x):
 
 
 def _one_minus_sq(b, x):
-    return b.sub(b.const(1), _sq(b, x))
+    """``1 - x**2`` as ``(1 - x) * (1 + x)``: near ``x = ±1``, ``1 - x`` is exact where ``1 - x*x``
+    loses the low bits of ``x*x``."""
+    one = b.const(1)
+    return b.mul(b.sub(one, x), b.add(one, x))
+
+
+def _sq_minus_one(b, x):
+    """``x**2 - 1`` as ``(x - 1) * (x + 1)`` (see `_one_minus_sq`)."""
+    one = b.const(1)
+    return b.mul(b.sub(x, one), b.add(x, one))
 
 
 def _d_powi(b, y, n, x):
@@ -102,7 +111,17 @@ def _d_powi(b, y, n, x):
 
 
 def _d_pow(b, y, _, x, e):
-    return (b.mul(e, b.op("pow", x, b.sub(e, b.const(1)))), b.mul(b.op("log", x), y))
+    """``d/dx = e x**(e-1)`` and ``d/de = x**e log x``.
+
+    Where ``x**e`` is 0 (``0**e`` for ``e > 0``, or an underflow), so is ``d/de``; but ``log 0 = -inf``
+    times 0 is NaN, so the log reads 1 there instead of ``x``, the double-where of `mask`: its own
+    partial ``1 / x`` is then finite too, and every higher derivative stays finite. Where ``x**e`` is
+    not 0 nothing changes (``0**e`` for ``e <= 0`` is infinite or 1, and ``d/de`` is as infinite as
+    the math says). A literal base other than 0 needs no mask.
+    """
+    base = b.const_value(x)
+    at = x if base is not None and base != 0 else b.where(b.op("eq", y, b.const(0)), b.const(1), x)
+    return (b.mul(e, b.op("pow", x, b.sub(e, b.const(1)))), b.mul(b.op("log", at), y))
 
 
 def _d_atan2(b, y, _, u, v):
@@ -332,7 +351,7 @@ _def(
     "expm1",
     1,
     array="expm1",
-    deriv=lambda b, y, _, x: (b.add(y, b.const(1)),),
+    deriv=lambda b, y, _, x: (b.op("exp", x),),  # not y + 1: it cancels as expm1(x) -> -1
     to_sympy=lambda x, attr=None: sp.exp(x) - 1,
 )
 _def("log", 1, sp.log, array="log", safe=(1,), deriv=lambda b, y, _, x: (b.recip(x),))
@@ -359,7 +378,9 @@ _def("atan2", 2, sp.atan2, array="arctan2", deriv=_d_atan2, safe=(1, 1))
 # Hyperbolic.
 _def("sinh", 1, sp.sinh, array="sinh", deriv=lambda b, y, _, x: (b.op("cosh", x),))
 _def("cosh", 1, sp.cosh, array="cosh", deriv=lambda b, y, _, x: (b.op("sinh", x),))
-_def("tanh", 1, sp.tanh, array="tanh", deriv=lambda b, y, _, x: (_one_minus_sq(b, y),))
+# tanh' = sech**2, coth' = -csch**2: not 1 - y**2, which cancels as y -> ±1 (all digits lost as tanh
+# rounds to 1).
+_def("tanh", 1, sp.tanh, array="tanh", deriv=lambda b, y, _, x: (_sq(b, b.op("sech", x)),))
 _def("asinh", 1, sp.asinh, array="arcsinh", deriv=lambda b, y, _, x: (b.op("rsqrt", _one_plus_sq(b, x)),))
 _def(
     "acosh",
@@ -367,7 +388,7 @@ _def(
     sp.acosh,
     array="arccosh",
     safe=(2,),
-    deriv=lambda b, y, _, x: (b.op("rsqrt", b.sub(_sq(b, x), b.const(1))),),
+    deriv=lambda b, y, _, x: (b.op("rsqrt", _sq_minus_one(b, x)),),
 )
 _def("atanh", 1, sp.atanh, array="arctanh", safe=(0,), deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),))
 
@@ -377,7 +398,7 @@ for _name, _cls, _of, _safe, _deriv in (
     ("cot", sp.cot, "tan", (1,), lambda b, y, _, x: (b.neg(_one_plus_sq(b, y)),)),
     ("sec", sp.sec, "cos", None, lambda b, y, _, x: (b.mul(y, b.op("tan", x)),)),
     ("csc", sp.csc, "sin", (1,), lambda b, y, _, x: (b.neg(b.mul(y, b.op("cot", x))),)),
-    ("coth", sp.coth, "tanh", (1,), lambda b, y, _, x: (_one_minus_sq(b, y),)),
+    ("coth", sp.coth, "tanh", (1,), lambda b, y, _, x: (b.neg(_sq(b, b.op("csch", x))),)),
     ("sech", sp.sech, "cosh", None, lambda b, y, _, x: (b.neg(b.mul(y, b.op("tanh", x))),)),
     ("csch", sp.csch, "sinh", (1,), lambda b, y, _, x: (b.neg(b.mul(y, b.op("coth", x))),)),
 ):
