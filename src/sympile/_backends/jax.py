@@ -172,15 +172,21 @@ def _take(values, index):
     return values[index if type(index) is slice else np.asarray(index)]
 
 
-def _outer(v, x):
-    """``v * x[..., None]``: for a vector ``v`` of ``x``'s (inexact) dtype, ``x`` outer ``v`` as a
-    dot without contraction. XLA computes it as the same products, bit for bit, but its
-    transpose in ``v`` is one matrix-vector product over the points, where the product's is
-    the lifted ``x`` broadcast to ``(..., k)``, written out and reduced."""
-    v, x = jnp.asarray(v), jnp.asarray(x)
-    if v.ndim == 1 and v.dtype == x.dtype and jnp.issubdtype(v.dtype, jnp.inexact):
-        return jnp.tensordot(x, v, axes=0, precision=jax.lax.Precision.HIGHEST)
-    return v * jnp.expand_dims(x, -1)
+def _mul(a, b):
+    """``a * b``, where a trailing unit axis times a vector (a batched term's lifted input times
+    its parameters, ``x[..., None] * v``) is ``x`` outer ``v``, a dot without contraction. XLA
+    computes it as the same products, bit for bit, but its transpose in ``v`` is one
+    matrix-vector product over the points, where the product's is ``x`` broadcast to
+    ``(..., k)``, written out and reduced."""
+    for u, v in ((a, b), (b, a)):
+        if jnp.ndim(v) == 1 and jnp.shape(u)[-1:] == (1,) and _same_inexact(u, v):
+            return jnp.tensordot(jnp.squeeze(u, -1), v, axes=0, precision=jax.lax.Precision.HIGHEST)
+    return a * b
+
+
+def _same_inexact(u, v) -> bool:
+    dtype = getattr(u, "dtype", None)
+    return dtype is not None and dtype == getattr(v, "dtype", None) and jnp.issubdtype(dtype, jnp.inexact)
 
 
 def _arrays(*args):
@@ -221,7 +227,7 @@ NAMESPACE = {
     "_stack": _stack,
     "_concatenate": _concatenate,
     "_take": _take,
-    "_outer": _outer,
+    "_mul": _mul,
 }
 
 
@@ -284,35 +290,9 @@ def _spell_take(var: str):
     return spell
 
 
-_LIFT, _LIFT_END = "jnp.expand_dims(", ", -1)"
-
-
-def _lifted(arg: str) -> str | None:
-    """What ``arg`` lifts, if it is a ``lift`` (parenthesised or not) as `BATCHED` spells it."""
-    text = arg[1:-1] if arg.startswith("(") and arg.endswith(")") else arg
-    if not (text.startswith(_LIFT) and text.endswith(_LIFT_END)):
-        return None
-    inner = text[len(_LIFT) : -len(_LIFT_END)]
-    depth = 0
-    for ch in inner:
-        depth += (ch == "(") - (ch == ")")
-        if depth < 0:
-            return None
-    return inner if depth == 0 else None
-
-
-def _spell_mul(args: list[str], attr) -> str:
-    """A product with a lifted input goes through `_outer`; any other is ``a * b``."""
-    for k in (0, 1):
-        x = _lifted(args[k])
-        if x is not None:
-            return f"_outer({args[1 - k]}, {x})"
-    return f"{args[0]} * {args[1]}"
-
-
 #: The batched ops (`sympile._transforms.batch`): ``lift`` takes Python numbers too.
 BATCHED = {
-    "mul": _spell_mul,
+    "mul": "_mul({0}, {1})",
     "lift": "jnp.expand_dims({0}, -1)",
     "vparam": _spell_take("p"),
     "vbuffer": _spell_take("b"),
