@@ -189,7 +189,7 @@ def test_fit_groups_of_a_dask_dataframe_and_of_a_list_on_the_c_backend(client, r
     for _, row in table.iterrows():
         assert [row["c0"], row["c1"]] == pytest.approx(want[row["sensor"]][0], rel=1e-12)
     datasets = [g.drop(columns="sensor") for _, g in frame.groupby("sensor")]
-    listed = sympile.fit_groups(model, datasets, "y", backend="c", client=client)
+    listed = sympile.fit_groups(model, datasets, "y", backend="c", client=client, per_task=4)
     assert list(listed["group"]) == list(range(6))
     for k, key in enumerate(sorted(want)):
         assert [listed["c0"][k], listed["c1"][k]] == pytest.approx(want[key][0], rel=1e-8)

@@ -57,8 +57,9 @@ class _Spec:
         return pd.DataFrame([self.row(key, _aligned(data))])
 
 
-def _fit_one(spec: _Spec, key, data) -> dict:
-    return spec.row(key, _aligned(data))
+def _fit_batch(spec: _Spec, batch: list) -> list[dict]:
+    """The rows of a task's groups (``[(key, dataset), ...]``), in order."""
+    return [spec.row(key, _aligned(data)) for key, data in batch]
 
 
 def _aligned(data):
@@ -78,6 +79,7 @@ def fit_groups(
     *,
     by: str | Sequence[str] | None = None,
     client: Any = None,
+    per_task: int = 1,
     **options,
 ):
     """Fit ``expr`` to each group of ``data`` separately, on Dask; one table of the results.
@@ -91,6 +93,9 @@ def fit_groups(
         by: the key column(s) of a DataFrame.
         client: a ``distributed.Client`` to run on; None: Dask's current scheduler (a client
             made earlier in the session, else local threads).
+        per_task: groups fitted by one task (a list, dict or pandas DataFrame; default 1): more
+            per task when each fit takes milliseconds, so that Dask's cost per task (about a
+            millisecond of the scheduler's time) does not dominate.
         options: `sympile.fit`'s keywords (``params``, ``p0``, ``variables``, ``method``,
             ``backend``, ``max_iter``, ``tol``, ...), the same for every group.
 
@@ -114,6 +119,8 @@ def fit_groups(
     import pandas as pd
 
     _check_client(client)
+    if isinstance(per_task, bool) or not isinstance(per_task, int) or per_task < 1:
+        raise SympileError(f"per_task must be a positive whole number of groups, got {per_task!r}")
     if isinstance(expr, str):
         raise SympileError("fit_groups takes a SymPy expression; parse text with sympile.parse_expr first")
     columns = _param_columns(expr, options.get("params"))
@@ -139,8 +146,9 @@ def fit_groups(
     else:
         groups = _groups(data, keys)
         shared = dask.delayed(spec, traverse=False)  # one node: shipped once per worker that needs it
-        tasks = [dask.delayed(_fit_one, pure=True)(shared, key, d) for key, d in groups]
-        table = pd.DataFrame(list(_computed(client, dask, tasks)))
+        batches = [groups[k : k + per_task] for k in range(0, len(groups), per_task)]
+        tasks = [dask.delayed(_fit_batch, pure=True)(shared, batch) for batch in batches]
+        table = pd.DataFrame([row for rows in _computed(client, dask, tasks) for row in rows])
     if table.empty:
         return table
     return table.sort_values(keys, kind="stable").reset_index(drop=True)
@@ -174,10 +182,13 @@ def _is_dask(data) -> bool:
 
 
 def _groups(data, keys: list[str]) -> list[tuple]:
-    """``[(key, dataset), ...]`` of a pandas DataFrame by ``keys``, a list, or a dict."""
+    """``[(key, dataset), ...]`` of a pandas DataFrame by ``keys`` (each group a dict of NumPy
+    columns: cheap to split and to send), a list, or a dict."""
     if _is_frame(data):
         by = keys[0] if len(keys) == 1 else keys
-        return [(key, group.drop(columns=keys)) for key, group in data.groupby(by, sort=True)]
+        columns = {str(c): data[c].to_numpy() for c in data.columns if c not in keys}
+        indices = data.groupby(by, sort=True).indices
+        return [(key, {c: v[rows] for c, v in columns.items()}) for key, rows in indices.items()]
     if isinstance(data, Mapping):
         return list(data.items())
     if isinstance(data, (list, tuple)):
