@@ -4,17 +4,23 @@ The workflow of the symbolic-regression example that accompanies Kidger's thesis
 Differential Equations"), in one library:
 
 1. trajectories of dx/dt = y/(1+y), dy/dt = -x/(1+x) from random initial conditions;
-2. a neural ODE (PyTorch + torchdiffeq) fitted to them;
+2. a neural ODE fitted to them through the solver;
 3. each component of the learnt vector field regressed with `sympile.discover` (pyoperon);
-4. the best expressions turned into one `sympile.torch.SymPyModule` (positional form), whose
-   constants are fine-tuned through the ODE solver against the original trajectories;
+4. the best expressions turned into one module (positional form), whose constants are
+   fine-tuned through the ODE solver against the original trajectories;
 5. the constants quantised to 0.01, which gives back the true system.
+
+Steps 2 and 4 are the framework's: PyTorch + torchdiffeq + `sympile.torch.SymPyModule` here
+(``framework="torch"``, the default), or JAX + diffrax + Equinox + optax +
+`sympile.jax.SymbolicModule` in `demo_jax` (``framework="jax"``). Everything else (data,
+budget, discovery, recovery, plot, report) is this module's, shared by both.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
@@ -23,6 +29,16 @@ from .._core.errors import BackendNotAvailableError, SympileError
 
 X, Y = sp.symbols("x y")
 TRUTH = [Y / (1 + Y), -X / (1 + X)]
+
+#: Both frameworks train the same way: a 2-WIDTH-WIDTH-2 softplus network, Adam with a cosine
+#: learning rate from ODE_LR (neural ODE) and TUNE_LR (fine-tuning), a fixed solver step of half
+#: the data's spacing, and windows of SHORT_WINDOW times for the first half of training, then
+#: LONG_WINDOW.
+WIDTH = 64
+ODE_LR = 1e-2
+TUNE_LR = 5e-3
+SHORT_WINDOW, LONG_WINDOW = 6, 12
+T_END = 6.0
 
 
 @dataclass(frozen=True)
@@ -38,22 +54,56 @@ class Budget:
     max_evaluations: int = 100_000
     tune_steps: int = 300
 
+    def __post_init__(self):
+        for name, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SympileError(f"Budget.{name} must be a positive whole number, got {value!r}")
+        if self.times < LONG_WINDOW:
+            raise SympileError(f"Budget.times must be at least {LONG_WINDOW} (the longest training window)")
+
 
 FULL = Budget()
 QUICK = Budget(ode_steps=1000, tune_steps=200)
 
+# What each framework needs, and the extra that installs it.
+_NEEDS = {
+    "torch": (("torch", "torchdiffeq", "pyoperon", "tqdm"), "pip install 'sympile[discover]' torch==2.13.0"),
+    "jax": (("jax", "equinox", "diffrax", "optax", "pyoperon", "tqdm"), "pip install 'sympile[discover-jax]'"),
+}
 
-def _need():
+
+@dataclass
+class DemoResult:
+    """What `rediscover` found: each step's output, its losses and its wall time in seconds."""
+
+    framework: str
+    ts: np.ndarray  # step 1: the times
+    ys: np.ndarray  # and the trajectories, (trajectory, time, 2)
+    found: list  # step 3: the discovered expressions, dx/dt then dy/dt
+    tuned: list  # step 4: the same after fine-tuning
+    recovered: list  # step 5: quantised and cancelled
+    ok: bool  # the recovered system is exactly the true one
+    ode_loss: float  # the neural ODE's mean squared error on its last batch of windows
+    tune_loss_before: float  # mean squared error of `found` through the solver on all trajectories
+    tune_loss_after: float  # the same for `tuned`
+    seconds: dict = field(default_factory=dict)
+
+
+def _need(framework: str):
+    packages, install = _NEEDS[framework]
     missing = []
-    for package in ("torch", "torchdiffeq", "pyoperon", "tqdm"):
+    for package in packages:
         try:
             __import__(package)
         except ImportError:
             missing.append(package)
     if missing:
-        raise BackendNotAvailableError(
-            f"the demo needs {', '.join(missing)}: pip install 'sympile[discover]' torch==2.13.0"
-        )
+        raise BackendNotAvailableError(f"the demo with framework={framework!r} needs {', '.join(missing)}: {install}")
+
+
+def window(step: int, steps: int) -> int:
+    """How many times the neural ODE's training windows span at ``step`` of ``steps``."""
+    return SHORT_WINDOW if step < steps // 2 else LONG_WINDOW
 
 
 def _vector_field(state):
@@ -95,71 +145,97 @@ def run_demo(
     """Run the demo; returns 0 when the recovered system is the true one (else 1).
 
     ``budget`` overrides the work of each step (`FULL`, or `QUICK` with ``quick=True``);
-    ``framework`` is ``"torch"`` (PyTorch + torchdiffeq) or ``"jax"``.
+    ``framework`` is ``"torch"`` (PyTorch + torchdiffeq) or ``"jax"`` (JAX + diffrax +
+    Equinox + optax).
     """
-    if framework not in ("torch", "jax"):
+    result = rediscover(quick=quick, plot=plot, seed=seed, verbose=verbose, budget=budget, framework=framework)
+    return 0 if result.ok else 1
+
+
+def rediscover(
+    *,
+    quick: bool = False,
+    plot: str | None = None,
+    seed: int = 0,
+    verbose: bool = False,
+    budget: Budget | None = None,
+    framework: str = "torch",
+) -> DemoResult:
+    """The demo's pipeline (arguments as `run_demo`), returning what each step produced."""
+    if framework not in _NEEDS:
         raise SympileError(f"framework must be 'torch' or 'jax', not {framework!r}")
-    if framework == "jax":
-        raise BackendNotAvailableError("the JAX demo is not written yet")
-    _need()
-    import torch
-    from torchdiffeq import odeint
+    _need(framework)
     from tqdm.auto import tqdm
 
-    from .._modules.torch_module import SymPyModule
-    from .discover import discover
+    if framework == "torch":
+        train, tune = _torch_train, _torch_tune
+    else:
+        from .demo_jax import fine_tune as tune
+        from .demo_jax import train_neural_ode as train
 
     say = print if verbose else (lambda *a, **k: None)
-    started = time.perf_counter()
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    dtype = torch.float64
-    budget = budget or (QUICK if quick else FULL)
+    progress = lambda items, desc: tqdm(items, desc=desc, disable=not verbose)  # noqa: E731
+    started = clock = time.perf_counter()
+    seconds = {}
 
-    n_traj, n_times, t_end = budget.trajectories, budget.times, 6.0
-    ts_np, ys_np = make_data(n_traj, n_times, t_end, rng)
-    ts = torch.tensor(ts_np, dtype=dtype)
-    ys = torch.tensor(ys_np, dtype=dtype)
-    say(f"data: {n_traj} trajectories of dx/dt = y/(1+y), dy/dt = -x/(1+x), {n_times} times each")
+    def lap(name):
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[name], clock = now - clock, now
+
+    rng = np.random.default_rng(seed)
+    budget = budget or (QUICK if quick else FULL)
+    ts, ys = make_data(budget.trajectories, budget.times, T_END, rng)
+    say(
+        f"data: {budget.trajectories} trajectories of dx/dt = y/(1+y), dy/dt = -x/(1+x), "
+        f"{budget.times} times each; training with {framework}"
+    )
 
     # 2. A neural ODE, trained through the solver on short windows of the trajectories (the
     # system is autonomous and the times are evenly spaced, so every window starts at t = 0).
-    net = torch.nn.Sequential(
-        torch.nn.Linear(2, 64),
-        torch.nn.Softplus(),
-        torch.nn.Linear(64, 64),
-        torch.nn.Softplus(),
-        torch.nn.Linear(64, 2),
-    ).to(dtype)
-    steps = budget.ode_steps
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    options = {"step_size": float(ts_np[1] - ts_np[0]) / 2}
-    batch = budget.batch
-    gen = torch.Generator().manual_seed(seed)
-    for i in tqdm(range(steps), desc="1/3 neural ODE", disable=not verbose):
-        window = 6 if i < steps // 2 else 12  # short windows first, then longer ones
-        traj = torch.randint(0, n_traj, (batch,), generator=gen)
-        start = torch.randint(0, n_times - window + 1, (batch,), generator=gen)
-        index = start[:, None] + torch.arange(window)
-        target = ys[traj[:, None], index]
-        pred = odeint(lambda t, s: net(s), target[:, 0], ts[:window], method="rk4", options=options)
-        loss = torch.mean((pred.transpose(0, 1) - target) ** 2)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    say(f"neural ODE: mean squared error {loss.item():.3g} on windows of {window} times")
+    field, ode_loss = train(ts, ys, budget, seed, progress)
+    last = window(budget.ode_steps - 1, budget.ode_steps)
+    say(f"neural ODE: mean squared error {ode_loss:.3g} on windows of {last} times")
+    lap("neural ODE")
 
     # 3. Symbolic regression on the learnt vector field, at the states the data visits.
     states = ys.reshape(-1, 2)
-    with torch.no_grad():
-        field = net(states).numpy()
+    found = _discover(states, field(states), budget, seed, progress)
+    say("discovered:", _show(found))
+    lap("discover")
+
+    # 4. One module, fine-tuned through the ODE solver against the original trajectories.
+    tuned, before, after = tune(found, ts, ys, budget, progress)
+    say(f"fine-tuned (mean squared error {before:.3g} -> {after:.3g}):", _show(tuned))
+    lap("fine-tune")
+
+    # 5. Cancel the common factors that fine-tuning has made (nearly) exact, quantise, and
+    # compare with the truth exactly.
+    recovered = [recover(e, 0.01) for e in tuned]
+    ok = all(sp.simplify(r - t) == 0 for r, t in zip(recovered, TRUTH))
+    say("recovered:", _show(recovered))
+    say("the true system" + (" is recovered." if ok else " was NOT recovered."))
+    if plot:
+        _plot(ts, ys, recovered, plot)
+        say(f"wrote {plot}")
+    total = time.perf_counter() - started
+    say(f"took {total:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + ")")
+    seconds["total"] = total
+    return DemoResult(framework, ts, ys, found, tuned, recovered, ok, ode_loss, before, after, seconds)
+
+
+def _show(exprs) -> str:
+    return "; ".join(f"d{v}/dt = {e}" for v, e in zip("xy", exprs))
+
+
+def _discover(states: np.ndarray, field: np.ndarray, budget: Budget, seed: int, progress) -> list:
+    """Step 3: the best expression for each component of the learnt field."""
+    from .discover import discover
+
     found = []
-    for k in tqdm(range(2), desc="2/3 discover", disable=not verbose):
+    for k in progress(range(2), "2/3 discover"):
         d = discover(
-            states.numpy(),
+            states,
             field[:, k],
             variables=["x", "y"],
             max_size=11,
@@ -172,35 +248,87 @@ def run_demo(
             population_size=budget.population_size,
             max_evaluations=budget.max_evaluations,
         )
-        found.append(d.best.expr)
-    say("discovered:", "; ".join(f"d{v}/dt = {e}" for v, e in zip("xy", found)))
+        # as fitted: `discover` may snap constants to exact values, but here fine-tuning moves
+        # them first, and step 5 quantises them
+        found.append(d.raw)
+    return found
 
-    # 4. One module, fine-tuned through the ODE solver against the original trajectories.
-    module = SymPyModule(expressions=found, symbols=[X, Y]).to(dtype)
-    tune_steps = budget.tune_steps
-    opt = torch.optim.Adam(module.parameters(), lr=5e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tune_steps)
-    for _ in tqdm(range(tune_steps), desc="3/3 fine-tune", disable=not verbose):
-        pred = odeint(lambda t, s: module(s), ys[:, 0], ts, method="rk4", options=options)
-        loss = torch.mean((pred.transpose(0, 1) - ys) ** 2)
+
+def _torch_train(ts_np, ys_np, budget: Budget, seed: int, progress) -> tuple[Callable, float]:
+    """Step 2 in PyTorch + torchdiffeq: the learnt field (NumPy states to NumPy) and the last loss."""
+    import torch
+    from torchdiffeq import odeint
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    dtype = torch.float64
+    ts = torch.tensor(ts_np, dtype=dtype)
+    ys = torch.tensor(ys_np, dtype=dtype)
+    n_traj, n_times = ys.shape[:2]
+    net = torch.nn.Sequential(
+        torch.nn.Linear(2, WIDTH),
+        torch.nn.Softplus(),
+        torch.nn.Linear(WIDTH, WIDTH),
+        torch.nn.Softplus(),
+        torch.nn.Linear(WIDTH, 2),
+    ).to(dtype)
+    steps = budget.ode_steps
+    opt = torch.optim.Adam(net.parameters(), lr=ODE_LR)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    options = {"step_size": float(ts_np[1] - ts_np[0]) / 2}
+    batch = budget.batch
+    gen = torch.Generator().manual_seed(seed)
+    for i in progress(range(steps), "1/3 neural ODE"):
+        span = window(i, steps)
+        traj = torch.randint(0, n_traj, (batch,), generator=gen)
+        start = torch.randint(0, n_times - span + 1, (batch,), generator=gen)
+        index = start[:, None] + torch.arange(span)
+        target = ys[traj[:, None], index]
+        pred = odeint(lambda t, s: net(s), target[:, 0], ts[:span], method="rk4", options=options)
+        loss = torch.mean((pred.transpose(0, 1) - target) ** 2)
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
-    tuned = module.sympy()
-    say(f"fine-tuned (mean squared error {loss.item():.3g}):", "; ".join(f"d{v}/dt = {e}" for v, e in zip("xy", tuned)))
 
-    # 5. Cancel the common factors that fine-tuning has made (nearly) exact, quantise, and
-    # compare with the truth exactly.
-    recovered = [recover(e, 0.01) for e in tuned]
-    ok = all(sp.simplify(r - t) == 0 for r, t in zip(recovered, TRUTH))
-    say("recovered:", "; ".join(f"d{v}/dt = {e}" for v, e in zip("xy", recovered)))
-    say("the true system" + (" is recovered." if ok else " was NOT recovered."))
-    if plot:
-        _plot(ts_np, ys_np, recovered, plot)
-        say(f"wrote {plot}")
-    say(f"took {time.perf_counter() - started:.0f} s")
-    return 0 if ok else 1
+    def field(states):
+        with torch.no_grad():
+            return net(torch.tensor(states, dtype=dtype)).numpy()
+
+    return field, loss.item()
+
+
+def _torch_tune(found, ts_np, ys_np, budget: Budget, progress) -> tuple[list, float, float]:
+    """Step 4 in PyTorch: the tuned expressions, and the loss before and after tuning."""
+    import torch
+    from torchdiffeq import odeint
+
+    from .._modules.torch_module import SymPyModule
+
+    dtype = torch.float64
+    ts = torch.tensor(ts_np, dtype=dtype)
+    ys = torch.tensor(ys_np, dtype=dtype)
+    options = {"step_size": float(ts_np[1] - ts_np[0]) / 2}
+    module = SymPyModule(expressions=found, symbols=[X, Y]).to(dtype)
+
+    def loss_fn():
+        pred = odeint(lambda t, s: module(s), ys[:, 0], ts, method="rk4", options=options)
+        return torch.mean((pred.transpose(0, 1) - ys) ** 2)
+
+    tune_steps = budget.tune_steps
+    opt = torch.optim.Adam(module.parameters(), lr=TUNE_LR)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tune_steps)
+    with torch.no_grad():
+        before = loss_fn().item()
+    for _ in progress(range(tune_steps), "3/3 fine-tune"):
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    with torch.no_grad():
+        after = loss_fn().item()
+    return module.sympy(), before, after
 
 
 def cancel_near_common_factors(expr: sp.Expr, rtol: float = 1e-2) -> sp.Expr:
