@@ -95,16 +95,10 @@ def _one_plus_sq(b, x):
 
 
 def _one_minus_sq(b, x):
-    """``1 - x**2`` as ``(1 - x) * (1 + x)``: near ``x = ±1``, ``1 - x`` is exact where ``1 - x*x``
-    loses the low bits of ``x*x``."""
-    one = b.const(1)
-    return b.mul(b.sub(one, x), b.add(one, x))
-
-
-def _sq_minus_one(b, x):
-    """``x**2 - 1`` as ``(x - 1) * (x + 1)`` (see `_one_minus_sq`)."""
-    one = b.const(1)
-    return b.mul(b.sub(x, one), b.add(x, one))
+    # Not (1 - x) * (1 + x): near x = ±1 the rounding of x*x is that of a change of x smaller than its
+    # own rounding (the loss is the input's, as for asin), and the product's derivative
+    # -(1 + x) + (1 - x) would cancel near 0.
+    return b.sub(b.const(1), _sq(b, x))
 
 
 def _d_powi(b, y, n, x):
@@ -400,7 +394,7 @@ _def(
     sp.acosh,
     array="arccosh",
     safe=(2,),
-    deriv=lambda b, y, _, x: (b.op("rsqrt", _sq_minus_one(b, x)),),
+    deriv=lambda b, y, _, x: (b.op("rsqrt", b.sub(_sq(b, x), b.const(1))),),
 )
 _def("atanh", 1, sp.atanh, array="arctanh", safe=(0,), deriv=lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),))
 
