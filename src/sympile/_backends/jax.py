@@ -148,10 +148,18 @@ def _common(*args):
 
 
 def _broadcast(value, like):
-    """``value`` broadcast to the inputs' shape (``like``: `_common`), for outputs that ignore some."""
+    """``value`` broadcast to the inputs' shape and dtype (``like``: `_common`), for outputs that
+    ignore some or whose literals alone decide their dtype (``where(c, 1, 0)``); a boolean value
+    stays boolean."""
     shape, dtype = like
-    value = jnp.asarray(value, jnp.result_type(value, dtype))
+    value = jnp.asarray(value)
+    if value.dtype != jnp.bool_:
+        value = value.astype(jnp.result_type(dtype, _WEAK.get(value.dtype.kind, value)))
     return value if value.shape == shape else jnp.broadcast_to(value, shape)
+
+
+#: A Python number of each kind: JAX promotes a dtype with it weakly (float32 and 0.0 are float32).
+_WEAK = {"i": 0, "u": 0, "f": 0.0, "c": 0j}
 
 
 def _stack(*args):

@@ -17,6 +17,7 @@ import numpy as np
 from .._core.constants import const_value
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Graph
+from .._core.kinds import literal_typed
 from .._core.tree import leaves, rebuild, spell, spelt_sequence, top_level
 from .._core.tuning import CHUNK, CHUNK_MIN_OPS, FILL_MIN_CONSTANTS, LAZY_MATH_NODES, LINEAR_MIN_COEFFICIENTS
 from .._emit.emit import Emitted, Spelling, bind, compile_source, emit
@@ -87,15 +88,38 @@ def _common(*args):
 
 
 def _broadcast(value, like):
-    """``value`` broadcast to the shape (and dtype) of the inputs together (``like``: `_common`)."""
+    """``value`` broadcast to the shape and dtype of the inputs together (``like``: `_common`).
+
+    The dtype is the inputs' with ``value``'s kind of number (`_output_dtype`): ``where(c, 1, 0)``
+    beside float32 inputs is float32, not int64; a boolean value stays boolean.
+    """
     shape, dtype = like
+    dt = _output_dtype(value, dtype)
+    if dt is None:  # NumPy's own promotion (an int beyond int64 with the inputs' dtype)
+        dt = np.result_type(value, dtype)
     if np.shape(value) == shape:
-        # a literal at one point: a NumPy scalar of the inputs' type, as an array entry would be
-        return value if type(value) not in _PYNUM else np.asarray(value, np.result_type(value, dtype))[()]
-    return np.broadcast_to(value, shape).astype(np.result_type(value, dtype))
+        if type(value) in _PYNUM:  # a literal at one point: a NumPy scalar, as an array entry would be
+            return np.asarray(value, dt)[()]
+        return value if value.dtype == dt else value.astype(dt)
+    return np.broadcast_to(value, shape).astype(dt)
 
 
 _PYNUM = frozenset({float, int, complex, bool})
+_KIND = {float: "f", int: "i", complex: "c", bool: "b"}
+#: A Python number of each kind: NumPy promotes a dtype with it weakly (float32 and 0.0 are float32).
+_WEAK = {"i": 0, "u": 0, "f": 0.0, "c": 0j}
+
+
+def _output_dtype(value, dtype):
+    """The dtype of an output ``value`` beside inputs of ``dtype``: ``dtype`` with the value's kind of
+    number (bool stays bool; None where NumPy has no dtype for it: an int beyond int64)."""
+    kind = _KIND.get(type(value)) or getattr(getattr(value, "dtype", None), "kind", None)
+    if kind == "b":
+        return np.dtype(np.bool_)
+    weak = _WEAK.get(kind)
+    if weak is None:
+        return None
+    return np.result_type(dtype, weak)
 
 
 def _as_numpy(*args):
@@ -226,6 +250,13 @@ MATH = {
     "conjugate": "{0}",
 }
 
+
+def _as_float(value, ints: bool):
+    """An output that literals alone decide (a constant, a select between constants) at one point:
+    a float, as every other output is, unless every input is an int (NumPy's rule)."""
+    return value if ints else float(value)
+
+
 MATH_NAMESPACE = {
     # ``_m_sin``: a global lookup instead of a global and an attribute
     **{f"_m_{name}": getattr(math, name) for name in dir(math) if not name.startswith("_")},
@@ -237,6 +268,7 @@ MATH_NAMESPACE = {
     "_minimum": _minimum,
     "_maximum": _maximum,
     "_binomial": _binomial,
+    "_as_float": _as_float,
 }
 
 #: The scalar code is the prepared graph with the ops ``math`` lacks decomposed; written, its
@@ -463,12 +495,24 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
     def math_body() -> Emitted:
         blocked = MATH_BLOCKS(scalar)
         layouts: dict = {}
+        # outputs whose literals alone decide their type are floats unless every input is an int
+        literal = literal_typed(blocked)
+        typed = [n_in > 0 and literal[o] for o in blocked.outputs]
+        ints = " and ".join(f"type(a{k}) is int" for k in range(n_in))
         body = emit(
             blocked,
             _math_spelling(blocked),
             name="_f_math",
             signature=[f"a{k}" for k in range(n_in)],
-            returns=lambda outs: _returns(blocked, out_tree, layouts, "_G", outs, "None"),
+            prologue=[f"_ints = {ints}"] if any(typed) else [],
+            returns=lambda outs: _returns(
+                blocked,
+                out_tree,
+                layouts,
+                "_G",
+                [f"_as_float({t}, _ints)" if ty else t for t, ty in zip(outs, typed)],
+                "None",
+            ),
             chains=True,
         )
         body.namespace.update(layouts)

@@ -15,7 +15,7 @@ is added to the pipelines that want it, in one place each.
 
 Right after folding, an op that the backend computes for real arguments only (`RealOnly`: the
 orderings, integer parts, remainder and real special functions of
-`sympile._core.complex_flow.REAL_ONLY`, what the backend declares it lacks complex versions of,
+`sympile._core.kinds.REAL_ONLY`, what the backend declares it lacks complex versions of,
 and the ops whose decomposition goes through one of those) and that a complex constant reaches
 is refused with `UnsupportedFunctionError`; `RealOnly.inputs` is the matching check at call time,
 for the inputs whose complex values would reach one.
@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._core.complex_flow import REAL_ONLY, complex_misuses, complex_sensitive_inputs, is_complex_value
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Builder, Graph
+from .._core.kinds import REAL_ONLY, complex_misuses, complex_sensitive_inputs, is_complex_value
 from .._core.ops import OPS
 from .._transforms.decompose import decompose
 from .._transforms.fold import fold_constants

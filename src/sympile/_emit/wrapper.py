@@ -35,6 +35,7 @@ import numpy as np
 
 from .._core.errors import ArgumentError
 from .._core.graph import Graph
+from .._core.kinds import literal_typed
 from .._core.tree import arg_targets, spell
 from .._core.tuning import CACHE_SIZE
 
@@ -109,13 +110,15 @@ class Frame:
 
 def entry_frame(graph: Graph, arg_tree: tuple, out_tree: tuple, *, broadcast: bool = True) -> Frame:
     """The `Frame` of an entry point of ``graph`` with arguments ``arg_tree`` and outputs
-    ``out_tree``; with ``broadcast``, every output that ignores an input is broadcast to the
-    inputs' shape (``_broadcast(value, _like)``, with ``_like = _common(inputs)`` made once)."""
+    ``out_tree``; with ``broadcast``, every output that ignores an input, or whose dtype its
+    literals alone decide (`literal_typed`: ``where(c, 1, 0)``), is broadcast to the inputs' shape
+    and dtype (``_broadcast(value, _like)``, with ``_like = _common(inputs)`` made once)."""
     params, unpack = arg_targets(arg_tree)
     n_in = len(graph.inputs)
     deps = graph.input_dependence()
     full = (1 << n_in) - 1
-    ignoring = [broadcast and n_in > 0 and deps[o] != full for o in graph.outputs]
+    literal = literal_typed(graph)
+    ignoring = [broadcast and n_in > 0 and (deps[o] != full or literal[o]) for o in graph.outputs]
     # what the broadcasts need of the inputs is worked out once per call, not once per output
     ready = [f"_like = _common({', '.join(f'a{k}' for k in range(n_in))})"] if any(ignoring) else []
 

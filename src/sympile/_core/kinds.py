@@ -1,4 +1,6 @@
-"""Where complex values flow in a graph, and which real-only ops they would reach.
+"""What kind of number each node of a graph holds: complex values, and dtypes that literals decide.
+
+**Complex values.** Where complex values flow in a graph, and which real-only ops they would reach.
 
 Inputs are real unless the caller passes complex numbers; a literal is complex when SymPy left
 an input-free subexpression complex (``I``, ``(-3)**(1/3)``, ``(1 - GoldenRatio + I*pi/2)**2``).
@@ -12,6 +14,13 @@ remainder, ``atan2``, and the special functions that sympile computes as real fu
 may lack complex versions of more (PyTorch's ``erf``). `complex_misuses` finds a real-only op fed a
 complex literal's value (a build-time error), `complex_sensitive_inputs` the input slots whose
 complex values would reach one (a call-time check).
+
+**Dtypes.** An array library types a value by its operands: ``x * 2`` has the dtype of ``x``, but
+a select between literals (``Piecewise((1, x > 0), (0, True))``, the partials of ``Min`` and
+``Piecewise`` in a derivative graph) or a literal alone has the dtype of its literals, int64 for
+``where(c, 1, 0)`` over float32 or float64 inputs. `literal_typed` finds the nodes whose dtype
+no input, parameter or user function decides, so that an output among them can be given the
+inputs' dtype (`sympile._emit.wrapper.entry_frame`).
 """
 
 from __future__ import annotations
@@ -111,3 +120,35 @@ def is_complex_value(v) -> bool:
     if dtype is None:
         return False
     return getattr(dtype, "kind", None) == "c" or getattr(dtype, "is_complex", False) is True
+
+
+#: Leaves whose dtype is the caller's (inputs, trainable and frozen floats, data) and ops whose
+#: result's dtype is unknown here (a user's function).
+_TYPED = frozenset({"input", "param", "buffer", "data", "vparam", "vbuffer", "call"})
+
+
+def literal_typed(graph: Graph) -> list[bool]:
+    """For each node, whether its dtype comes from literals alone: a literal, or an op none of whose
+    operands (a select's branches, not its condition) comes from an input, a parameter, a buffer,
+    data or a user's function. Boolean values (comparisons, logic, boolean literals and selects
+    between them) are not: they are bool whatever the inputs."""
+    nodes = graph.nodes
+    literal = [False] * len(nodes)
+    boolean = [False] * len(nodes)
+    for i, n in enumerate(nodes):
+        op = n.op
+        if op == "where":
+            branches = n.args[1:]
+            boolean[i] = all(boolean[a] for a in branches)
+            literal[i] = not boolean[i] and all(literal[a] or boolean[a] for a in branches)
+        elif op == "const":
+            boolean[i] = type(n.attr) is bool
+            literal[i] = not boolean[i]
+        elif op in _BOOLEAN:
+            boolean[i] = True
+        elif op not in _TYPED:
+            literal[i] = all(literal[a] or boolean[a] for a in n.args)
+    return literal
+
+
+_BOOLEAN = frozenset({"lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "not"})
