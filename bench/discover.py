@@ -110,10 +110,14 @@ def _round3(expr):
     )
 
 
-def exact(expr, truth) -> bool:
-    """SRBench's exact-solution test with constants to 3 significant digits."""
+def exact(expr, truth, domain=None) -> bool:
+    """SRBench's exact-solution test with constants to 3 significant digits (variables whose
+    domain is positive are positive symbols: sqrt(c**2*m**2) is c*m there)."""
     if expr is None:
         return False
+    if domain:
+        positive = {s: sp.Symbol(str(s), positive=True) for s, (lo, _) in domain.items() if lo > 0}
+        expr, truth = sp.sympify(expr).xreplace(positive), truth.xreplace(positive)
     target = _round3(truth)
     forms = [expr]
     for make in (sp.expand, sp.together, sp.cancel):
@@ -211,7 +215,7 @@ def rescore(row) -> bool:
         expr = parse_expr(row["expr"], symbols=mapping, strict_symbols=True)
     except sympile.SympileError:
         return False
-    return exact(expr, truth)
+    return exact(expr, truth, domain)
 
 
 def make_table(path: str) -> str:
@@ -271,7 +275,7 @@ def main():
                             print(f"  {rn} failed on {name}: {type(e).__name__}: {e}", flush=True)
                             expr = None
                         dt = time.perf_counter() - t
-                        hit = exact(expr, truth)
+                        hit = exact(expr, truth, domain)
                         row = dict(problem=name, runner=rn, noise=noise, seed=seed, exact=bool(hit), seconds=dt)
                         row["expr"] = str(expr)
                         out.write(json.dumps(row) + "\n")

@@ -16,8 +16,9 @@ A candidate's *criterion* is a description length in nats (smaller is better)::
 
 `snap` tries each fitted constant as 0 (the term dropped), a small rational (1: the factor
 dropped), or a small rational multiple of pi, 1/pi, sqrt(2), sqrt(3), sqrt(pi) or
-sqrt(2*pi) and their inverses, refits the remaining constants, and keeps the change when
-the criterion does not get worse.
+sqrt(2*pi) and their inverses, within a few standard errors of its value, refits the remaining
+constants, and keeps the option of smallest criterion when that is no worse than before. The
+constant nearest to an exact value (in standard errors) goes first.
 """
 
 from __future__ import annotations
@@ -155,32 +156,40 @@ def snap(expr, columns, y, floor: float, deadline: float | None = None, fit_iter
     done: set = set()
     errors = _stderr(expr, columns, y)
     while deadline is None or time.perf_counter() < deadline:
-        floats = [f for f in _ordered_floats(expr) if f not in done]
-        if not floats:
+        plans = []
+        for f in _ordered_floats(expr):
+            if f in done:
+                continue
+            # how far the data lets the constant move: a few standard errors (at least 1e-6
+            # of it: the criterion judges); without them, 5% of its value
+            err = errors.get(f)
+            within = None if err is None else max(4 * err, 1e-6 * abs(float(f)))
+            options = snap_options(float(f), within=within)
+            # the constant closest to an exact value (in standard errors) goes first
+            z = min((abs(float(o) - float(f)) / (err or abs(float(f)) or 1.0) for o in options if o != 0), default=1e9)
+            plans.append((z, f, options))
+        if not plans:
             break
-        f = floats[0]
+        _, f, options = min(plans, key=lambda p: p[0])
         done.add(f)
         choice = None
-        # how far the data lets the constant move: a few standard errors (at least 1e-6 of
-        # it: the criterion judges); without them, 5% of its value
-        err = errors.get(f)
-        within = None if err is None else max(4 * err, 1e-6 * abs(float(f)))
-        for value in snap_options(float(f), within=within):
+        for value in options:
             if deadline is not None and time.perf_counter() > deadline:
                 break
             trial = expr.xreplace({f: value})
-            if trial.atoms(sp.Float):
-                trial = _refit(trial, columns, y, fit_iter) or trial
-            trial_loss = _loss(trial, columns, y)
+            refit = _refit(trial, columns, y, fit_iter) if trial.atoms(sp.Float) else None
+            if refit is not None:
+                trial, trial_loss = refit
+            else:
+                trial_loss = _loss(trial, columns, y)
             c = criterion(trial_loss, trial, n, floor)
-            if c <= best_crit + 1e-9 * abs(best_crit):
+            if c <= best_crit + 1e-9 * abs(best_crit):  # the best acceptable option
                 choice, best_crit, loss = trial, c, trial_loss
-                break  # the options come simplest first: the first acceptable one
         if choice is not None:
             expr = choice
             done = {d for d in done if d in expr.atoms(sp.Float)}
             errors = _stderr(expr, columns, y)
-    return expr, loss
+    return real_powers(expr), loss
 
 
 def _stderr(expr, columns, y) -> dict:
@@ -208,6 +217,15 @@ def _stderr(expr, columns, y) -> dict:
     return out
 
 
+def real_powers(expr):
+    """``exp(a)**r`` as ``exp(a*r)``, right for the real ``a`` of real data:
+    ``sqrt(exp(-theta**2))`` is ``exp(-theta**2/2)``."""
+    return expr.replace(
+        lambda e: e.is_Pow and isinstance(e.base, sp.exp) and e.exp.is_real,
+        lambda e: sp.exp(e.base.args[0] * e.exp),
+    )
+
+
 def _ordered_floats(expr) -> list:
     seen, out = set(), []
     for a in sp.preorder_traversal(expr):
@@ -225,6 +243,7 @@ def _refit(expr, columns, y, max_iter: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         try:
-            return fit(expr, data, "__target__", max_iter=max_iter).expr
+            result = fit(expr, data, "__target__", max_iter=max_iter)
         except SympileError:
             return None
+    return real_powers(result.expr), result.loss

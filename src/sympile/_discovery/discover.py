@@ -214,7 +214,7 @@ def discover(
         if isinstance(engine, str):
             n_runs = runs or (2 if time_limit is not None and time_limit >= 4 else 1)
             for k in range(n_runs):
-                share = budget.share(0.6, n_runs - k)
+                share = budget.share(0.5, n_runs - k)
                 if time_limit is not None and share < 1 and k > 0:
                     break
                 bar.stage(f"{engine} run {k + 1}/{n_runs}")
@@ -252,7 +252,7 @@ def discover(
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                expr, loss = _crit.snap(c.expr, columns, y, floor, budget.at(0.95))
+                expr, loss = _crit.snap(c.expr, columns, y, floor, budget.at(0.96))
             if expr != c.expr and math.isfinite(loss):
                 snapped = Candidate(complexity(expr), loss, expr, raw=c.raw or c.expr, source=c.source)
                 snapped.criterion = _crit.criterion(loss, expr, n, floor)
@@ -425,13 +425,13 @@ def _polish_all(raw, columns, y, refine: bool, simplify: bool, budget) -> list[C
         if key in seen:
             continue
         seen.add(key)
-        if not budget.left(0.25):
+        if not budget.left(0.32):
             # out of time: the rest are judged as they came
             loss = _loss(expr, columns, y)
             if math.isfinite(loss):
                 pool.append(Candidate(complexity(expr), loss, expr, source=source))
             continue
-        mode = None if not simplify else "cancel" if source == "search" or not budget.left(0.33) else "full"
+        mode = None if not simplify else "cancel" if source == "search" or not budget.left(0.4) else "full"
         for c in _polish(expr, columns, y, refine, mode):
             c.source = source
             pool.append(c)
@@ -703,7 +703,7 @@ def _on_cluster(client, engine, data, y, symbols, max_size, operators, seed, run
     except Exception as e:  # a client whose scheduler has gone
         raise SympileError(f"the dask client cannot reach its scheduler ({e}); start a new Client") from None
     n_runs = runs or max(1, workers)
-    seconds = None if budget.limit is None else budget.share(0.6, 1)
+    seconds = None if budget.limit is None else budget.share(0.5, 1)
     bar.stage(f"{n_runs} {engine} runs on {workers} workers")
     futures = []
     if search:

@@ -27,6 +27,8 @@ import time
 import numpy as np
 import sympy as sp
 
+from .criterion import real_powers
+
 _UNARY = {
     "sin": (sp.sin, np.sin),
     "cos": (sp.cos, np.cos),
@@ -58,14 +60,14 @@ def candidates(X, y, symbols, operators, deadline: float | None = None, keep: in
     one_sign = bool(np.all(y > 0) or np.all(y < 0))
     sign = 1 if y[0] > 0 else -1
     if left() and "sqrt" in ops and one_sign and "div" in ops:
-        root = (lambda e: sign * sp.sqrt(e), lambda v: sign * np.sqrt(v))
+        root = (lambda e: sign * real_powers(sp.sqrt(e)), lambda v: sign * np.sqrt(v))
         out += _rationals(X, y * y, y, symbols, ops, keep, root)
     if left() and "exp" in ops and one_sign:
         poly = [b for b in basis if b[0].is_polynomial() or not b[0].free_symbols]
         grow = (lambda e: sign * _exp_split(e), lambda v: sign * np.exp(v))
         out += _sparse_sums(poly, np.log(np.abs(y)), y, keep, grow, deadline)
     if left() and "sqrt" in ops and one_sign:
-        root = (lambda e: sign * sp.sqrt(e), lambda v: sign * np.sqrt(v))
+        root = (lambda e: sign * real_powers(sp.sqrt(e)), lambda v: sign * np.sqrt(v))
         out += _sparse_sums(basis, y * y, y, keep, root, deadline)
     return out
 
