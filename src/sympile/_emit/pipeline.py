@@ -92,13 +92,12 @@ class RealOnly:
         misused = complex_misuses(graph, self.ops)
         if not misused:
             return graph
-        titles = _titles(graph.nodes[i].op for i in misused)
+        ops = sorted({graph.nodes[i].op for i in misused})
         raise UnsupportedFunctionError(
-            f"the {self.name} backend computes {titles} for real arguments only, and here "
-            f"{'its' if len(set(graph.nodes[i].op for i in misused)) == 1 else 'their'} argument is complex: "
-            "a complex constant (such as I, or (-2)**(1/3), which SymPy keeps complex) flows into it; "
-            "take re(...), im(...) or Abs(...) of the complex part first"
-            + self._remedy(graph.nodes[i].op for i in misused)
+            f"the {self.name} backend computes {_titles(ops)} for real arguments only, and here "
+            f"{'its' if len(ops) == 1 else 'their'} argument is complex: a complex constant (such as I, "
+            "or (-2)**(1/3), which SymPy keeps complex) flows into it; take re(...), im(...) or Abs(...) "
+            "of the complex part first" + self._remedy(ops)
         )
 
     def inputs(self, graph: Graph) -> RealInputs | None:
