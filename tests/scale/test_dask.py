@@ -181,16 +181,16 @@ def test_fit_groups_on_the_cluster_equals_one_fit_per_group_in_process(client, r
 
 def test_fit_groups_of_a_dask_dataframe_and_of_a_list_on_the_c_backend(client, rng):
     dd = require("dask.dataframe")
-    frame = _groups(rng, 6)
+    frame = _groups(rng, 4)
     model = sp.Float(2.0) * sp.exp(-sp.Float(1.0) * t)  # the Floats are the parameters: c0, c1
     want = _in_process(model, frame)
-    table = sympile.fit_groups(model, dd.from_pandas(frame, npartitions=3), "y", by="sensor", client=client)
+    table = sympile.fit_groups(model, dd.from_pandas(frame, npartitions=2), "y", by="sensor", client=client)
     assert list(table.columns[:5]) == ["sensor", "c0", "c1", "c0_stderr", "c1_stderr"]
     for _, row in table.iterrows():
         assert [row["c0"], row["c1"]] == pytest.approx(want[row["sensor"]][0], rel=1e-12)
     datasets = [g.drop(columns="sensor") for _, g in frame.groupby("sensor")]
-    listed = sympile.fit_groups(model, datasets, "y", backend="c", client=client, per_task=4)
-    assert list(listed["group"]) == list(range(6))
+    listed = sympile.fit_groups(model, datasets, "y", backend="c", client=client, per_task=3)
+    assert list(listed["group"]) == list(range(4))
     for k, key in enumerate(sorted(want)):
         assert [listed["c0"][k], listed["c1"][k]] == pytest.approx(want[key][0], rel=1e-8)
 
@@ -213,19 +213,19 @@ def test_fit_groups_refuses_a_closed_client_and_says_which_group_failed(client, 
 
 def test_a_worker_killed_mid_computation_changes_nothing(client, rng):
     f = sympile.lambdify([x, y], [sp.log(1 + x**2) * y, sp.atan2(y, x)], backend="c")
-    xs, ys = rng.uniform(-3, 3, 8000), rng.uniform(-3, 3, 8000)
+    xs, ys = rng.uniform(-3, 3, 4000), rng.uniform(-3, 3, 4000)
     # slow blocks (each waits for a sleep), so the kill lands while blocks are still to do
     blocks = [
         da.from_delayed(
-            dask.delayed(operator.getitem)([xs[k : k + 800], dask.delayed(time.sleep, pure=False)(0.3)], 0),
-            (800,),
+            dask.delayed(operator.getitem)([xs[k : k + 500], dask.delayed(time.sleep, pure=False)(0.25)], 0),
+            (500,),
             xs.dtype,
         )
-        for k in range(0, 8000, 800)
+        for k in range(0, 4000, 500)
     ]
-    lazy = f(da.concatenate(blocks), _chunked(ys, 800))
+    lazy = f(da.concatenate(blocks), _chunked(ys, 500))
     future = client.compute(lazy)
-    time.sleep(0.6)
+    time.sleep(0.5)
     assert not all(fu.done() for fu in future)
     victim = sorted(client.run(os.getpid).items())[0][1]
     os.kill(victim, signal.SIGKILL)

@@ -311,10 +311,10 @@ class Inputs:
         or None if it is taken."""
         try:
             self.one(v)
-        except ArgumentError as e:
-            return str(e)
         except Deferred:
             return None
+        except ArgumentError as e:
+            return str(e)
         return None
 
 
@@ -368,9 +368,17 @@ DEFERRED: dict[str, Callable] = {}
 _MODULES = sys.modules
 
 
-class Deferred(Exception):  # noqa: N818 -- a signal to the call boundary, never seen by a user
+class Deferred(ArgumentError):  # noqa: N818 -- a signal to the call boundary
     """Raised at the call boundary for an input of a lazy array library (`DEFERRED`): the entry
-    point hands the call to `call_deferred` instead of making the input a NumPy array."""
+    point hands the call to `call_deferred` instead of making the input a NumPy array. Where no
+    entry point takes it (a function that computes in memory only), it is the error the user sees."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(
+            message
+            or "a lazy array (a Dask array) is not taken here: this function computes in memory; call "
+            "a compiled function (what lambdify returns) with it, or compute the array first"
+        )
 
 
 def deferred_library(v: Any) -> str | None:
