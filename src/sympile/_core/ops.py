@@ -153,9 +153,10 @@ def _d_mod(b, y, _, u, v):
 
 #: Below this ``|x|``, sinc' is its Taylor series: ``(cos x - sinc x) / x`` cancels as ``x -> 0`` (at
 #: ``x = 1e-4`` it kept 8 digits), and the series' first omitted term is under 1e-16 relatively here.
-_SINC_SERIES_BELOW = Fraction(1, 2)
-#: sinc'(x) = x * sum over n >= 1 of (-1)**n 2n x**(2n - 2) / (2n + 1)!  (-1/3 + x**2/30 - ...)
-_SINC_SERIES = tuple(Fraction((-1) ** n * 2 * n, math.factorial(2 * n + 1)) for n in range(1, 8))
+_SINC_SERIES_BELOW = 0.5
+#: sinc'(x) = x * sum over n >= 1 of (-1)**n 2n x**(2n - 2) / (2n + 1)!  (-1/3 + x**2/30 - ...), as
+#: floats: exact fractions with 13-digit denominators are integer literals that float32 JAX refuses.
+_SINC_SERIES = tuple((-1) ** n * 2 * n / math.factorial(2 * n + 1) for n in range(1, 8))
 
 
 def _d_sinc(b, y, _, x):
