@@ -4,7 +4,8 @@ Derivatives of ``k`` outputs built together should cost about what the ``k`` bui
 cost: each sweep of graph AD walks only the graph its outputs depend on (`_transforms.ad.cone`),
 not everything the builder holds (before that fix, issue 14, the gradients and Hessians of 14
 expressions in one builder took 6.6 s against 0.03 s one by one). Two cases, each printed as the
-time for ``k`` outputs together over the sum of the ``k`` single times (1 is linear):
+time for ``k`` outputs together over the sum of the ``k`` single times (1 is linear; the first
+case also over the time for ``k/2`` together, 2 is linear):
 
 - the gradient and the Hessian of ``k`` seeded random expressions of ``x, y, z`` in one
   `Builder` (what the fuzzer builds: `tests/fuzzing/numeric._derivative_graph`);
@@ -18,10 +19,11 @@ time for ``k`` outputs together over the sum of the ``k`` single times (1 is lin
 from __future__ import annotations
 
 import random
+import statistics
 import sys
 
 import sympy as sp
-from _common import fmt, fresh_caches, median_once, table
+from _common import fmt, fresh_caches, median_once, once, table
 
 import sympile
 import sympile.numpy as snp
@@ -31,6 +33,8 @@ from sympile._transforms.ad import hessian_nodes, leaf_nodes, reverse
 
 QUICK = "--quick" in sys.argv
 KS = [5, 10, 20] if QUICK else [5, 10, 20, 40]
+#: Runs per build time (the median is reported).
+REPEAT = 3 if QUICK else 7
 X, Y, Z = SYMBOLS = sp.symbols("x y z")
 
 UNARY = [
@@ -110,16 +114,21 @@ def cold(make):
 def main():
     rng = random.Random(0)
     exprs = [expression(rng) for _ in range(max(KS))]
-    single = [median_once(cold(lambda e=e: hessians_together([e])))[0] for e in exprs]
-    rows = []
+    rows, last = [], None
     for k in KS:
-        t, built = median_once(cold(lambda: hessians_together(exprs[:k])))
-        alone = sum(single[:k])
-        rows.append([str(k), fmt(t), fmt(alone), f"{t / alone:.2f}", str(built)])
+        together, alone = [], []
+        for _ in range(REPEAT):  # in turn, so that the machine's load falls on both alike
+            t, built = once(cold(lambda: hessians_together(exprs[:k])))
+            together.append(t)
+            alone.append(sum(once(cold(lambda e=e: hessians_together([e])))[0] for e in exprs[:k]))
+        t, alone = statistics.median(together), statistics.median(alone)
+        doubled = f"{t / last:.2f}" if last else ""
+        rows.append([str(k), fmt(t), fmt(alone), f"{t / alone:.2f}", doubled, str(built)])
+        last = t
     print(
         table(
             "Gradient and Hessian of k random expressions of x, y, z in one Builder",
-            ["k", "together", "sum of singles", "ratio", "nodes built"],
+            ["k", "together", "sum of singles", "ratio", "over k/2 together", "nodes built"],
             rows,
         )
     )
@@ -130,11 +139,11 @@ def main():
         jax.config.update("jax_enable_x64", True)
     except ImportError:
         jax = None
-    one = median_once(cold(lambda: sympile.jacobian(vector_function(1), 3)))[0]
+    one = median_once(cold(lambda: sympile.jacobian(vector_function(1), 3)), REPEAT)[0]
     one_jax = median_once(lambda: jax_jacobian(1))[0] if jax else float("nan")
     rows = []
     for k in KS:
-        t = median_once(cold(lambda: sympile.jacobian(vector_function(k), 3)))[0]
+        t = median_once(cold(lambda: sympile.jacobian(vector_function(k), 3)), REPEAT)[0]
         tj = median_once(lambda: jax_jacobian(k))[0] if jax else float("nan")
         rows.append([str(k), fmt(t), f"{t / (k * one):.2f}", fmt(tj), f"{tj / (k * one_jax):.2f}"])
     print(
