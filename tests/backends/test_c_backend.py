@@ -825,3 +825,22 @@ def test_keyword_calls_are_refused():
         with pytest.raises(ArgumentError):
             f(**kwargs)
     assert f(1.0, 2.0) == 0.5
+
+
+@pytest.mark.parametrize("layout", ["odd_offset", "record_field", "aligned_record_field", "one_odd_value"])
+def test_unaligned_and_strided_inputs_compute_right(layout):
+    """Arrays the kernel cannot read in place (a buffer at an odd byte offset, as a cluster or a
+    file may deliver one; a field of a record array, 12 bytes apart) are copied, never refused or
+    misread."""
+    x, y = sp.symbols("x y")
+    f = lambdify([x, y], sp.sin(x) * y + 1, backend="c")
+    values = np.random.default_rng(3).normal(size=6)
+    if layout in ("odd_offset", "one_odd_value"):
+        values = values[:1] if layout == "one_odd_value" else values
+        a = np.frombuffer(bytearray(b"\0" + values.tobytes()), np.float64, offset=1)
+    else:
+        r = np.zeros(6, dtype=np.dtype([("a", "f8"), ("b", "f4")], align=layout == "aligned_record_field"))
+        r["a"] = values
+        a = r["a"]
+    np.testing.assert_array_equal(a, values)
+    np.testing.assert_allclose(f(a, 1.5), np.sin(values) * 1.5 + 1, rtol=1e-14)

@@ -752,10 +752,17 @@ class CKernel:
         dtype = compute_dtype(flat)
         arrays = [np.asarray(a, dtype) for a in flat]
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
+        # The kernel reads aligned values a whole number of items apart: an unaligned array (a
+        # buffer at an odd offset, as a cluster may deliver one) or a field of a record array is
+        # copied first.
         ins = [
             a
-            if a.size == 1 or (a.shape == shape and (a.ndim <= 1 or a.flags.c_contiguous))
-            else np.ascontiguousarray(np.broadcast_to(a, shape))
+            if a.flags.aligned
+            and (
+                a.size == 1
+                or (a.shape == shape and (a.flags.c_contiguous or (a.ndim == 1 and not a.strides[0] % a.itemsize)))
+            )
+            else np.require(np.broadcast_to(a, shape), requirements=("C", "A"))
             for a in arrays
         ]
         lib = self.entry(dtype)
