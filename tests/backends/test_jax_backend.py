@@ -336,3 +336,17 @@ def test_special_functions_of_complex_arguments_say_so():
         f(jnp.asarray([0.5 + 0.1j]))
     g = lambdify(z, sp.erf(z) + 1, backend="jax", extra_funcs={sp.erf: lambda v: v})  # the way out
     assert complex(g(jnp.asarray(0.5 + 0.1j))) == pytest.approx(1.5 + 0.1j)
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_integer_literals_past_int32_compute_without_x64(x64):
+    """JAX makes a Python int an int32 without x64: a literal such as 93,405,312,000 (here in the
+    divisor a masked branch guards) is written as a float, never an OverflowError."""
+    x = sp.Symbol("x")
+    expr = sp.Piecewise((x / 93405312000, x < 1), (x + 2**40, True))
+    points = np.random.default_rng(5).uniform(-3, 3, 16)
+    with jax.enable_x64(x64):
+        f = lambdify([x], expr, backend="jax")
+        got = np.asarray(f(jnp.asarray(points)))
+    want = np.where(points < 1, points / 93405312000, points + 2.0**40)
+    np.testing.assert_allclose(got, want, rtol=1e-15 if x64 else 1e-6)

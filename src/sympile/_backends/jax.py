@@ -241,7 +241,7 @@ NAMESPACE = {
 
 def spelling(extra: dict | None = None, namespace: dict | None = None) -> Spelling:
     """The JAX spelling, optionally with more entries (the module's ``param``, ``call``, ...)."""
-    return Spelling("jax", "jnp", {**JAX, **(extra or {})}, {**NAMESPACE, **(namespace or {})})
+    return Spelling("jax", "jnp", {**JAX, **(extra or {})}, {**NAMESPACE, **(namespace or {})}, int_limit=2**31)
 
 
 #: The functions ``jax.scipy.special`` computes for real arguments only (`RealOnly`; JAX's

@@ -45,6 +45,9 @@ class Spelling:
     data: Callable[[Any], Any] | None = None
     #: What a user can do about an op the backend cannot compute.
     remedy: str = "pass extra_funcs={{sympy.{title}: <a function>}} to supply one, or use backend='numpy'"
+    #: Integer literals at least this large in magnitude are written as floats: the largest the
+    #: backend's default integer holds exactly (JAX without x64 makes Python ints int32).
+    int_limit: int = 2**63
 
     def spells(self, op: str) -> bool:
         if op in self.table:
@@ -83,14 +86,17 @@ class Spelling:
         return found
 
 
-def literal(value: Any, hoist: Callable[[Any], str]) -> str:
+def literal(value: Any, hoist: Callable[[Any], str], int_limit: int = 2**63) -> str:
     """Source text for a Python number; what has no literal form is hoisted to a name."""
     if type(value) is bool:
         return repr(value)
     if type(value) is int:
-        if abs(value) < 2**63:
+        if abs(value) < int_limit:
             return repr(value) if value >= 0 else f"({value!r})"
-        return literal(float(value), hoist)
+        try:
+            return literal(float(value), hoist)
+        except OverflowError:  # past float64: the inf that float arithmetic would give
+            return hoist(math.copysign(math.inf, value))
     if type(value) is float:
         if math.isfinite(value):
             return repr(value) if value >= 0 or value != value else f"({value!r})"
@@ -206,7 +212,7 @@ def emit(
             text[i] = f"a{n.attr}"
             continue
         if op == "const":
-            text[i] = const(n.attr) if const is not None else literal(const_value(n.attr), hoist)
+            text[i] = const(n.attr) if const is not None else literal(const_value(n.attr), hoist, spelling.int_limit)
             continue
         if op == "data":  # the array itself, passed in through the namespace
             text[i] = hoist_data(n.attr)
