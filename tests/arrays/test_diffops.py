@@ -654,3 +654,13 @@ def test_complex_derivatives_refused_where_the_backend_is_real():
     with pytest.raises(SympileError) as info:
         grad(lambda v: sp.Rational(-7, 3) ** v[0], 1, backend="c")
     assert "complex" in str(info.value)
+
+
+def test_product_operators_of_a_function_whose_argument_is_named_v():
+    """The product's vector argument (``v``) is renamed where the user's function already has an
+    argument of that name (the operator failed to build)."""
+    rng = np.random.default_rng(11)
+    point, direction = rng.normal(size=3), rng.normal(size=3)
+    jvp = jacobian_vector_product(lambda v: snp.array([snp.sin(v[0]) * v[1], v[2] ** 2 + v[0]]), 3)
+    J = np.array([[np.cos(point[0]) * point[1], np.sin(point[0]), 0], [1, 0, 2 * point[2]]])
+    np.testing.assert_allclose(jvp(point)(direction), J @ direction, rtol=1e-14)

@@ -47,8 +47,8 @@ def client():
 
 
 @pytest.fixture
-def rng():
-    return np.random.default_rng()
+def rng(request):
+    return np.random.default_rng(sum(map(ord, request.node.name)))  # seeded, a stream per test
 
 
 def _chunked(values: np.ndarray, chunks) -> da.Array:
@@ -94,6 +94,26 @@ def test_nested_arguments_take_a_dask_array_split_along_its_first_axis(client, r
     lazy = f(_chunked(state, (2, 250)), 0.5)
     for g, w in zip(client.compute(lazy, sync=True), f(state, 0.5)):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+def test_numpified_functions_and_their_derivatives_map_over_a_lazy_stack_of_points(client, rng, backend):
+    """A numpified function of a 3-vector, its Jacobian and a Hessian, given a Dask stack of
+    points (N, 3): lazy arrays (N, ...) chunked as the stack, equal to one call per point."""
+    snp = require("sympile.numpy")
+    f = sympile.numpify((3,), backend=backend)(lambda v: snp.array([snp.sin(v[0]) * v[1], v[2] ** 2 + v[0]]))
+    g = sympile.numpify((3,), None, backend=backend)(lambda v, s: s * snp.sum(v**3) * v[0])
+    points = rng.normal(size=(600, 3))
+    stack = _chunked(points, (200, 3))
+    for fn, args in ((f, ()), (sympile.jacobian(f), ()), (sympile.hessian(g), (1.5,))):
+        lazy = fn(stack, *args)
+        assert isinstance(lazy, da.Array) and lazy.chunks[0] == (200, 200, 200)
+        want = np.stack([fn(p, *args) for p in points])
+        got = client.compute(lazy, sync=True)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-300)
+    with pytest.raises(ShapeError, match=r"shape \(3,\) or a stack"):
+        f(_chunked(points[:, :2], (200, 2)))
 
 
 def test_c_kernels_compile_on_a_worker_whose_cache_starts_empty(client, rng, tmp_path):

@@ -217,6 +217,8 @@ def derive(traced: Traced, kind: str, wrt=0, return_aux: bool = False) -> Derive
         name = f"{PREFIX[kind]}_{traced.name}"
         letter = PRODUCTS.get(kind, "")
         names = [letter] if len(vector_shapes) == 1 else [f"{letter}_{k}" for k in range(len(vector_shapes))]
+        while set(names) & set(traced.arg_names):  # the user's function has an argument named v
+            names = [f"{n}_" for n in names]
         main_traced = Traced(
             fold_data(collect_coefficients(b.graph(main.nodes, inputs, graph.params, graph.buffers))),
             traced.arg_shapes + tuple(vector_shapes),

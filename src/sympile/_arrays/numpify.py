@@ -23,6 +23,7 @@ from .._core.errors import ArgumentError, ShapeError, SympileError
 from .._core.graph import VARIABLE, Builder, Graph, paused_gc
 from .._core.ops import OPS
 from .._emit.emit import Emitted, bind, compile_source
+from .._emit.wrapper import deferred_in, deferred_library
 from .._functions.lambdify import LambdifiedFunction
 from .._sympy.raising import to_sympy
 from .._transforms.fold import fold_constants
@@ -182,6 +183,7 @@ class NumpifiedFunction(functools.partial):
         self.backend = backend
         self._options = dict(options or {})
         self._fn = compiled.built.fn
+        self._code_graph = code_graph
         self.source = compiled.source
         self._numpy = numpy
         self._assembled = assembled
@@ -233,6 +235,8 @@ class NumpifiedFunction(functools.partial):
                 f"{self.__name__} takes {self._nargs} argument(s) ({', '.join(self.arg_names)}), "
                 f"but {len(args)} were given"
             )
+        if deferred_in(args) is not None:
+            return self._deferred([], args, 0)
         flat = self._flatten(args, 0)
         if flat is None:
             return self._symbolic(args)
@@ -244,6 +248,8 @@ class NumpifiedFunction(functools.partial):
         args = tuple(a for a in args if a is not _ABSENT)
         if len(args) != self._nargs - first:
             raise ArgumentError(f"{self.__name__} takes {self._nargs - first} array(s) here, got {len(args)}")
+        if deferred_in(args) is not None:
+            return self._deferred(list(pre), args, first)
         flat = self._flatten(args, first)
         if flat is None:
             entries = [e for a in args for e in as_object_array(a).ravel().tolist()]
@@ -310,6 +316,38 @@ class NumpifiedFunction(functools.partial):
             else:
                 leaves += list(a.reshape(-1)) if a.ndim else [a[()]]
         return leaves, dtypes
+
+    def _deferred(self, pre: list, args: tuple, first: int):
+        """The call over lazy (Dask) arrays: an argument's trailing axes are its traced shape and
+        its leading axes a stack of points (the same for every lazy argument, broadcast with the
+        others'); each output is a lazy array of the stack's shape followed by the output's shape.
+        The compiled per-entry function computes block by block (see `sympile._scale`)."""
+        if any(n.op == "data" for n in self.graph.nodes):
+            raise ArgumentError(
+                f"{self.__name__} sums over data arrays, so it cannot map over a stack of lazy points; "
+                "compute it on NumPy arrays (or with the data as lazy arrays given to a function of the point)"
+            )
+        leaves = list(pre)
+        for k, a in enumerate(args, first):
+            want = self._shapes[k]
+            if deferred_library(a) is None:
+                a = np.asarray(a)
+            got = tuple(a.shape)
+            if len(got) < len(want) or got[len(got) - len(want) :] != want:
+                raise ShapeError(
+                    f"{self.__name__}: argument {self.arg_names[k]} must have shape {want} or a stack of them "
+                    f"(..., {', '.join(map(str, want))}), got {got}"
+                )
+            leaves += [a[(..., *idx)] for idx in np.ndindex(*want)] if want else [a]
+        flat = self._flat_form()(*leaves)
+        return _lazy_tree(self._traced.out_tree, flat)
+
+    def _flat_form(self) -> LambdifiedFunction:
+        """The compiled graph taking one argument per entry and giving a tuple of the entries."""
+        n_in, n_out = len(self._code_graph.inputs), len(self._code_graph.outputs)
+        args = ("tuple", [("leaf", k) for k in range(n_in)])
+        outs = ("tuple", [("leaf", k) for k in range(n_out)])
+        return LambdifiedFunction(self._code_graph, self.backend, dict(self._options), args, outs)
 
     def _finish(self, out, dtypes):
         """The outputs in the structure traced, float outputs in the inputs' float dtype."""
@@ -538,6 +576,20 @@ def _assemble(tree, flat, bools, target):
         first, last = tree[2][0][1], tree[2][-1][1] + 1
         return _cast(np.array(flat[first:last]), all(bools[first:last]), target).reshape(tree[1])
     items = [_assemble(t, flat, bools, target) for t in tree[1]]
+    return items if kind == "list" else tuple(items)
+
+
+def _lazy_tree(tree, flat):
+    """The traced output structure over lazy per-entry arrays (an array output: its entries
+    stacked on new last axes, through the lazy library's own ``stack``)."""
+    kind = tree[0]
+    if kind == "leaf":
+        return flat[tree[1]]
+    if kind == "array":
+        entries = [flat[t[1]] for t in tree[2]]
+        stacked = np.stack(entries, axis=-1)
+        return stacked.reshape(tuple(entries[0].shape) + tuple(tree[1]))
+    items = [_lazy_tree(t, flat) for t in tree[1]]
     return items if kind == "list" else tuple(items)
 
 
