@@ -118,6 +118,11 @@ def exact(expr, truth, domain=None) -> bool:
     if domain:
         positive = {s: sp.Symbol(str(s), positive=True) for s, (lo, _) in domain.items() if lo > 0}
         expr, truth = sp.sympify(expr).xreplace(positive), truth.xreplace(positive)
+    try:  # exact as it stands (rounding the law's 1/3 to 0.333 must not spoil an exact 1/3)
+        if sp.simplify(sp.sympify(expr) - truth) == 0:
+            return True
+    except Exception:
+        pass
     target = _round3(truth)
     forms = [expr]
     for make in (sp.expand, sp.together, sp.cancel):

@@ -112,8 +112,8 @@ def discover(
     max_evaluations: int = 500_000,
     time_limit: float | None = None,
     runs: int | None = None,
-    search: bool = True,
-    snap: bool = True,
+    search: bool | None = None,
+    snap: bool | None = None,
     progress: bool = False,
     client: Any = None,
     **options,
@@ -155,8 +155,10 @@ def discover(
             lifted so that the time is what stops it.
         runs: how many engine runs (seeds ``seed, seed+1, ...``) to merge; default 1, or 2
             with a ``time_limit`` of 4 s or more, or one per worker with a ``client``.
-        search: run sympile's own enumeration as well as the engine.
-        snap: snap the chosen candidate's constants to exact values.
+        search: run sympile's own enumeration as well as the engine (default: with
+            ``selection="mdl"``; PySR's rules keep their earlier behaviour: engine only).
+        snap: snap the chosen candidate's constants to exact values (default: with
+            ``selection="mdl"``).
         progress: show progress (tqdm when installed, else lines on stderr).
         client: a ``dask.distributed.Client``: the engine runs and the enumeration are
             submitted to its cluster as independent tasks and their candidates merged.
@@ -190,12 +192,15 @@ def discover(
         raise SympileError(f"runs must be a positive whole number, got {runs!r}")
     if isinstance(engine, str) and engine not in _ENGINES:
         raise SympileError(f"unknown engine {engine!r}; choose 'operon', 'gplearn' or 'pysr'")
-    if engine is None and not search:
-        raise SympileError("engine=None leaves only sympile's own search: do not also pass search=False")
     if engine is not None and not isinstance(engine, str) and not hasattr(engine, "equations_"):
         raise SympileError("engine must be 'operon', 'gplearn', 'pysr', None or a fitted PySRRegressor")
     symbols = _symbols(names)
     operators = list(operators)
+    legacy = selection != "mdl"  # PySR's rules: the candidates and polishing they had before
+    search = (not legacy or engine is None) if search is None else bool(search)
+    snap = (not legacy) if snap is None else bool(snap)
+    if engine is None and not search:
+        raise SympileError("engine=None leaves only sympile's own search: do not also pass search=False")
     budget = _Budget(started, time_limit)
     bar = _Progress(progress)
     engine_options = dict(generations=generations, population_size=population_size, max_evaluations=max_evaluations)
@@ -227,13 +232,14 @@ def discover(
     columns = {str(s): data[:, k] for k, s in enumerate(symbols)}
 
     bar.stage("refit")
-    pool = _polish_all(raw, columns, y, refine, simplify, budget)
+    pool = _polish_all(raw, columns, y, refine, simplify, budget, replace=legacy)
     if not pool:
         raise SympileError(f"the {label} engine returned no usable expression")
     n = y.shape[0]
     noise = _crit.nearest_neighbour_noise(data, y)
     losses = sorted(c.loss for c in pool)
-    floor = _crit.loss_floor(y, noise, losses[:3])
+    # PySR's rules compare losses as they are, down to float precision
+    floor = _crit.loss_floor(y, math.inf, []) if legacy else _crit.loss_floor(y, noise, losses[:3])
     for c in pool:
         c.criterion = _crit.criterion(c.loss, c.expr, n, floor)
     if selection == "mdl":
@@ -395,9 +401,13 @@ def _symbols(names: list[str]) -> list:
     return out
 
 
-def _polish(expr, columns, y, refine: bool, simplify: str | None) -> list[Candidate]:
+def _polish(expr, columns, y, refine: bool, simplify: str | None, replace: bool = False) -> list[Candidate]:
     """The candidate refitted, and its simplified form refitted beside it (never instead of
-    it: the criterion decides). ``simplify``: None, ``"cancel"`` (cheap) or ``"full"``."""
+    it: the criterion decides). ``simplify``: None, ``"cancel"`` (cheap) or ``"full"``.
+
+    ``replace`` (PySR's selection rules, which know no criterion): the simplified form
+    instead of the original when its loss is no worse and it is no larger, or its loss is
+    significantly smaller."""
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
@@ -409,14 +419,21 @@ def _polish(expr, columns, y, refine: bool, simplify: str | None) -> list[Candid
             if simpler is not None and simpler != expr:
                 refit = _try_fit(simpler, columns, y) if refine and simpler.atoms(sp.Float) else simpler
                 forms.append(refit if refit is not None else simpler)
-    for e in forms:
-        loss = _loss(e, columns, y)
+    losses = [_loss(e, columns, y) for e in forms]
+    if replace and len(forms) == 2:
+        (a, b), (la, lb) = forms, losses
+        better = lb <= la * (1 + 1e-9) + 1e-30
+        if (better and complexity(b) <= complexity(a)) or lb < 0.5 * la:
+            forms, losses = [b], [lb]
+        else:
+            forms, losses = [a], [la]
+    for e, loss in zip(forms, losses):
         if math.isfinite(loss):
             out.append(Candidate(complexity(e), loss, e))
     return out
 
 
-def _polish_all(raw, columns, y, refine: bool, simplify: bool, budget) -> list[Candidate]:
+def _polish_all(raw, columns, y, refine: bool, simplify: bool, budget, replace: bool = False) -> list[Candidate]:
     pool, seen = [], set()
     for expr, source in raw:
         if not isinstance(expr, sp.Expr) or expr.has(sp.I, sp.zoo, sp.nan, sp.oo):
@@ -432,7 +449,7 @@ def _polish_all(raw, columns, y, refine: bool, simplify: bool, budget) -> list[C
                 pool.append(Candidate(complexity(expr), loss, expr, source=source))
             continue
         mode = None if not simplify else "cancel" if source == "search" or not budget.left(0.4) else "full"
-        for c in _polish(expr, columns, y, refine, mode):
+        for c in _polish(expr, columns, y, refine, mode, replace):
             c.source = source
             pool.append(c)
     return pool
