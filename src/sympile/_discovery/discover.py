@@ -55,7 +55,8 @@ class Discovery:
     ``variables`` are the names of the columns and ``symbols`` the SymPy symbols that stand
     for them in the expressions (the same names, but for those SymPy or sympile's parser would
     read otherwise, such as ``pi``, ``E``, ``I``, ``gamma`` or ``lambda``, which get a
-    trailing underscore: ``str(best.expr)`` always parses back to the same expression).
+    trailing underscore: ``str(best.expr)`` always parses back to an equal expression in the
+    same symbols).
     ``noise`` is the nearest-neighbour estimate of the noise variance, ``floor`` the loss
     below which candidates counted as equal, ``seconds`` the wall time spent.
     """
