@@ -407,8 +407,8 @@ def _polish(expr, columns, y, refine: bool, simplify: str | None, replace: bool 
     it: the criterion decides). ``simplify``: None, ``"cancel"`` (cheap) or ``"full"``.
 
     ``replace`` (PySR's selection rules, which know no criterion): the simplified form
-    instead of the original when its loss is no worse and it is no larger, or its loss is
-    significantly smaller."""
+    instead of the original when its loss is no worse, as before (the demo relies on the
+    normalised ratio it gives)."""
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
@@ -423,8 +423,7 @@ def _polish(expr, columns, y, refine: bool, simplify: str | None, replace: bool 
     losses = [_loss(e, columns, y) for e in forms]
     if replace and len(forms) == 2:
         (a, b), (la, lb) = forms, losses
-        better = lb <= la * (1 + 1e-9) + 1e-30
-        if (better and complexity(b) <= complexity(a)) or lb < 0.5 * la:
+        if lb <= la * (1 + 1e-9) + 1e-30:  # the rule these selections always had
             forms, losses = [b], [lb]
         else:
             forms, losses = [a], [la]
