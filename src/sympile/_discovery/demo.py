@@ -204,8 +204,9 @@ def rediscover(
     say("discovered:", _show(found))
     lap("discover")
 
-    # 4. One module, fine-tuned through the ODE solver against the original trajectories.
-    tuned, before, after = tune(found, ts, ys, budget, progress)
+    # 4. One module, fine-tuned through the ODE solver against the original trajectories, from
+    # the found expressions with monic denominators (one constant fewer, better conditioned).
+    tuned, before, after = tune([monic(e) for e in found], ts, ys, budget, progress)
     say(f"fine-tuned (mean squared error {before:.3g} -> {after:.3g}):", _show(tuned))
     lap("fine-tune")
 
@@ -365,6 +366,30 @@ def cancel_near_common_factors(expr: sp.Expr, rtol: float = 1e-2) -> sp.Expr:
         return expr
     poly = lambda cs: sum(sp.Float(float(c.real)) * v**k for k, c in enumerate(cs[::-1]))  # noqa: E731
     return poly(p_new) / poly(q_new)
+
+
+def monic(expr: sp.Expr) -> sp.Expr:
+    """``expr`` as one fraction whose denominator's leading coefficient is an exact 1.
+
+    ``1.13 + 2.21/(-1.70*y - 1.92)`` becomes ``(1.13*y - 0.0319)/(y + 1.12)``: the same function
+    with one constant fewer. Anything that is not a ratio of polynomials is returned unchanged.
+    """
+    num, den = sp.fraction(sp.together(expr))
+    gens = sorted(den.free_symbols, key=str)
+    if not gens:
+        return expr
+    try:
+        p, q = sp.Poly(sp.expand(num), *gens), sp.Poly(sp.expand(den), *gens)
+    except sp.PolynomialError:
+        return expr
+    lc = q.LC()
+    if not (lc.is_number and lc != 0):
+        return expr
+    (lead, _), *rest = q.terms()
+    den = sp.Mul(*[g**k for g, k in zip(gens, lead)]) + sum(
+        c / lc * sp.Mul(*[g**k for g, k in zip(gens, m)]) for m, c in rest
+    )
+    return sp.expand(p.as_expr() / lc) / den
 
 
 def recover(expr: sp.Expr, step: float) -> sp.Expr:
