@@ -129,3 +129,23 @@ def test_recover_rounds_cancels_and_normalises():
     assert recover(noisy, 0.01) == -x / (x + 1)
     assert recover(1.234 * x / (x + 2.5004), 0.01) == sp.Float(1.23) * x / (x + sp.Float(2.5))
     assert recover(3.0001 * x, 0.01) == 3 * x
+
+
+def test_step_5_keeps_as_many_digits_as_the_trajectories_need():
+    """`snap_system` rounds each constant as coarsely as the trajectories allow: a short
+    fine-tune's 1.024*y/(y + 1.019) becomes y/(y + 1) (which fits better), while a true 1.3 keeps
+    its digit (1 would fit far worse)."""
+    from sympile._discovery.demo import X, Y, integrate, snap_system
+
+    rng = np.random.default_rng(4)
+    ts = np.linspace(0.0, 6.0, 25)
+    y0 = rng.uniform(-0.5, 1.0, (8, 2))
+    for a, want in ((1.0, [Y / (Y + 1), -X / (X + 1)]), (1.3, [sp.Rational(13, 10) * Y / (Y + 1), -X / (X + 1)])):
+
+        def true_field(s, a=a):
+            return np.stack([a * s[..., 1] / (1 + s[..., 1]), -s[..., 0] / (1 + s[..., 0])], axis=-1)
+
+        ys = integrate(true_field, y0, ts)
+        tuned = [(a + 0.024) * Y / (Y + 1.019), (-1.018 * X + 0.003) / (X + 1.017)]
+        got = snap_system(tuned, ts, ys)
+        assert all(sp.simplify(g - w) == 0 for g, w in zip(got, want)), got
