@@ -98,28 +98,7 @@ def gradient_vector(name, grads) -> np.ndarray:
 
 def timed(fns: dict, rounds: int, min_time: float) -> dict:
     """`interleaved` (wall clock), or with ``--cpu`` the same rounds timed in CPU seconds."""
-    if not CPU:
-        return interleaved(fns, rounds=rounds, min_time=min_time)
-    numbers = {}
-    for name, fn in fns.items():
-        fn()  # warm up
-        number = 1
-        while True:
-            t = CLOCK()
-            for _ in range(number):
-                fn()
-            if CLOCK() - t >= min_time or number >= 100_000:
-                break
-            number *= 2
-        numbers[name] = number
-    runs: dict = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t = CLOCK()
-            for _ in range(numbers[name]):
-                fn()
-            runs[name].append((CLOCK() - t) / numbers[name])
-    return {name: statistics.median(r) for name, r in runs.items()}
+    return interleaved(fns, rounds=rounds, min_time=min_time, clock=CLOCK)
 
 
 def case_sine_sum():
