@@ -148,10 +148,8 @@ def snap_options(value: float, max_den: int = 12, max_options: int = 10, within:
 def snap(expr, columns, y, floor: float, deadline: float | None = None, fit_iter: int = 60):
     """``expr`` with its Floats replaced by exact values where the criterion allows (each
     change followed by a refit of the remaining Floats). Returns (expr, loss)."""
-    from .discover import _loss
-
     n = y.shape[0]
-    loss = _loss(expr, columns, y)
+    loss = mse(expr, columns, y)
     best_crit = criterion(loss, expr, n, floor)
     done: set = set()
     errors = _stderr(expr, columns, y)
@@ -181,7 +179,7 @@ def snap(expr, columns, y, floor: float, deadline: float | None = None, fit_iter
             if refit is not None:
                 trial, trial_loss = refit
             else:
-                trial_loss = _loss(trial, columns, y)
+                trial_loss = mse(trial, columns, y)
             c = criterion(trial_loss, trial, n, floor)
             if c <= best_crit + 1e-9 * abs(best_crit):  # the best acceptable option
                 choice, best_crit, loss = trial, c, trial_loss
@@ -247,3 +245,22 @@ def _refit(expr, columns, y, max_iter: int):
         except SympileError:
             return None
     return real_powers(result.expr), result.loss
+
+
+def mse(expr, columns, y) -> float:
+    """Mean squared error of ``expr`` (compiled) at the data's ``columns`` against ``y`` (inf
+    where it cannot be computed or leaves the reals)."""
+    from .._functions.lambdify import lambdify
+
+    syms = sorted(expr.free_symbols, key=str)
+    try:
+        f = lambdify(syms, expr)
+        with np.errstate(all="ignore"):
+            pred = np.broadcast_to(np.asarray(f(*[columns[str(s)] for s in syms]), dtype=complex), y.shape)
+    except (SympileError, KeyError):
+        return math.inf
+    if np.any(np.abs(pred.imag) > 1e-12 * (1 + np.abs(pred.real))):
+        return math.inf
+    r = pred.real - y
+    v = float(np.mean(r * r))
+    return v if math.isfinite(v) else math.inf

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .demo import ODE_LR, TUNE_LR, WIDTH, Budget, X, Y, window
+from .demo_setup import ODE_LR, TUNE_LR, WIDTH, Budget, X, Y, window
 
 
 def _solve(field: Callable, y0: jax.Array, ts: jax.Array) -> jax.Array:

@@ -28,6 +28,7 @@ from .._core.errors import BackendNotAvailableError, SympileError
 from .._sympy.parse import parse_expr
 from . import criterion as _crit
 from . import search as _search
+from .criterion import mse as _loss
 from .fit import FitWarning, fit
 
 
@@ -492,23 +493,6 @@ def _normalise_ratio(expr):
     # the leading coefficient is exactly 1.0 now: make it the integer, not a parameter
     den = den.xreplace({f: sp.Integer(1) for f in den.atoms(sp.Float) if f == 1})
     return num / den
-
-
-def _loss(expr, columns, y) -> float:
-    from .._functions.lambdify import lambdify
-
-    syms = sorted(expr.free_symbols, key=str)
-    try:
-        f = lambdify(syms, expr)
-        with np.errstate(all="ignore"):
-            pred = np.broadcast_to(np.asarray(f(*[columns[str(s)] for s in syms]), dtype=complex), y.shape)
-    except (SympileError, KeyError):
-        return math.inf
-    if np.any(np.abs(pred.imag) > 1e-12 * (1 + np.abs(pred.real))):
-        return math.inf
-    r = pred.real - y
-    v = float(np.mean(r * r))
-    return v if math.isfinite(v) else math.inf
 
 
 # -- the engines -------------------------------------------------------------------------------
