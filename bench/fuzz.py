@@ -43,7 +43,18 @@ def main(argv=None) -> int:
     p.add_argument("--pytensor-mode", default="FAST_COMPILE", help="PyTensor's compilation mode ('' for its default)")
     p.add_argument("--reproducers", type=int, default=3)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--memory-gb",
+        type=float,
+        default=8.0,
+        help="cap on the process's data memory (SymPy can build a huge number while drawing an expression)",
+    )
     a = p.parse_args(argv)
+    if a.memory_gb > 0:  # an allocation past it is a MemoryError, which redraws the expression
+        import resource
+
+        cap = int(a.memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, resource.getrlimit(resource.RLIMIT_DATA)[1]))
     start = time.monotonic()
     deadline = None if a.minutes is None else start + 60 * a.minutes
 
