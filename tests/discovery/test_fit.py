@@ -140,3 +140,23 @@ def test_no_warning_when_converged():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit(MODELS[0][0], data, "target", params=["a", "b", "c"])
+
+
+def test_one_model_fitted_to_many_datasets_is_compiled_once(monkeypatch):
+    """Fitting the same expression to several groups lowers and compiles it once per process
+    (the model and its Jacobian are reused), and each group still gets its own constants."""
+    from sympile._discovery import fit as fit_module
+
+    fit_module._compiled.cache_clear()
+    lowered = []
+    real_lower = fit_module.lower
+    monkeypatch.setattr(fit_module, "lower", lambda *a, **k: lowered.append(1) or real_lower(*a, **k))
+    a, b, t = sp.symbols("a b t")
+    rng = np.random.default_rng(8)
+    times = np.linspace(0, 3, 40)
+    for amplitude, rate in rng.uniform(0.5, 2.0, size=(5, 2)):
+        r = fit(a * sp.exp(-b * t), {"t": times, "y": amplitude * np.exp(-rate * times)}, "y", params=["a", "b"])
+        np.testing.assert_allclose([r.params["a"], r.params["b"]], [amplitude, rate], rtol=1e-8)
+    assert len(lowered) == 1
+    fit(2.0 * sp.exp(-0.5 * t), {"t": times, "y": np.exp(-times)}, "y")  # another model: compiled anew
+    assert len(lowered) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -142,26 +143,14 @@ class _Problem:
             if col.shape != self.y.shape:
                 raise SympileError(f"column {n} has shape {col.shape} but the target has shape {self.y.shape}")
         self.weights = None if weights is None else np.broadcast_to(np.asarray(weights, float), self.y.shape)
-        inputs = [free[n] for n in used]
-        if names is not None:
-            self.names = names
-            graph = lower([expr], inputs + [free[n] for n in names])
-            self.theta0 = _initial(p0, names)
-            self.graph = graph
-        else:
-            base = lower([expr], inputs, floats="params")
-            self.names = None
-            self.base = base
-            self.theta0 = np.array(base.params, float)
-            graph = _params_as_inputs(base)
+        compiled = _compiled(expr, tuple(used), None if names is None else tuple(names), backend)
+        self.names = names
+        self.base = compiled.base
+        self.theta0 = _initial(p0, names) if names is not None else np.array(compiled.base.params, float)
         if self.theta0.size == 0:
             raise SympileError(f"there is nothing to fit in {expr}: it has no Floats and no params were named")
-        self.n_x = len(inputs)
-        slots = list(range(self.n_x, self.n_x + self.theta0.size))
-        flat = ("list", [("leaf", k) for k in range(len(graph.inputs))])
-        self.model = LambdifiedFunction(graph, backend, {}, flat, ("leaf", 0))
-        jac = jacobian_graph(graph, slots)
-        self.jac = LambdifiedFunction(jac, backend, {}, flat, ("list", [("leaf", k) for k in range(len(slots))]))
+        self.n_x = len(used)
+        self.model, self.jac = compiled.model, compiled.jac
         self.backend = backend
         self.n_points = n_points
 
@@ -208,6 +197,39 @@ class _Problem:
 
 
 _PENALTY = 1e6
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """The part of a fit that does not depend on the data: the model and its Jacobian in the
+    parameters, compiled (``base``: the graph whose params are the expression's Floats)."""
+
+    base: Graph | None
+    model: LambdifiedFunction
+    jac: LambdifiedFunction
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(expr, used: tuple, names: tuple | None, backend: str) -> _Compiled:
+    """Lowered and compiled once per process for an expression, its variables and parameters
+    and the backend: fitting one model to many groups (`sympile.fit_groups`, a loop over
+    datasets) compiles it once, not per group."""
+    free = {str(s): s for s in expr.free_symbols}
+    inputs = [free[n] for n in used]
+    base = None
+    if names is not None:
+        graph = lower([expr], inputs + [free[n] for n in names])
+        n_params = len(names)
+    else:
+        base = lower([expr], inputs, floats="params")
+        graph = _params_as_inputs(base)
+        n_params = len(base.params)
+    slots = list(range(len(inputs), len(inputs) + n_params))
+    flat = ("list", [("leaf", k) for k in range(len(graph.inputs))])
+    model = LambdifiedFunction(graph, backend, {}, flat, ("leaf", 0))
+    jac = jacobian_graph(graph, slots)
+    jac = LambdifiedFunction(jac, backend, {}, flat, ("list", [("leaf", k) for k in range(len(slots))]))
+    return _Compiled(base, model, jac)
 
 
 def _as_numpy(value, shape) -> np.ndarray:
