@@ -24,7 +24,7 @@ from .._core.graph import VARIABLE, Builder, Graph, paused_gc
 from .._core.ops import OPS
 from .._emit.emit import Emitted, bind, compile_source
 from .._emit.wrapper import deferred_in, deferred_library
-from .._functions.lambdify import LambdifiedFunction
+from .._functions.lambdify import LambdifiedFunction, flat_form
 from .._sympy.raising import to_sympy
 from .._transforms.fold import fold_constants
 from .._transforms.points import expand_points
@@ -339,15 +339,8 @@ class NumpifiedFunction(functools.partial):
                     f"(..., {', '.join(map(str, want))}), got {got}"
                 )
             leaves += [a[(..., *idx)] for idx in np.ndindex(*want)] if want else [a]
-        flat = self._flat_form()(*leaves)
+        flat = flat_form(self._code_graph, self.backend, self._options)(*leaves)
         return _lazy_tree(self._traced.out_tree, flat)
-
-    def _flat_form(self) -> LambdifiedFunction:
-        """The compiled graph taking one argument per entry and giving a tuple of the entries."""
-        n_in, n_out = len(self._code_graph.inputs), len(self._code_graph.outputs)
-        args = ("tuple", [("leaf", k) for k in range(n_in)])
-        outs = ("tuple", [("leaf", k) for k in range(n_out)])
-        return LambdifiedFunction(self._code_graph, self.backend, dict(self._options), args, outs)
 
     def _finish(self, out, dtypes):
         """The outputs in the structure traced, float outputs in the inputs' float dtype."""

@@ -36,7 +36,7 @@ from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Graph
 from .._emit.emit import Emitted, Spelling, compile_source, emit
 from .._emit.pipeline import pipeline
-from .._emit.tables import ARRAY, vector_literal
+from .._emit.tables import ARRAY, WEAK_NUMBERS, vector_literal
 from .._emit.wrapper import LRU, Built, Inputs, array_of, entry_frame
 from .._transforms.batch import batch_siblings
 from .jax_leaves import gather
@@ -154,12 +154,8 @@ def _broadcast(value, like):
     shape, dtype = like
     value = jnp.asarray(value)
     if value.dtype != jnp.bool_:
-        value = value.astype(jnp.result_type(dtype, _WEAK.get(value.dtype.kind, value)))
+        value = value.astype(jnp.result_type(dtype, WEAK_NUMBERS.get(value.dtype.kind, value)))
     return value if value.shape == shape else jnp.broadcast_to(value, shape)
-
-
-#: A Python number of each kind: JAX promotes a dtype with it weakly (float32 and 0.0 are float32).
-_WEAK = {"i": 0, "u": 0, "f": 0.0, "c": 0j}
 
 
 def _stack(*args):

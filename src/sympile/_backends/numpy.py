@@ -22,7 +22,7 @@ from .._core.tree import leaves, rebuild, spell, spelt_sequence, top_level
 from .._core.tuning import CHUNK, CHUNK_MIN_OPS, FILL_MIN_CONSTANTS, LAZY_MATH_NODES, LINEAR_MIN_COEFFICIENTS
 from .._emit.emit import Emitted, Spelling, bind, compile_source, emit
 from .._emit.pipeline import Pipeline, RealInputs, pipeline, variant
-from .._emit.tables import ARRAY, INFIX, LIBM, calls, vector_literal
+from .._emit.tables import ARRAY, INFIX, LIBM, WEAK_NUMBERS, calls, vector_literal
 from .._emit.wrapper import (
     NOT_A_POINT,
     Built,
@@ -106,8 +106,6 @@ def _broadcast(value, like):
 
 _PYNUM = frozenset({float, int, complex, bool})
 _KIND = {float: "f", int: "i", complex: "c", bool: "b"}
-#: A Python number of each kind: NumPy promotes a dtype with it weakly (float32 and 0.0 are float32).
-_WEAK = {"i": 0, "u": 0, "f": 0.0, "c": 0j}
 
 
 def _output_dtype(value, dtype):
@@ -116,7 +114,7 @@ def _output_dtype(value, dtype):
     kind = _KIND.get(type(value)) or getattr(getattr(value, "dtype", None), "kind", None)
     if kind == "b":
         return np.dtype(np.bool_)
-    weak = _WEAK.get(kind)
+    weak = WEAK_NUMBERS.get(kind)
     if weak is None:
         return None
     return np.result_type(dtype, weak)

@@ -103,3 +103,9 @@ def vector_literal(attrs: tuple, ns: str) -> str:
         return repr(v)
 
     return f"{ns}.asarray([{', '.join(number(const_value(a)) for a in attrs)}])"
+
+
+#: A Python number of each kind of NumPy dtype: array libraries promote a dtype with it weakly
+#: (float32 and 0.0 give float32), which is how an output that literals alone decide takes the
+#: inputs' precision.
+WEAK_NUMBERS = {"i": 0, "u": 0, "f": 0.0, "c": 0j}

@@ -259,3 +259,11 @@ def _sympy_structure(tree, leaves: list):
         return sp.ImmutableMatrix(*shape, items) if len(shape) == 2 else sp.Array(items, shape)
 
     return rebuild(tree, leaves.__getitem__, array)
+
+
+def flat_form(graph, backend: str, options: dict) -> LambdifiedFunction:
+    """``graph`` compiled taking one argument per input and giving a tuple of its outputs: the
+    form that maps elementwise over blocks of arrays (Dask, a stack of numpified points)."""
+    args = ("tuple", [("leaf", k) for k in range(len(graph.inputs))])
+    outs = ("tuple", [("leaf", k) for k in range(len(graph.outputs))])
+    return LambdifiedFunction(graph, backend, dict(options), args, outs)

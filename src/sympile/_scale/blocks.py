@@ -26,7 +26,7 @@ import numpy as np
 from .._core.errors import ArgumentError, ShapeError, SympileError
 from .._core.tree import mismatch, rebuild, top_level
 from .._emit.wrapper import Inputs
-from .._functions.lambdify import LambdifiedFunction
+from .._functions.lambdify import LambdifiedFunction, flat_form
 
 
 def dask_array():
@@ -57,14 +57,6 @@ class BlockCall:
         shape = np.broadcast_shapes(*(np.shape(b) for b in blocks))
         outs = tuple(np.broadcast_to(np.asarray(o), shape) for o in self.flat(*values, **self.kwargs))
         return outs[0] if self.single else outs
-
-
-def flat_form(function: LambdifiedFunction) -> LambdifiedFunction:
-    """The same compiled graph taking one argument per input and giving a tuple of the outputs."""
-    n_in, n_out = len(function.graph.inputs), len(function.graph.outputs)
-    args = ("tuple", [("leaf", k) for k in range(n_in)])
-    outs = ("tuple", [("leaf", k) for k in range(n_out)])
-    return LambdifiedFunction(function.graph, function.backend, dict(function._options), args, outs)
 
 
 def evaluate(function: LambdifiedFunction, args: tuple, kwargs: dict) -> Any:
@@ -98,7 +90,7 @@ def evaluate(function: LambdifiedFunction, args: tuple, kwargs: dict) -> Any:
         slots.append(len(arrays))
         arrays.append((name, v))
     _check_shapes(arrays)
-    flat = flat_form(function)
+    flat = flat_form(function.graph, function.backend, function._options)
     call = BlockCall(flat, slots, dict(kwargs))
     dtypes = _output_dtypes(call, [a for _, a in arrays])
     n_out = len(dtypes)
