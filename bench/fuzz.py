@@ -63,7 +63,8 @@ def main(argv=None) -> int:
             print(f"[{time.monotonic() - start:7.1f} s] {msg}", file=sys.stderr, flush=True)
 
     rec = campaign.run(a.cases, a.seed, a.only, batch=a.batch, backends=a.backends, deadline=deadline,
-                       pytensor_mode=a.pytensor_mode or None, timeout=a.timeout, log=log)  # fmt: skip
+                       pytensor_mode=a.pytensor_mode or None, timeout=a.timeout, log=log,
+                       keep=a.reproducers)  # fmt: skip
     print(f"sympile fuzz: --cases {a.cases} --seed {a.seed}; {time.monotonic() - start:.0f} s")
     print(campaign.summary(rec, a.reproducers))
     return 1 if rec.failures else 0

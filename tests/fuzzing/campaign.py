@@ -18,15 +18,15 @@ TIME_SHARE = {"value": 0.5, "derivative": 0.25, "parse": 0.07, "load": 0.07, "ca
 
 def run(cases: int, seed: int = 0, only=None, *, batch: int = 20, value_points: int = 6, derivative_points: int = 2,
         backends=numeric.BACKENDS, deadline: float | None = None, pytensor_mode: str | None = "FAST_COMPILE",
-        timeout: float = 10.0, log=None) -> Recorder:  # fmt: skip
+        timeout: float = 10.0, log=None, keep: int = 3) -> Recorder:  # fmt: skip
     """Run ``cases`` cases of each class in ``only`` (default: all) and return the `Recorder`.
 
     ``cases`` counts expressions for ``value``; ``derivative`` gets a fifth of them (each checks a
     gradient and a Hessian), the hostile classes a tenth (``parse``, ``load``) and a twentieth
     (``call``, per backend). ``deadline`` (a `time.monotonic` value) stops every class early;
-    ``rec.done`` says how many cases each ran.
+    ``rec.done`` says how many cases each ran; ``keep`` reproducers are kept per kind of failure.
     """
-    rec = Recorder()
+    rec = Recorder(keep)
     rec.done = {}
     share = {"value": 1, "derivative": 5, "parse": 10, "load": 10, "call": 20}
     for k, cls in enumerate(CLASSES):
