@@ -426,10 +426,29 @@ def _d_arc_reciprocal(one_minus: bool, sign: int, square: bool):
     return rule
 
 
+def _asec_acsc(sine: bool):
+    """asec(x) = acos(1/x), acsc(x) = asin(1/x) without rounding 1/x first (acos(1/x) was 4e-9
+    relative off near |x| = 1, where acos and asin magnify the rounding): with t = sqrt((x-1)/(x+1)),
+    asec = 2 atan(t) and acsc = 2 atan(2/(x+1) / (1+t)**2) (pi/2 - asec without cancelling as
+    |x| grows); identities of the principal branches, so complex arguments too. At x = -1 and
+    x = ±inf, where t is not finite, the values are selected."""
+
+    def rule(b, attr, x):
+        one = b.const(1)
+        up = b.add(x, one)
+        t = b.op("sqrt", b.div(b.sub(x, one), up))
+        v = b.div(b.div(b.const(2), up), _sq(b, b.add(one, t))) if sine else t
+        v = b.mul(b.const(2), b.op("atan", v))
+        at_inf = b.where(b.op("eq", b.op("abs", x), b.const("oo")), b.const(0.0 if sine else math.pi / 2), v)
+        return b.where(b.op("eq", x, b.const(-1)), b.const(-math.pi / 2 if sine else math.pi), at_inf)
+
+    return rule
+
+
+_def("asec", 1, sp.asec, safe=(2,), decompose=_asec_acsc(False), deriv=_d_arc_reciprocal(True, 1, True))
+_def("acsc", 1, sp.acsc, safe=(2,), decompose=_asec_acsc(True), deriv=_d_arc_reciprocal(True, -1, True))
 for _name, _cls, _of, _safe, _deriv in (
     ("acot", sp.acot, "atan", (1,), lambda b, y, _, x: (b.neg(b.recip(_one_plus_sq(b, x))),)),
-    ("asec", sp.asec, "acos", (2,), _d_arc_reciprocal(True, 1, True)),
-    ("acsc", sp.acsc, "asin", (2,), _d_arc_reciprocal(True, -1, True)),
     ("acoth", sp.acoth, "atanh", (2,), lambda b, y, _, x: (b.recip(_one_minus_sq(b, x)),)),
     ("asech", sp.asech, "acosh", (HALF,), _d_arc_reciprocal(True, -1, False)),
     ("acsch", sp.acsch, "asinh", (1,), _d_arc_reciprocal(False, -1, True)),
