@@ -10,7 +10,7 @@ library. Budget per run: ``--budget`` seconds of wall time (pyoperon's ``max_tim
 grown generation by generation with ``warm_start`` until the time is spent; sympile's
 ``time_limit``), one thread each.
 
-    python bench/discover.py [--budget 5] [--seeds 1] [--noise 0,0.01]
+    python bench/discover.py [--budget 5] [--seeds 1] [--first-seed 0] [--noise 0,0.01]
         [--runners sympile,operon,gplearn] [--problems NAME,...] [--out results.jsonl]
     python bench/discover.py --table results.jsonl      # the Markdown table of a results file
 
@@ -251,7 +251,8 @@ def make_table(path: str) -> str:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--budget", type=float, default=5.0)
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=1, help="how many seeds (data and engine)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed: runs use first..first+seeds-1")
     parser.add_argument("--noise", default="0,0.01")
     parser.add_argument("--runners", default="sympile,operon,gplearn")
     parser.add_argument("--problems", default="")
@@ -268,7 +269,7 @@ def main():
         for name, truth, domain, ops in chosen:
             syms = list(domain)
             for noise in noises:
-                for seed in range(args.seeds):
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
                     X, y = data(truth, domain, seed, noise)
                     for rn in runners:
                         t = time.perf_counter()

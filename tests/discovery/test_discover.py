@@ -1,6 +1,9 @@
 """`sympile.discover`: engines, the Pareto front, PySR's selection rule, refinement."""
 
+import json
 import math
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -226,27 +229,61 @@ def test_time_limit_and_runs_are_checked():
             discover(np.ones((5, 1)), np.ones(5), time_limit=bad)
     with pytest.raises(SympileError, match="runs"):
         discover(np.ones((5, 1)), np.ones(5), runs=0)
+    for bad in (0, 1.5, True):
+        with pytest.raises(SympileError, match="workers"):
+            discover(np.ones((5, 1)), np.ones(5), workers=bad)
 
 
-def test_operon_under_a_time_limit_and_progress(capsys):
+_COLD_RUN = """
+import json, sys, time
+import numpy as np
+import sympile
+cold = "pyoperon" not in sys.modules
+X = np.random.default_rng(16).uniform(1, 5, (150, 2))
+t = time.perf_counter()
+found = sympile.discover(
+    X, X[:, 0] / X[:, 1] + X[:, 0], time_limit=LIMIT, progress=True, operators=["add", "mul", "div"]
+)
+wall = time.perf_counter() - t
+print(json.dumps(dict(cold=cold, wall=wall, seconds=found.seconds, stages=found.stages, best=str(found.best.expr))))
+"""
+
+
+def test_the_time_limit_holds_from_a_cold_start_engine_import_included():
+    # A fresh process: pyoperon's import (scikit-learn: seconds on a loaded machine) is paid
+    # inside the budget, beside the search; the call returned after 2.3x its limit when the
+    # import came on top. The slack beyond 10% covers thread hand-offs on a busy machine.
     require("pyoperon")
-    rng = np.random.default_rng(16)
-    X = rng.uniform(1, 5, (150, 2))
-    found = discover(X, X[:, 0] * X[:, 1], time_limit=2, progress=True, operators=["add", "mul"])
-    assert sp.simplify(found.best.expr - sp.Symbol("x0") * sp.Symbol("x1")) == 0
-    assert "discover" in capsys.readouterr().err
+    limit = 2.0
+    done = subprocess.run(
+        [sys.executable, "-c", _COLD_RUN.replace("LIMIT", str(limit))], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    assert run["cold"]
+    assert run["wall"] <= 1.1 * limit + 0.25, run["stages"]
+    # the stages of the calling thread account for the whole call
+    own = [v for k, v in run["stages"].items() if not k.startswith("(")]
+    assert abs(sum(own) - run["seconds"]) < 0.01
+    assert {"search", "refit"} <= set(run["stages"])
+    assert sp.simplify(sp.sympify(run["best"]) - (sp.Symbol("x0") / sp.Symbol("x1") + sp.Symbol("x0"))) == 0
+    assert "discover" in done.stderr  # progress
 
 
-def test_a_seeded_run_bounded_by_evaluations_is_reproducible():
+def test_seeded_runs_bounded_by_evaluations_are_reproducible_in_threads_or_in_turn():
     require("pyoperon")
     rng = np.random.default_rng(17)
     X = rng.uniform(-1, 1, (100, 1))
     y_ = np.sin(X[:, 0]) + X[:, 0] ** 2
-    runs = [
-        discover(X, y_, seed=3, generations=5, population_size=50, max_evaluations=5000, search=False) for _ in range(2)
-    ]
-    assert runs[0].best.expr == runs[1].best.expr
-    assert [c.expr for c in runs[0].front] == [c.expr for c in runs[1].front]
+    options = dict(seed=3, generations=5, population_size=50, max_evaluations=5000, search=False, runs=2)
+    options.update(refine=False, simplify=False, snap=False)  # the engines' own candidates, merged
+    # two runs at once in threads (twice), and one after the other: the same candidates
+    runs = [discover(X, y_, workers=2, **options) for _ in range(2)] + [discover(X, y_, workers=1, **options)]
+    assert any("2 operon runs on 2 threads" in k for k in runs[0].stages)
+    assert not any("threads" in k for k in runs[2].stages)
+    for other in runs[1:]:
+        assert other.best.expr == runs[0].best.expr
+        assert [c.expr for c in other.front] == [c.expr for c in runs[0].front]
 
 
 def test_snap_finds_a_multiple_of_pi_in_noisy_data():

@@ -12,12 +12,18 @@ the difference. PySR's selection rules remain available (``selection="best"`` an
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import keyword
 import math
+import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +65,9 @@ class Discovery:
     trailing underscore: ``str(best.expr)`` always parses back to an equal expression in the
     same symbols).
     ``noise`` is the nearest-neighbour estimate of the noise variance, ``floor`` the loss
-    below which candidates counted as equal, ``seconds`` the wall time spent.
+    below which candidates counted as equal, ``seconds`` the wall time spent and ``stages``
+    where it went: {stage: wall seconds} in the calling thread, in order, then in parentheses
+    what ran beside it (the engine's import and each engine run, in their threads).
     """
 
     front: list
@@ -70,6 +78,7 @@ class Discovery:
     noise: float = math.nan
     floor: float = 0.0
     seconds: float = 0.0
+    stages: dict = field(default_factory=dict)
 
     @property
     def raw(self):
@@ -114,6 +123,7 @@ def discover(
     max_evaluations: int = 500_000,
     time_limit: float | None = None,
     runs: int | None = None,
+    workers: int | None = None,
     search: bool | None = None,
     snap: bool | None = None,
     progress: bool = False,
@@ -192,6 +202,10 @@ def discover(
             time_limit = None
     if runs is not None and (isinstance(runs, bool) or not isinstance(runs, int) or runs < 1):
         raise SympileError(f"runs must be a positive whole number, got {runs!r}")
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SympileError(f"workers must be a positive whole number of threads, got {workers!r}")
     if isinstance(engine, str) and engine not in _ENGINES:
         raise SympileError(f"unknown engine {engine!r}; choose 'operon', 'gplearn' or 'pysr'")
     if engine is not None and not isinstance(engine, str) and not hasattr(engine, "equations_"):
@@ -204,37 +218,40 @@ def discover(
     if engine is None and not search:
         raise SympileError("engine=None leaves only sympile's own search: do not also pass search=False")
     budget = _Budget(started, time_limit)
-    bar = _Progress(progress)
+    bar = _Progress(progress, started)
     engine_options = dict(generations=generations, population_size=population_size, max_evaluations=max_evaluations)
     engine_options.update(options)
 
     raw: list[tuple[Any, str]] = []
+    columns = {str(s): data[:, k] for k, s in enumerate(symbols)}
+    pool: list[Candidate] = []
+    seen: set = set()
+    runner = None
     if client is not None:
         raw += _on_cluster(
             client, engine, data, y, symbols, max_size, operators, seed, runs, search, engine_options, budget, bar
         )
     else:
+        runner = _Runs(engine, data, y, symbols, max_size, operators, seed, engine_options, budget, bar)
+        if isinstance(engine, str):
+            n_runs = runs or (1 if time_limit is None else workers if workers > 1 else 2 if time_limit >= 4 else 1)
+            if workers > 1 and engine == "operon":  # it releases the GIL: its runs beside the search
+                runner.start_parallel(n_runs, workers, at_least=not search)
         if search and budget.left(0.75):
             bar.stage("search")
             found = _search.candidates(data, y, symbols, operators, deadline=budget.at(0.35))
             raw += _screen(found, y, _crit.nearest_neighbour_noise(data, y))
+            if runner.parallel:  # the enumeration's candidates refitted while the engine runs
+                bar.stage("refit (search)")
+                pool += _polish_all(raw, columns, y, refine, simplify, budget, legacy, seen)
         if isinstance(engine, str):
-            n_runs = runs or (2 if time_limit is not None and time_limit >= 4 else 1)
-            for k in range(n_runs):
-                share = budget.share(0.5, n_runs - k)
-                if time_limit is not None and share < 1 and k > 0:
-                    break
-                bar.stage(f"{engine} run {k + 1}/{n_runs}")
-                opts = _timed(engine, dict(engine_options), share if time_limit is not None else None)
-                seed_k = None if seed is None else seed + k
-                raw += [(e, engine) for e in _ENGINES[engine](data, y, symbols, max_size, operators, seed_k, opts)]
+            raw += runner.finish(n_runs) if runner.parallel else runner.run_in_turn(n_runs, at_least=not raw)
         elif engine is not None:
             raw += [(e, "pysr") for e in _read_pysr(engine, symbols)]
     label = engine if isinstance(engine, str) else "search" if engine is None else "pysr"
-    columns = {str(s): data[:, k] for k, s in enumerate(symbols)}
 
     bar.stage("refit")
-    pool = _polish_all(raw, columns, y, refine, simplify, budget, replace=legacy)
+    pool += _polish_all(raw, columns, y, refine, simplify, budget, legacy, seen)
     if not pool:
         raise SympileError(f"the {label} engine returned no usable expression")
     n = y.shape[0]
@@ -275,6 +292,8 @@ def discover(
         front = sorted([c for c in front if c.complexity != best.complexity] + [best], key=lambda c: c.complexity)
     select_best(front, "best", floor)  # fills in the scores
     bar.close()
+    stages = bar.seconds()
+    stages.update({f"({k})": v for k, v in (runner.seconds if runner is not None else {}).items()})
     return Discovery(
         front,
         best,
@@ -284,6 +303,7 @@ def discover(
         noise,
         floor,
         time.perf_counter() - started,
+        stages,
     )
 
 
@@ -434,8 +454,12 @@ def _polish(expr, columns, y, refine: bool, simplify: str | None, replace: bool 
     return out
 
 
-def _polish_all(raw, columns, y, refine: bool, simplify: bool, budget, replace: bool = False) -> list[Candidate]:
-    pool, seen = [], set()
+def _polish_all(
+    raw, columns, y, refine: bool, simplify: bool, budget, replace: bool = False, seen: set | None = None
+) -> list[Candidate]:
+    """Every new candidate of ``raw`` polished (`_polish`) while the budget allows, judged as it
+    came after that; ``seen`` (updated) holds the keys of those already done."""
+    pool, seen = [], set() if seen is None else seen
     for expr, source in raw:
         if not isinstance(expr, sp.Expr) or expr.has(sp.I, sp.zoo, sp.nan, sp.oo):
             continue
@@ -537,16 +561,27 @@ def _run_gplearn(data, y, symbols, max_size, operators, seed, options):
     functions = tuple(op for op in operators if _GPLEARN_NAMES.get(op, op))
     if "abs" in operators:
         functions = tuple(op for op in functions if op != "abs") + ("abs",)
+    seconds = options.get("max_time")
+    generations = min(options.get("generations", 20), 40)
     model = SymbolicRegressor(
         population_size=options.get("population_size", 1000),
-        generations=min(options.get("generations", 20), 40),
+        generations=1 if seconds is not None else generations,
         function_set=functions,
         metric="mse",
         random_state=seed,
         parsimony_coefficient=options.get("parsimony_coefficient", 0.001),
         init_depth=(2, 4),
+        warm_start=seconds is not None,
     )
+    started = time.perf_counter()
     model.fit(data, y)
+    if seconds is not None:  # gplearn has no time limit: one generation more while another fits
+        while True:
+            spent = time.perf_counter() - started
+            if spent + spent / model.generations > seconds:
+                break
+            model.set_params(generations=model.generations + 1)
+            model.fit(data, y)
     mapping = {f"X{k}": s for k, s in enumerate(symbols)}
     # gplearn protects its partial functions; sympile writes what they compute.
     protected = {
@@ -616,9 +651,116 @@ def _timed(engine: str, options: dict, seconds: float | None) -> dict:
         options.setdefault("max_time", max(1, int(seconds)))
         options["generations"] = max(options.get("generations", 0), 10**6)
         options["max_evaluations"] = max(options.get("max_evaluations", 0), 10**12)
+    elif engine == "gplearn":
+        options["max_time"] = seconds
+        options["generations"] = max(options.get("generations", 0), 10**6)
     elif engine == "pysr":
         options.setdefault("timeout_in_seconds", max(1.0, seconds))
     return options
+
+
+#: The modules an engine's run imports (pyoperon's brings scikit-learn: seconds on a cold start).
+_ENGINE_MODULES = {"operon": ("pyoperon", "pyoperon.sklearn"), "gplearn": ("gplearn", "gplearn.genetic")}
+#: Fractions of the time limit by which the engine runs end: run in turn after the search, or
+#: in threads beside it (then the search's candidates are refitted while they run).
+_ENGINE_END, _PARALLEL_ENGINE_END = 0.5, 0.6
+
+
+class _Runs:
+    """The engine's runs under the budget: its import started at once in a thread (charged to
+    the call's budget, overlapping the search), then the runs either in turn after the search
+    or in threads beside it, each with its own seed (``seed + k``), merged in run order so a
+    seeded run bounded by evaluations gives the same candidates however they were scheduled.
+    ``seconds`` records each stage's wall time."""
+
+    def __init__(self, engine, data, y, symbols, max_size, operators, seed, options, budget, bar):
+        self.engine, self.args = engine, (data, y, symbols, max_size, operators)
+        self.seed, self.options, self.budget, self.bar = seed, options, budget, bar
+        self.parallel, self.futures, self.seconds = False, [], {}
+        self.loading = None
+        if isinstance(engine, str) and engine in _ENGINE_MODULES:
+            package = _ENGINE_MODULES[engine][0]
+            if importlib.util.find_spec(package) is None:
+                raise BackendNotAvailableError(
+                    f"this engine needs {package}, which is not installed: pip install {package}"
+                )
+            self.loading = threading.Thread(target=self._import, daemon=True)
+            self.loading.start()
+
+    def _import(self) -> None:
+        t = time.perf_counter()
+        for module in _ENGINE_MODULES[self.engine]:
+            try:
+                importlib.import_module(module)
+            except Exception:  # the run itself reports it
+                break
+        self.seconds[f"import {self.engine}"] = time.perf_counter() - t
+
+    def _loaded(self, until: float | None) -> bool:
+        """Wait for the import, at most until the time ``until`` (None: as long as it takes)."""
+        if self.loading is not None:
+            self.loading.join(None if until is None else max(0.0, until - time.perf_counter()))
+            return not self.loading.is_alive()
+        return True
+
+    def _one(self, k: int, end: float | None, at_least: bool = False) -> list:
+        """Run ``k`` until about the time ``end`` (whole seconds: pyoperon's ``max_time``;
+        none when less than one is left, unless ``at_least``)."""
+        if not self._loaded(end):
+            return []
+        seconds = None
+        if end is not None:  # a run may end a quarter second past ``end``, no more
+            seconds = math.floor(end - time.perf_counter() + 0.25)
+            if seconds < 1:
+                if not at_least:
+                    return []
+                seconds = 1
+        t = time.perf_counter()
+        opts = _timed(self.engine, dict(self.options), seconds)
+        seed_k = None if self.seed is None else self.seed + k
+        out = _ENGINES[self.engine](*self.args, seed_k, opts)
+        self.seconds[f"{self.engine} run {k + 1}"] = time.perf_counter() - t
+        return [(e, self.engine) for e in out]
+
+    def start_parallel(self, n_runs: int, workers: int, at_least: bool) -> None:
+        """The runs in threads, started now (they wait for the import)."""
+        self.parallel = True
+        end = self.budget.at(_PARALLEL_ENGINE_END)
+        self.bar.stage(f"{n_runs} {self.engine} runs on {min(workers, n_runs)} threads")
+        self.pool = ThreadPoolExecutor(max_workers=min(workers, n_runs), thread_name_prefix="sympile-discover")
+        self.futures = [self.pool.submit(self._one, k, end, k == 0 and at_least) for k in range(n_runs)]
+
+    def finish(self, n_runs: int) -> list:
+        """The parallel runs' expressions, in run order (a run still importing past the
+        engines' share of the time is left behind)."""
+        self.bar.stage(f"waiting for {self.engine}")
+        end = self.budget.at(_PARALLEL_ENGINE_END)
+        out = []
+        for f in self.futures:
+            timeout = None if end is None else max(0.0, end - time.perf_counter()) + 0.5
+            try:
+                out += f.result(timeout=timeout)
+            except FuturesTimeout:
+                pass
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        return out
+
+    def run_in_turn(self, n_runs: int, at_least: bool) -> list:
+        """The runs one after another, each an equal share of the time left to the engines
+        (fewer, longer runs when a share would be under a second). ``at_least``: the first
+        run gets a second even past the engines' share (no other candidates are coming)."""
+        out = []
+        for k in range(n_runs):
+            end = self.budget.at(_ENGINE_END)
+            if end is not None:
+                share = (end - time.perf_counter()) / (n_runs - k)
+                last = share < 1
+                end = end if last else time.perf_counter() + share
+            self.bar.stage(f"{self.engine} run {k + 1}/{n_runs}")
+            out += self._one(k, end, at_least=k == 0 and at_least)
+            if end is not None and last:
+                break
+        return out
 
 
 class _Budget:
@@ -642,10 +784,12 @@ class _Budget:
 
 
 class _Progress:
-    """Stages on a tqdm bar when tqdm is installed, else on stderr; nothing when quiet."""
+    """Stages on a tqdm bar when tqdm is installed, else on stderr; nothing when quiet. Each
+    stage's wall time is kept (``seconds()``), shown or not."""
 
-    def __init__(self, on: bool):
+    def __init__(self, on: bool, started: float | None = None):
         self.on, self.bar = bool(on), None
+        self.marks = [("set-up", time.perf_counter() if started is None else started)]
         if self.on:
             try:
                 from tqdm.auto import tqdm
@@ -655,6 +799,7 @@ class _Progress:
                 self.bar = None
 
     def stage(self, what: str) -> None:
+        self.marks.append((what, time.perf_counter()))
         if not self.on:
             return
         if self.bar is not None:
@@ -664,8 +809,16 @@ class _Progress:
             print(f"discover: {what}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        self.marks.append(("", time.perf_counter()))
         if self.bar is not None:
             self.bar.close()
+
+    def seconds(self) -> dict:
+        """{stage: wall seconds} in the calling thread, in order (a stage entered twice adds up)."""
+        out: dict = {}
+        for (what, t), (_, t_next) in zip(self.marks, self.marks[1:]):
+            out[what] = out.get(what, 0.0) + t_next - t
+        return out
 
 
 # -- on a dask cluster -------------------------------------------------------------------------
