@@ -8,10 +8,11 @@ with its constants rounded alike, as SymPy decides: the difference simplifies to
 expression as it stands, expanded and over a common denominator. The same test for every
 library. Budget per run: ``--budget`` seconds of wall time (pyoperon's ``max_time``; gplearn
 grown generation by generation with ``warm_start`` until the time is spent; sympile's
-``time_limit``), one thread each.
+``time_limit`` with ``workers=1``), one thread each.
 
     python bench/discover.py [--budget 5] [--seeds 1] [--first-seed 0] [--noise 0,0.01]
-        [--runners sympile,operon,gplearn] [--problems NAME,...] [--out results.jsonl]
+        [--runners sympile,operon,gplearn] [--problems NAME,...] [--sympile-workers 1]
+        [--out results.jsonl]
     python bench/discover.py --table results.jsonl      # the Markdown table of a results file
 
 Results are appended one JSON line per run, so runners can be run apart and tabled together.
@@ -156,8 +157,15 @@ def data(truth, domain, seed, noise, n=200):
 # -- the runners --------------------------------------------------------------------------------
 
 
+#: sympile's threads (``discover(workers=...)``): one, like the other libraries, unless
+#: ``--sympile-workers`` says otherwise
+WORKERS = [1]
+
+
 def run_sympile(X, y, syms, ops, seed, budget):
-    found = sympile.discover(X, y, variables=[str(s) for s in syms], operators=ops, seed=seed, time_limit=budget)
+    found = sympile.discover(
+        X, y, variables=[str(s) for s in syms], operators=ops, seed=seed, time_limit=budget, workers=WORKERS[0]
+    )
     return found.best.expr
 
 
@@ -256,12 +264,14 @@ def main():
     parser.add_argument("--noise", default="0,0.01")
     parser.add_argument("--runners", default="sympile,operon,gplearn")
     parser.add_argument("--problems", default="")
+    parser.add_argument("--sympile-workers", type=int, default=1, help="sympile's threads (default 1, as the others)")
     parser.add_argument("--out", default="discover_results.jsonl")
     parser.add_argument("--table", default="")
     args = parser.parse_args()
     if args.table:
         print(make_table(args.table))
         return
+    WORKERS[0] = args.sympile_workers
     chosen = [p for p in PROBLEMS if not args.problems or p[0] in args.problems.split(",")]
     noises = [float(v) for v in args.noise.split(",")]
     runners = args.runners.split(",")
