@@ -162,11 +162,17 @@ def discover(
             network's output, say), which extra complexity can fit.
         generations, population_size, max_evaluations, options: passed to the engine. Without
             ``time_limit`` the run is bounded by these counts and reproducible for a seed.
-        time_limit: seconds of wall time for the whole call (search, engine runs, refits and
-            snapping); the call returns within about 10% of it. The engine's own counts are
-            lifted so that the time is what stops it.
-        runs: how many engine runs (seeds ``seed, seed+1, ...``) to merge; default 1, or 2
-            with a ``time_limit`` of 4 s or more, or one per worker with a ``client``.
+        time_limit: seconds of wall time for the whole call, counted from the call (the
+            engine's import, search, engine runs, refits and snapping); the call returns
+            within about 10% of it (``.stages`` says where the time went). The engine's own
+            counts are lifted so that the time is what stops it.
+        runs: how many engine runs (seeds ``seed, seed+1, ...``) to merge, in run order;
+            default 1, or one per worker under a ``time_limit`` (2 with one worker and a
+            limit of 4 s or more), or one per worker with a ``client``.
+        workers: how many pyoperon runs go at once, in threads beside the enumeration and
+            the refits (pyoperon releases the GIL); default 2 (1 on a 1-core machine).
+            ``workers=1`` runs everything in turn in the calling thread. Results bounded by
+            evaluations are the same either way.
         search: run sympile's own enumeration as well as the engine (default: with
             ``selection="mdl"``; PySR's rules keep their earlier behaviour: engine only).
         snap: snap the chosen candidate's constants to exact values (default: with
@@ -663,7 +669,7 @@ def _timed(engine: str, options: dict, seconds: float | None) -> dict:
 _ENGINE_MODULES = {"operon": ("pyoperon", "pyoperon.sklearn"), "gplearn": ("gplearn", "gplearn.genetic")}
 #: Fractions of the time limit by which the engine runs end: run in turn after the search, or
 #: in threads beside it (then the search's candidates are refitted while they run).
-_ENGINE_END, _PARALLEL_ENGINE_END = 0.5, 0.6
+_ENGINE_END, _PARALLEL_ENGINE_END = 0.55, 0.6
 
 
 class _Runs:
