@@ -53,7 +53,13 @@ REAL_ONLY = frozenset(
 )
 
 #: Ops whose value is real (or boolean) whatever their arguments.
-REAL_RESULT = frozenset({"re", "im", "abs", "arg", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "not"})
+_PARTS = {"re", "im", "abs", "arg", "cre", "cim", "cabs", "carg"}  # graph AD's conjugate pairs too
+REAL_RESULT = frozenset(_PARTS | {"lt", "le", "gt", "ge", "eq", "ne", "and", "or", "xor", "not"})
+
+#: Ops whose arguments must not come from complex inputs: graph AD's conjugate pairs
+#: (`sympile._transforms.conjugates`) read the conjugate of a value as a graph built for real
+#: inputs, so a derivative through them is one along real variables (a call-time check).
+REAL_INPUTS = frozenset({"cre", "cim", "cabs", "carg"})
 
 #: Ops not followed: their result's kind is unknown (a user's function), or they start values.
 _OPAQUE = frozenset({"call"})

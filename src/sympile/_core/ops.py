@@ -61,6 +61,9 @@ class OpSpec:
     emission: bool = False
     #: The op's name in messages (SymPy's name for it).
     title: str = ""
+    #: Made by graph AD only (the pairs of `CONJUGATE_PAIRS`): never lowered from SymPy, and
+    #: decomposed before emission.
+    made_by_ad: bool = False
 
 
 OPS: dict[str, OpSpec] = {}
@@ -543,8 +546,9 @@ _def(
     to_sympy=lambda x, attr=None: sp.LambertW(x) if attr == 0 else sp.LambertW(x, attr),
 )
 
-# Complex parts. Their derivatives are those for real arguments (re, im and conjugate
-# are not holomorphic): d re(x)/dx = 1, d im(x)/dx = 0, ...
+# Complex parts. Their derivative rules are those for real arguments (re, im and conjugate
+# are not holomorphic): d re(x)/dx = 1, d im(x)/dx = 0, ...; for a complex argument graph AD
+# rewrites them first (`CONJUGATE_PAIRS` below, `sympile._transforms.conjugates`).
 _def("re", 1, sp.re, array="real", deriv=lambda b, y, _, x: (b.const(1),))
 _def("im", 1, sp.im, array="imag", deriv=_zero)
 _def(
@@ -557,6 +561,43 @@ _def(
     decompose=lambda b, attr, x: b.op("atan2", b.op("im", x), b.op("re", x)),
 )
 _def("conjugate", 1, sp.conjugate, array="conj", deriv=lambda b, y, _, x: (b.const(1),))
+
+
+# The complex parts of a complex value, for graph AD (`sympile._transforms.conjugates`). ``|u|``,
+# ``re u``, ``im u`` and ``arg u`` are not holomorphic in ``u``, but they are in the pair ``(u, ū)``
+# (``|u| = sqrt(u ū)``): AD rewrites the op of a complex ``u`` as its pair op of ``(u, ū)``, ``ū`` the
+# conjugate's graph, whose partials are the Wirtinger derivatives ``∂/∂u`` and ``∂/∂ū``. The value
+# is the plain op of ``u`` (the decomposition, which every backend takes: none spells a pair op).
+def _d_cabs(b, y, _, u, ub):
+    twice = b.mul(b.const(2), y)
+    return (b.div(ub, twice), b.div(u, twice))
+
+
+def _half_i(b):
+    return b.mul(b.const(HALF), b.const("I"))
+
+
+def _d_carg(b, y, _, u, ub):
+    i2 = _half_i(b)  # d arg u = Im(du / u) = -i/2 du/u + i/2 dū/ū
+    return (b.neg(b.div(i2, u)), b.div(i2, ub))
+
+
+CONJUGATE_PAIRS = {"abs": "cabs", "re": "cre", "im": "cim", "arg": "carg"}
+for _plain, _pair, _rule in (
+    ("abs", "cabs", _d_cabs),
+    ("re", "cre", lambda b, y, _, u, ub: (b.const(HALF), b.const(HALF))),
+    ("im", "cim", lambda b, y, _, u, ub: (b.neg(_half_i(b)), _half_i(b))),
+    ("arg", "carg", _d_carg),
+):
+    _def(
+        _pair,
+        2,
+        deriv=_rule,
+        decompose=lambda b, attr, u, ub, _plain=_plain: b.op(_plain, u),
+        to_sympy=lambda u, ub, attr=None, _cls=OPS[_plain].sympy[0]: _cls(u),
+        title=OPS[_plain].title,
+        made_by_ad=True,
+    )
 
 # Data (`sympile._core.data`): a ``data`` leaf is a column of values over the points (attr: a
 # `Data`); the per-point nodes over it hold one value per point, and ``psum`` sums one over the

@@ -29,7 +29,7 @@ from typing import Any
 
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Builder, Graph
-from .._core.kinds import REAL_ONLY, complex_misuses, complex_sensitive_inputs, is_complex_value
+from .._core.kinds import REAL_INPUTS, REAL_ONLY, complex_misuses, complex_sensitive_inputs, is_complex_value
 from .._core.ops import OPS
 from .._transforms.decompose import decompose
 from .._transforms.fold import fold_constants
@@ -101,8 +101,9 @@ class RealOnly:
         )
 
     def inputs(self, graph: Graph) -> RealInputs | None:
-        """The inputs whose complex values would reach one of these ops (`RealInputs`), or None."""
-        slots = complex_sensitive_inputs(graph, self.ops)
+        """The inputs whose complex values would reach one of these ops, or one of graph AD's
+        conjugate pairs (`REAL_INPUTS`: derivatives along real variables), as `RealInputs`, or None."""
+        slots = complex_sensitive_inputs(graph, self.ops | REAL_INPUTS)
         if not slots:
             return None
         names = tuple(str(s) for s in graph.inputs)
@@ -138,6 +139,13 @@ class RealInputs:
     def error(self, name: str, value: Any, ops: tuple[str, ...]) -> UnsupportedFunctionError:
         what = "a Python complex number" if type(value) is complex else f"of dtype {value.dtype}"
         ro = self.real_only
+        if set(ops) <= REAL_INPUTS:
+            return UnsupportedFunctionError(
+                f"{name} is complex ({what}), but this derivative goes through {_titles(ops)} of a complex "
+                "value, which is not holomorphic: sympile takes such derivatives along real variables "
+                "only; pass real values (differentiate with respect to the real and imaginary parts "
+                "as two real inputs)"
+            )
         return UnsupportedFunctionError(
             f"{name} is complex ({what}), and the {ro.name} backend computes {_titles(ops)} of it for real "
             f"arguments only; pass real values (the real part, say)" + ro._remedy(ops)

@@ -30,6 +30,7 @@ from .._core.graph import Builder, Graph
 from .._core.ops import NOT_DIFFERENTIABLE, OPS
 from .._core.rewrite import memoized
 from .._core.tuning import MEET_STEPS
+from .conjugates import holomorphic, real_part
 from .mask import node_guards
 from .points import PointCounts, sum_points
 
@@ -196,9 +197,17 @@ def _depends(b: Builder, sources: Sequence[int], order: Sequence[int]) -> set[in
     return dep
 
 
+def _holomorphic_cone(b: Builder, outputs: Sequence[int]) -> tuple[list[int], list[int]]:
+    """``(outputs, cone)``: the outputs with the complex parts of complex values in their cone
+    made holomorphic (`conjugates.holomorphic`), and the cone of what a sweep walks."""
+    order = cone(b, outputs)
+    outs = holomorphic(b, outputs, order)
+    return (outs, order) if outs == list(outputs) else (outs, cone(b, outs))
+
+
 def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: Sequence[int]) -> list[int]:
     """Adjoints of the leaves ``wrt`` for the given output cotangents (reverse mode)."""
-    order = cone(b, outputs)
+    outputs, order = _holomorphic_cone(b, outputs)
     dep = _depends(b, wrt, order)
     targets = set(wrt)
     counts = PointCounts.of(b)
@@ -222,7 +231,8 @@ def reverse(b: Builder, outputs: Sequence[int], cotangents: Sequence[int], wrt: 
                 c = sum_points(b, c, counts(i), counts)
             adj[arg] = accumulate(b, adj.get(arg), c)
     zero = b.const(0)
-    return [zero if found.get(w) is None else found[w] for w in wrt]
+    result = [zero if found.get(w) is None else found[w] for w in wrt]
+    return real_part(b, outputs, cotangents, result)
 
 
 def forward(
@@ -241,11 +251,12 @@ def forward(
     does not depend on the column is built once and shared. Such sweeps also share ``masks``
     (`_Masks` of outputs that include these ones).
     """
-    order = cone(b, outputs)
+    outputs, order = _holomorphic_cone(b, outputs)
     if masks is None:
         masks = _Masks(b, outputs, order)
     if preaccumulate:
-        return _forward_dominated(b, wrt, tangents, outputs, masks, order)
+        result = _forward_dominated(b, wrt, tangents, outputs, masks, order)
+        return real_part(b, outputs, tangents, result)
     counts = PointCounts.of(b)
     tan: dict[int, int | None] = {}
     for w, t in zip(wrt, tangents):
@@ -265,7 +276,8 @@ def forward(
             t = accumulate(b, t, c)
         tan[i] = t
     zero = b.const(0)
-    return [zero if tan.get(o) is None else tan[o] for o in outputs]
+    result = [zero if tan.get(o) is None else tan[o] for o in outputs]
+    return real_part(b, outputs, tangents, result)
 
 
 def _forward_dominated(
@@ -452,7 +464,8 @@ def jacobian_nodes(b: Builder, outputs: Sequence[int], wrt: Sequence[int]) -> li
     one = b.const(1)
     if len(outputs) <= len(wrt):
         return [reverse(b, [o], [one], wrt) for o in outputs]
-    masks = _Masks(b, outputs)
+    outputs, order = _holomorphic_cone(b, outputs)  # the masks are those of what the sweeps walk
+    masks = _Masks(b, outputs, order)
     columns = [forward(b, [w], [one], outputs, masks=masks) for w in wrt]
     return [[col[i] for col in columns] for i in range(len(outputs))]
 
@@ -467,9 +480,10 @@ def hessian_nodes(b: Builder, output: int, wrt: Sequence[int]) -> tuple[list[lis
     g = reverse(b, [output], [one], wrt)
     n = len(wrt)
     H = [[0] * n for _ in range(n)]
-    masks = _Masks(b, g)  # guards for all of g hold for each column's part of it
+    swept, order = _holomorphic_cone(b, g)
+    masks = _Masks(b, swept, order)  # guards for all of g hold for each column's part of it
     for k, w in enumerate(wrt):
-        column = forward(b, [w], [one], g[: k + 1], preaccumulate=True, masks=masks)
+        column = forward(b, [w], [one], swept[: k + 1], preaccumulate=True, masks=masks)
         for j in range(k + 1):
             H[j][k] = H[k][j] = column[j]
     return H, g
