@@ -88,10 +88,10 @@ def test_extra_functions():
 
 
 def test_long_sums_parse():
-    text = " + ".join(f"{k}*x{k}" for k in range(6000)) + " - y"
+    text = " + ".join(f"{k}*x{k}" for k in range(2500)) + " - y"  # 7 weighted nodes a term
     e = parse_expr(text)
-    assert len(e.args) == 6000  # 0*x0 vanishes, - y joins
-    assert e.coeff(sp.Symbol("x5999")) == 5999
+    assert len(e.args) == 2500  # 0*x0 vanishes, - y joins
+    assert e.coeff(sp.Symbol("x2499")) == 2499
 
 
 def test_not_text():
@@ -156,7 +156,7 @@ def test_huge_exact_arithmetic_says_what_to_write(text):
 
 
 def test_inputs_at_the_size_limits_finish():
-    under = " + ".join(f"{k}*x{k}" for k in range(parse.MAX_NODES // 4))
+    under = " + ".join(f"{k}*x{k}" for k in range(parse.MAX_NODES // (parse.NUMBER_WEIGHT + 3)))
     over = " + ".join(f"x{k}" for k in range(parse.MAX_NODES + 1))
     too_long = "+".join(["x"] * 950_000)
     assert _outcomes([under, over, too_long]) == ["ok", "ParseError", "ParseError"]
@@ -176,6 +176,45 @@ def test_size_and_depth_limits(monkeypatch):
     assert parse_expr("x + y + a + x*y*a") == 2 * x + y + a + x * y * a - x  # chains are one level
     with pytest.raises(ParseError, match="nested more than 5"):
         parse_expr("sin(sin(sin(sin(sin(x)))))")
+
+
+def test_calls_and_exact_numbers_weigh_more_in_the_node_limit(monkeypatch):
+    """SymPy's work per node: a call runs the function's rules, an exact number is a new object
+    whose assumptions are deduced; a 6,000-term sum of distinct integer products took seconds."""
+    weight = parse.CALL_WEIGHT + 1 + parse.NUMBER_WEIGHT + 1  # sin(2*x): the call, *, 2, x
+    monkeypatch.setattr(parse, "MAX_NODES", weight)
+    assert parse_expr("sin(2*x)") == sp.sin(2 * x)
+    monkeypatch.setattr(parse, "MAX_NODES", weight - 1)
+    with pytest.raises(ParseError, match=f"a call counting as {parse.CALL_WEIGHT} and an exact number as"):
+        parse_expr("sin(2*x)")
+    monkeypatch.undo()
+    terms = parse.MAX_NODES // 4  # 4 plain nodes a term (k, *, x_k, +): under the limit unweighted
+    with pytest.raises(ParseError, match="too large"):
+        parse_expr(" + ".join(f"{k + 2}*x{k}" for k in range(terms)))
+
+
+def test_a_surely_too_large_text_is_refused_before_it_is_tokenized(monkeypatch):
+    def untouched(*args, **kwargs):
+        raise AssertionError("tokenized or parsed")
+
+    monkeypatch.setattr(parse.tokenize, "generate_tokens", untouched)
+    monkeypatch.setattr(parse.ast, "parse", untouched)
+    n = parse.MAX_LENGTH // 2 - 1
+    for text in ["+".join(["x"] * n), "(" * n + "x", "x" + "\n" * n, "-" * n + "x", "sin(" * 10**5 + "x"]:
+        with pytest.raises(ParseError, match="too large"):
+            parse_expr(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x*y*z + w", "a and b and c", "Piecewise((1e-5, x >= 2.5e+3), (0x1F, True))", "-(x) - -y**-2", "x != y"],
+)
+def test_the_quick_size_check_never_refuses_what_fits(monkeypatch, text):
+    b = parse._Builder({}, False, parse.FUNCTIONS)
+    b.measure(parse.ast.parse(text.replace("^", "**"), mode="eval").body)
+    monkeypatch.setattr(parse, "MAX_NODES", b.nodes)  # exactly the text's weighted size
+    assert not parse._surely_too_large(text)
+    parse_expr(text)
 
 
 def test_exact_roots_are_bounded(monkeypatch):

@@ -14,6 +14,7 @@ import ast
 import contextvars
 import io
 import math
+import re
 import tokenize
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,7 +32,12 @@ class ParseError(SympileError, ValueError):
 #: any text is accepted or refused at once: SymPy evaluates exact arithmetic eagerly, and
 #: ``9**9**9`` or ``factorial(10**9)`` would otherwise run for hours.
 MAX_LENGTH = 1_000_000  # characters of text (for `load`: of all of a file's expressions)
-MAX_NODES = 20_000  # numbers, names, operators and calls (for `load`: in all of a file's expressions)
+MAX_NODES = 20_000  # numbers, names, operators and calls (for `load`: in all of a file's expressions),
+#: weighted by SymPy's work on each: a call runs the function's evaluation rules and an exact number
+#: is a new object whose assumptions SymPy deduces (0.5-1 ms and 0.1 ms, against 0.03 ms for a name),
+#: so each counts as this many; 20,000 such units take about a second at worst (docs/discover.md).
+CALL_WEIGHT = 10
+NUMBER_WEIGHT = 4
 MAX_DEPTH = 200  # nesting (a chain a + b + c or a * b / c is one level)
 MAX_DIGITS = 1000  # decimal digits of an exact number the parser computes (numerator or denominator)
 MAX_ROOTS = 1000  # exact roots (2**(1/3)) of numbers of at most MAX_DIGITS / 4 digits: SymPy factors them
@@ -303,8 +309,9 @@ def parse_expr(
         functions: more callable names (name -> SymPy function), e.g. for ``extra_funcs``.
 
     The work is bounded: text longer than `MAX_LENGTH` characters, with more than `MAX_NODES`
-    nodes or nested deeper than `MAX_DEPTH`, and exact arithmetic whose result would pass
-    `MAX_DIGITS` digits (``9**9**9``, ``factorial(10**9)``), are refused before SymPy computes them.
+    nodes (a call weighing `CALL_WEIGHT`, an exact number `NUMBER_WEIGHT`) or nested deeper than
+    `MAX_DEPTH`, and exact arithmetic whose result would pass `MAX_DIGITS` digits (``9**9**9``,
+    ``factorial(10**9)``), are refused before SymPy computes them.
 
     Example:
         >>> parse_expr("a*exp(-b*t) + c^2")
@@ -334,6 +341,8 @@ def parse_many(
         raise ParseError(f"the expression is too long ({total} characters; the limit is {MAX_LENGTH})")
     if len(texts) > MAX_NODES:  # each is a node at least
         raise ParseError(f"{len(texts)} expressions are too many to read at once (the limit is {MAX_NODES})")
+    if _surely_too_large("\n".join(texts)):
+        raise _too_large()
     fns = dict(FUNCTIONS)
     if functions:
         fns.update(functions)
@@ -343,6 +352,36 @@ def parse_many(
         return [builder.parse(text) for text in texts]
     finally:
         _ROOTS_LEFT.reset(token)
+
+
+#: What is surely a node or more: a name (not ``and``/``or``: one node joins a chain of them), a
+#: number, an operator.
+_ROUGH_NODES = re.compile(
+    r"[^\W\d]\w*|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][-+]?\d[\d_]*)?[jJ]?"
+    r"|\*\*|//|<=|>=|==|!=|[-+*/%^<>&|~]"
+)
+
+
+def _surely_too_large(text: str) -> bool:
+    """Whether ``text`` has more than `MAX_NODES` names, numbers and operators, or more brackets or
+    lines (tokens of Python's tokenizer, which takes seconds over a megabyte), by regular expressions
+    alone: such a text is refused before it is tokenized or parsed."""
+    if text.count("(") + text.count("[") + text.count("{") > MAX_NODES or text.count("\n") > MAX_NODES:
+        return True
+    n = 0
+    for m in _ROUGH_NODES.finditer(text):
+        if m.group() not in ("and", "or"):
+            n += 1
+            if n > MAX_NODES:
+                return True
+    return False
+
+
+def _too_large() -> ParseError:
+    return ParseError(
+        f"the expression is too large (more than {MAX_NODES} numbers, names and operations, a call "
+        f"counting as {CALL_WEIGHT} and an exact number as {NUMBER_WEIGHT})"
+    )
 
 
 def _split_sum(text: str) -> list[tuple[int, str]]:
@@ -393,6 +432,7 @@ class _Builder:
         # x^2 is a power in mathematics and in engines' output (text holds no strings to spoil).
         text = text.replace("^", "**").strip()
         pieces = _split_sum(text) if len(text) > 5000 else [(1, text)]
+        self.nodes += len(pieces) - 1  # the operators between the pieces, as `measure` counts a chain
         trees = []
         for sign, piece in pieces:
             try:
@@ -428,8 +468,12 @@ class _Builder:
                 raise ParseError(f"the expression is nested more than {MAX_DEPTH} levels deep")
             children = self.children(node)
             self.nodes += 1 + max(len(children) - 2, 0) * isinstance(node, ast.BinOp)
+            if isinstance(node, ast.Call):
+                self.nodes += CALL_WEIGHT - 1
+            elif isinstance(node, ast.Constant) and type(node.value) is not bool:
+                self.nodes += NUMBER_WEIGHT - 1
             if self.nodes > MAX_NODES:
-                raise ParseError(f"the expression is too large (more than {MAX_NODES} numbers, names and operations)")
+                raise _too_large()
             work.extend((c, depth + 1) for c in children)
 
     def build(self, root):
