@@ -295,6 +295,21 @@ def test_constants_are_exact_in_float64():
     assert np.max(np.abs(theirs.numpy() - exact[0]) / np.abs(exact[0])) > 1e-9
 
 
+def test_a_complex_input_reaching_a_real_only_op_is_refused_by_name():
+    # As lambdify: the input is named before any arithmetic (PyTorch raised NotImplementedError for
+    # its remainder), in a copy and a pickle too; a complex input that reaches no such op computes.
+    mod = SymPyModule(expressions=[sp.Mod(x, 3) + sp.Float(1.5) * y])
+    rng = np.random.default_rng(21)
+    xs, ys = (torch.tensor(rng.uniform(-4, 4, 5)) for _ in range(2))
+    zs = torch.complex(ys, torch.tensor(rng.uniform(-1, 1, 5)))
+    out = mod(x=xs, y=zs)[:, 0].detach()
+    want = np.mod(xs.numpy(), 3) + 1.5 * zs.numpy()
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-6)
+    for m in (mod, copy.deepcopy(mod), pickle.loads(pickle.dumps(mod))):
+        with pytest.raises(sympile.UnsupportedFunctionError, match="^x is complex.*Mod"):
+            m(x=zs, y=xs)
+
+
 def test_constants_in_float32_are_correctly_rounded_and_not_state():
     mod = SymPyModule(expressions=[sp.pi * x + sp.Rational(2, 7), sp.TribonacciConstant * x + 3 * sp.I * x])
     assert mod.state_dict() == {} and list(mod.buffers()) == []  # remade from exact values, never saved

@@ -24,7 +24,7 @@ from typing import Any
 import sympy as sp
 import torch
 
-from .._backends.torch import Compiled, cached, coerce_inputs, compile_graph, prepare
+from .._backends.torch import PIPELINE, Compiled, cached, coerce_inputs, compile_graph, prepare
 from .._core.errors import ArgumentError, MissingInputError, ShapeError, SympileError
 from .._core.graph import Graph, paused_gc
 from .._sympy.lower import lower
@@ -132,6 +132,8 @@ class SymPyModule(torch.nn.Module):
         with paused_gc():
             key = (graph.content_hash(), "SymPyModule", batch)
             self._compiled: Compiled = cached(key, lambda: _emit(graph, batch))
+            # inputs whose complex values would reach a real-only op: refused before any arithmetic
+            self._real = PIPELINE.real_inputs(graph)
         c = self._compiled
         n_params, n_buffers = len(graph.params), len(graph.buffers)
         p_order = c.param_order if c.param_order is not None else range(n_params)
@@ -180,6 +182,8 @@ class SymPyModule(torch.nn.Module):
         values = self._gather(args, symbols)
         K = self._constants
         values, rdt, device = coerce_inputs(values, K.dtype, K.device)
+        if self._real is not None:
+            self._real.check(values)
         # a float32 input to a float64 module is widened: PyTorch would compute an op of it and a
         # 0-d float64 value in float32
         values = [v.to(rdt) if v.dtype.is_floating_point and v.dtype != rdt else v for v in values]
@@ -336,6 +340,7 @@ class SymPyModule(torch.nn.Module):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("_compiled", None)
+        state.pop("_real", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
