@@ -1,4 +1,5 @@
-"""asec and acsc are accurate near |x| = 1, at ±1 and ±inf, on every backend (and for complex x).
+"""asec and acsc are accurate near |x| = 1, at ±1 and ±inf, on every backend (and for complex x); sinc
+is accurate at large arguments and near multiples of pi.
 
 They were written ``acos(1/x)`` and ``asin(1/x)``: rounding ``1/x`` first cost digits where acos
 and asin magnify it (4e-9 relative off at ``x = 1 + 1e-12``). The references are mpmath's at 40
@@ -77,3 +78,16 @@ def test_asec_and_acsc_of_complex_arguments_are_the_principal_values(func):
         with mpmath.workdps(40):
             want = complex(mp(mpmath.mpc(z.real, z.imag)))
         assert abs(f(complex(z)) - want) <= 16 * EPS * abs(want), z
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sinc_is_accurate_at_large_arguments_and_near_multiples_of_pi(backend):
+    """The array libraries' sinc is the normalised one, and sinc(x/pi) rounded x/pi first: at
+    x = 1.2e204 its sign was a coin toss, near k*pi digits were lost; sin(x)/x has neither."""
+    rng = np.random.default_rng(5)
+    pts = np.concatenate([rng.uniform(-10, 10, 20), np.pi * np.arange(1, 12) + 1e-9, 10 ** rng.uniform(0, 300, 20)])
+    pts = np.concatenate([pts, -pts[-10:], [0.0, -0.0]])
+    with mpmath.workdps(40):
+        want = np.array([1.0 if p == 0 else float(mpmath.sin(mpmath.mpf(p)) / p) for p in pts])
+    got = _call(backend, lambdify([x], sp.sinc(x), backend=backend), pts)
+    np.testing.assert_array_less(np.abs(got - want), 8 * EPS * np.abs(want) + 1e-300)

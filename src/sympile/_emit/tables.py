@@ -41,7 +41,8 @@ INFIX = {**OPERATORS, "powi": "{0} ** {a}", "pow": "{0} ** {1}"}
 #: The array libraries' base (``{ns}``: the library's module prefix).
 ARRAY = {
     **INFIX,
-    "sinc": "{ns}.sinc({0} / {ns}.pi)",  # the libraries' sinc is the normalised one
+    # no "sinc": the libraries' is the normalised sin(pi u)/(pi u), and sinc(x) as sinc(x/pi) rounds x/pi
+    # first (0.5 absolute off at x = 1e17, wrong digits near multiples of pi); it is decomposed
     # the batched ops (`sympile._transforms.batch`)
     "lift": "{0}[..., None]",
     "vsum": "{ns}.sum({0}, -1)",
