@@ -84,3 +84,52 @@ def test_an_integer_literal_past_4300_digits_compiles():
     x = sp.Symbol("x")
     f = lambdify([x], sp.atan(x + sp.Integer(10) ** 5000))  # the constant is float64's inf
     assert f(0.5) == np.pi / 2
+
+
+#: Float64 outcomes the reference cannot predict from exact arithmetic (stop 21, value class, seed 0):
+#: the expression, the point, what the reference must say (and why float64 differs).
+ARTIFACTS = [
+    # frac of x**3 = 1.8e47: float64's x**3 is a whole number, so frac is 0 and log -inf; the error
+    # (a whole number too) moved frac to the same value, so no jump was seen
+    ("2*log(frac(x**3*sech(7/2)))", (5668244136679310.0, 1.0, 0.0), "ill"),
+    # Mod(2x^3 y, 0.5625) with 2x^3 y = -9.8e206: the product's rounding is far past the modulus
+    ("Mod(2*x**3*y, 0.5625)", (2.4084109804895597, -3.517369662286376e205, 0.0), "ill"),
+    # oo*exp(z): exp(z) underflows to 0 in float64, inf*0 is NaN
+    ("oo*exp(z)", (0.0, 0.0, -3.3597569055870126e18), "ill"),
+    # (1 + sinc(y)**2)**NaN: 1 + 3e-30 is 1 in float64, and pow(1, NaN) = 1
+    ("(1 + sinc(y)**2)**log(x)", (-2.0, -119389699181797.81, 0.0), "ill"),
+    # (-3)**w with |w| ~ 2e19 (and an error of that order): float64's w is a whole number, real power
+    ("(-3)**(x*cos(x))", (2.9128763976753287e19, 0.0, 0.0), "ill"),
+    # acot(Min(y, 1)) at y = -0.0: float64 gives -pi/2, the reference cannot see the zero's sign
+    ("acot(Min(y, 1))", (1.0, -0.0, 0.0), "ill"),
+    # atan2(inf, NaN) is NaN in float64 (mpmath says pi/2)
+    ("atan2(1.0e400*y, log(x))", (-2.0, 1.0, 0.0), "nan"),
+    # Mod(a, inf) is a for a >= 0 (Python's and every backend's convention)
+    ("Mod(1/3, log(Max(0, y))**2)", (0.0, -2.0, 0.0), "value"),
+    # J1 at 2e17: the libraries reduce the phase in float64; ill, not a library's wrong answer
+    ("besselj(1, y)", (0.0, 2e17, 0.0), "ill"),
+    # log(0) times a complex constant: (-inf)(a + bi) has order-dependent infinite and NaN parts
+    ("log(x)*(1 + I)", (0.0, 0.0, 0.0), "ill"),
+]
+
+
+@pytest.mark.parametrize("text, point, kind", ARTIFACTS)
+def test_the_reference_counts_float64_artifacts_as_ill_conditioned(text, point, kind):
+    import sympy as sp
+    from fuzzing import reference
+    from random_expressions import SYMBOLS
+
+    ref = reference.evaluate(sp.sympify(text, locals=dict(zip("xyz", SYMBOLS))), dict(zip(SYMBOLS, point)))
+    assert ref.kind == kind, ref.describe()
+
+
+def test_the_reference_flags_subnormal_intermediates_for_jax():
+    """XLA on CPU flushes subnormals to zero: a result or intermediate there is not judged on JAX."""
+    import sympy as sp
+    from fuzzing import reference
+    from random_expressions import SYMBOLS
+
+    x, y = SYMBOLS[:2]
+    ref = reference.evaluate(sp.Max(x, y) / sp.Min(x, y), {x: -8.026008490747843e306, y: 1.4754846324993203e-05})
+    assert ref.kind == "value" and "subnormal" in ref.flags
+    assert "subnormal" not in reference.evaluate(x / y, {x: 1.0, y: 3.0}).flags

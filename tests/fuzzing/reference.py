@@ -39,6 +39,7 @@ DPS = 50
 EPS = 2.0**-52
 TINY = 2.0**-1074
 FLOAT_MAX = 1.7976931348623157e308
+SMALLEST_NORMAL = 2.2250738585072014e-308
 #: Sums are exact when their terms' binary exponents differ by at most this much (memory stays small).
 EXACT_SPREAD = 4096
 #: A bound beyond this fraction of the value leaves nothing to judge.
@@ -174,6 +175,8 @@ def _apply(e, vals: list):
         return vals[0] - mp.floor(vals[0])
     if f is sp.Mod:
         a, b = vals
+        if isinstance(a, mpmath.mpf) and isinstance(b, mpmath.mpf) and mp.isfinite(a) and mp.isinf(b):
+            return a if a == 0 or (a > 0) == (b > 0) else b  # Python's and every backend's a % ±inf
         if b == 0 or not (_is_finite(a) and _is_finite(b)):
             return mp.nan
         r = mp.fmod(a, b)  # exact, however large a / b is; then floored, as SymPy's and NumPy's Mod
@@ -189,6 +192,8 @@ def _apply(e, vals: list):
             raise _Pole
         return mp.mpf(0)
     if f in _fn:
+        if any(_is_nan(v) for v in vals):  # float64: NaN in, NaN out (mpmath's atan2(inf, nan) is pi/2)
+            return mp.nan
         return _fn[f](*vals)
     raise NoReference(f"no mpmath rule for {f.__name__}")
 
@@ -237,7 +242,7 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
             flags |= {"edge"}
         return _Val(mp.nan, 0.0, flags)  # a domain error of float64
     if not mp.isfinite(v):
-        if _changes_kind(e, vals, kids, finite=False, real=all_real and depends):
+        if _changes_kind(e, vals, kids, finite=False, real=all_real and depends, to_nan=not mp.isnan(v)):
             flags |= {"edge"}
         return _Val(v, 0.0, flags, frozenset() if mp.isnan(v) else frozenset({"inf"}))
     # propagate the arguments' errors through this node, at 50 digits
@@ -260,27 +265,75 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
         if worst and isinstance(e, DISCONTINUOUS) and worst > 1e-6 * max(1.0, float(abs(v))):
             flags |= {"jump"}
         err += worst
+    if _jump_within(e, vals, kids):
+        flags |= {"jump"}
+    if depends and _signed_zero(e, vals):
+        flags |= {"edge"}
     ulps, absolute = _ulps(e)
     scale = float(sum(abs(x) for x in vals)) if e.func is sp.Add else float(abs(v))
     if absolute:
         scale = max(scale, 1.0)
+    if e.func in (sp.besselj, sp.bessely) and isinstance(vals[-1], mpmath.mpf):
+        # the libraries reduce x - (2n+1)pi/4 in float64 past |x| ~ 25: an error of eps |x| in the phase
+        scale = max(scale, float(mp.sqrt(abs(vals[-1]))))
     err += ulps * EPS * scale + (TINY if 0 < abs(v) < 2.3e-308 else 0.0)  # underflow's granularity
+    if 0 < abs(v) < SMALLEST_NORMAL:  # XLA on CPU flushes it to zero (docs/jax.md)
+        flags |= {"subnormal"}
     if abs(v) > FLOAT_MAX:
         return _Val(v, err, flags, frozenset({"overflow"}))
     return _Val(v, err, flags)
 
 
+def _jump_within(e, vals, kids) -> bool:
+    """Whether a jump of floor, ceiling, frac or Mod lies within its argument's error interval.
+
+    Moving the argument by its error is not enough to see it: an error that is a whole number (an
+    ulp of 1e46) moves ``frac`` to the same value, one that is a multiple of the modulus ``Mod``."""
+    f = e.func
+    if f in (sp.floor, sp.ceiling, sp.frac):
+        a, r = vals[0], kids[0].err
+    elif f is sp.Mod:
+        (a, b), (ra, rb) = vals, (kids[0].err, kids[1].err)
+        if not (isinstance(b, mpmath.mpf) and mp.isfinite(b)) or b == 0:
+            return False
+        if rb >= abs(b):
+            return True
+        a, r = (a / b if isinstance(a, mpmath.mpf) else a), ra / abs(b) + float(abs(a / b)) * rb / float(abs(b))
+    else:
+        return False
+    if not r or not isinstance(a, mpmath.mpf) or not mp.isfinite(a):
+        return False
+    return mp.floor(a + r) >= mp.ceil(a - r)
+
+
+def _signed_zero(e, vals) -> bool:
+    """Where the sign of a zero decides the value and float64 may hold -0.0 (the reference cannot
+    see it): ``acot(±0) = ±pi/2``, ``atan2(±0, x < 0) = ±pi``."""
+    if e.func is sp.acot:
+        return vals[0] == 0
+    if e.func is sp.atan2:
+        y, x = vals
+        return y == 0 and isinstance(x, mpmath.mpf) and x < 0
+    return False
+
+
 def _shifts(k: _Val) -> list:
     """The moves of an argument by its error; to exactly 0 too where the error reaches it (float64
-    may have underflowed there: ``(-3.5)**exp(-800)`` is 1, not a domain error)."""
+    may have underflowed there: ``(-3.5)**exp(-800)`` is 1, not a domain error), and to the nearest
+    whole number where the error reaches it."""
     out = [k.err, -k.err] if isinstance(k.v, mpmath.mpf) else [k.err, -k.err, 1j * k.err, -1j * k.err]
     if k.v != 0 and abs(k.v) <= k.err:
         out.append(-k.v)
+    if isinstance(k.v, mpmath.mpf):  # to a whole number (float64 beyond 2**53 holds nothing else: (-3)**w
+        n = mp.nint(k.v)  # is real there; 1 + 1e-30 is 1, and pow(1, NaN) = 1)
+        if n != k.v and n != 0 and abs(n - k.v) <= k.err:
+            out.append(n - k.v)
     return out
 
 
-def _changes_kind(e, vals, kids, finite: bool, real: bool = True) -> bool:
-    """Whether moving an argument by its error makes a non-finite (or domain-error) value finite."""
+def _changes_kind(e, vals, kids, finite: bool, real: bool = True, to_nan: bool = False) -> bool:
+    """Whether moving an argument by its error makes a non-finite (or domain-error) value finite, or
+    (``to_nan``) an infinite one NaN (``oo*exp(z)`` where ``exp(z)`` underflows: ``inf*0``)."""
     for i, k in enumerate(kids):
         if not k.err or isinstance(k.v, bool) or not _is_finite(k.v):
             continue
@@ -290,6 +343,8 @@ def _changes_kind(e, vals, kids, finite: bool, real: bool = True) -> bool:
             except (ValueError, ZeroDivisionError, _Pole):
                 continue
             if not isinstance(w, bool) and mp.isfinite(w) and not (real and isinstance(w, mpmath.mpc)):
+                return True
+            if to_nan and not isinstance(w, bool) and mp.isnan(w):
                 return True
     return False
 
@@ -397,6 +452,9 @@ def _classify(root: _Val) -> Reference:
     ):
         if flag in flags:
             return Reference("ill", reason=reason, flags=root.seen)
+    if isinstance(v, mpmath.mpc) and (mp.isinf(v.real) or mp.isinf(v.imag)):
+        # (-inf)*(a + bi) is inf*a + (inf*b)i in float64, NaN parts where a or b is 0: order-dependent
+        return Reference("ill", reason="a complex infinity", flags=root.seen)
     if mp.isnan(v):
         return Reference("nan", flags=root.seen)
     if "pole" in root.own:
@@ -409,7 +467,7 @@ def _classify(root: _Val) -> Reference:
         return Reference("ill", value, bound, reason=f"bound {bound:.3g} of a value {abs(value):.3g}", flags=flags)
     if abs(value) >= FLOAT_MAX * (1 - 1e-12):
         return Reference("ill", value, bound, reason="at the edge of float64's range", flags=flags)
-    return Reference("value", value, bound, flags=flags)
+    return Reference("value", value, bound, flags=root.seen)
 
 
 def judge(ref: Reference, got) -> str | None:
