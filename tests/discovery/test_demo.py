@@ -150,3 +150,23 @@ def test_step_5_keeps_as_many_digits_as_the_trajectories_need():
         tuned = [(a + 0.024) * Y / (Y + 1.019), (-1.018 * X + 0.003) / (X + 1.017)]
         got = snap_system(tuned, ts, ys)
         assert all(sp.simplify(g - w) == 0 for g, w in zip(got, want)), got
+
+
+def test_step_5_quantises_the_whole_system_when_its_components_make_up_for_each_other():
+    # What the lean demo's fine-tune left from seed 1 (150 steps): each component alone
+    # quantised to the truth fits the trajectories worse than the tuned pair (their errors make
+    # up for each other), so one component at a time kept 0.01 steps; both at once give the
+    # true system, which fits the data best.
+    from sympile._discovery.demo import FULL, T_END, TRUTH, X, Y, make_data, snap_system, trajectory_loss
+
+    ts, ys = make_data(FULL.trajectories, FULL.times, T_END, np.random.default_rng(1))
+    tuned = [
+        (1.08236597326468 * Y - 0.0108582810763483) / (Y + 1.08490855945448),
+        (0.00689653386778686 - 1.03415914303454 * X) / (X + 1.01895166896828),
+    ]
+    reference = trajectory_loss(tuned, ts, ys)
+    alone = [trajectory_loss([TRUTH[0], tuned[1]], ts, ys), trajectory_loss([tuned[0], TRUTH[1]], ts, ys)]
+    assert min(alone) > 1.05 * reference  # the trap: neither component alone can be snapped
+    assert trajectory_loss(TRUTH, ts, ys) < 1e-12 < reference
+    recovered = snap_system(tuned, ts, ys)
+    assert all(sp.simplify(r - t) == 0 for r, t in zip(recovered, TRUTH))

@@ -371,24 +371,36 @@ SNAP_TOLERANCE = 0.05
 
 
 def snap_system(tuned: list, ts: np.ndarray, ys: np.ndarray) -> list:
-    """Step 5: each component `recover`-ed at the coarsest of `STEPS` whose system fits the
-    trajectories no worse (within `SNAP_TOLERANCE`, relative) than the fine-tuned one; the data
-    decide how many digits a constant keeps (a finer step where none is good enough: 0.01).
+    """Step 5: the system `recover`-ed at the coarsest of `STEPS` whose system fits the
+    trajectories no worse (within `SNAP_TOLERANCE`, relative) than the fine-tuned one, all
+    components at once, then each component alone at a coarser step where that still fits; the
+    data decide how many digits a constant keeps (a finer step where none is good enough: 0.01).
 
     A fine-tuned ``1.024*y/(y + 1.019)`` from a short run is ``1.02*y/(y + 1.02)`` at 0.01, but
     ``y/(y + 1)`` at 0.1 fits the trajectories better than the tuned constants do.
     """
     reference = trajectory_loss(tuned, ts, ys)
     allowed = reference * (1 + SNAP_TOLERANCE) + 1e-300
-    system = list(tuned)
+    system, steps = list(tuned), STEPS
+    # The whole system at once first: a short fine-tune leaves errors in the components that
+    # make up for each other along the trajectories (seed 1's (1.082*y - 0.011)/(y + 1.085)
+    # beside (0.007 - 1.034*x)/(x + 1.019)), so that quantising one component alone fits worse
+    # than the tuned pair, while quantising both gives the true system.
+    for step in STEPS:
+        trial = [recover(expr, step) for expr in tuned]
+        if trajectory_loss(trial, ts, ys) <= allowed:
+            system, steps = trial, STEPS[: STEPS.index(step)]
+            break
+    # then each component alone, coarser where the trajectories allow
     for k, expr in enumerate(tuned):
-        for step in STEPS:
+        for step in steps:
             trial = [*system[:k], recover(expr, step), *system[k + 1 :]]
             if trajectory_loss(trial, ts, ys) <= allowed:
                 system = trial
                 break
         else:
-            system[k] = recover(expr, 0.01)
+            if steps is STEPS:  # none was good enough, alone or together
+                system[k] = recover(expr, 0.01)
     return system
 
 
