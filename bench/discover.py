@@ -14,6 +14,7 @@ grown generation by generation with ``warm_start`` until the time is spent; symp
         [--runners sympile,operon,gplearn] [--problems NAME,...] [--sympile-workers 1]
         [--out results.jsonl]
     python bench/discover.py --table results.jsonl      # the Markdown table of a results file
+    python bench/discover.py --table results.jsonl --stored   # the same from the stored verdicts
 
 Results are appended one JSON line per run, so runners can be run apart and tabled together.
 """
@@ -231,9 +232,11 @@ def rescore(row) -> bool:
     return exact(expr, truth, domain)
 
 
-def make_table(path: str) -> str:
+def make_table(path: str, stored: bool = False) -> str:
+    """The table of a results file, every row rescored (``stored``: the verdicts of the run,
+    made by this scorer then; rescoring runs SymPy's simplify on every row)."""
     rows = [json.loads(line) for line in open(path) if line.strip()]
-    for row in rows:
+    for row in rows if not stored else []:
         row["exact"] = rescore(row)
     runners = [r for r in RUNNERS if any(row["runner"] == r for row in rows)]
     noises = sorted({row["noise"] for row in rows})
@@ -267,9 +270,10 @@ def main():
     parser.add_argument("--sympile-workers", type=int, default=1, help="sympile's threads (default 1, as the others)")
     parser.add_argument("--out", default="discover_results.jsonl")
     parser.add_argument("--table", default="")
+    parser.add_argument("--stored", action="store_true", help="--table with the verdicts stored by the runs")
     args = parser.parse_args()
     if args.table:
-        print(make_table(args.table))
+        print(make_table(args.table, args.stored))
         return
     WORKERS[0] = args.sympile_workers
     chosen = [p for p in PROBLEMS if not args.problems or p[0] in args.problems.split(",")]
@@ -300,8 +304,8 @@ def main():
                             f"{name} noise={noise} seed={seed} {rn}: {'EXACT' if hit else 'miss'} {dt:.1f}s  {expr}",
                             flush=True,
                         )
-    if os.path.exists(args.out):
-        print(make_table(args.out))
+    if os.path.exists(args.out):  # the verdicts just made (--table rescores a file)
+        print(make_table(args.out, stored=True))
 
 
 if __name__ == "__main__":
