@@ -145,6 +145,9 @@ def _apply(e, vals: list):
             return mp.mpf(1)
         if b == 0 and mp.re(x) < 0:
             raise _Pole
+        if isinstance(b, mpmath.mpf) and isinstance(x, mpmath.mpf) and b == -mp.inf and not mp.isnan(x):
+            odd = x == mp.nint(x) and mp.nint(x) % 2 == 1  # IEEE 754 pow(-inf, x), not a complex power
+            return (-1 if odd else 1) * (mp.inf if x > 0 else mp.zero)
         return mp.power(b, x)
     if isinstance(e, sp.Piecewise):
         for expr_v, cond_v in vals:
@@ -230,6 +233,8 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
         return _Val(mp.nan, 0.0, flags)
     if _near_pole(e, vals, kids):
         flags |= {"edge"}
+    if e.func is sp.Mul and _subnormal_partial(vals):
+        flags |= {"subnormal"}
     if isinstance(v, bool):
         for i, k in enumerate(kids):
             if k.err and _is_finite(k.v) and any(_shifted(e, vals, i, d) != v for d in (k.err, -k.err)):
@@ -277,11 +282,21 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
         # the libraries reduce x - (2n+1)pi/4 in float64 past |x| ~ 25: an error of eps |x| in the phase
         scale = max(scale, float(mp.sqrt(abs(vals[-1]))))
     err += ulps * EPS * scale + (TINY if 0 < abs(v) < 2.3e-308 else 0.0)  # underflow's granularity
-    if 0 < abs(v) < SMALLEST_NORMAL:  # XLA on CPU flushes it to zero (docs/jax.md)
-        flags |= {"subnormal"}
+    if 0 < abs(v) < SMALLEST_NORMAL:
+        flags |= {"subnormal"}  # XLA on CPU flushes it to zero (docs/jax.md)
     if abs(v) > FLOAT_MAX:
         return _Val(v, err, flags, frozenset({"overflow"}))
     return _Val(v, err, flags)
+
+
+def _subnormal_partial(vals) -> bool:
+    """Whether a product of some of ``vals`` (in the order a compiler may take) is subnormal: the
+    smallest one, of every factor below 1 in magnitude."""
+    small = mp.mpf(1)
+    for v in vals:
+        if not isinstance(v, bool) and mp.isfinite(v) and 0 < abs(v) < 1:
+            small *= abs(v)
+    return small < SMALLEST_NORMAL
 
 
 def _jump_within(e, vals, kids) -> bool:
