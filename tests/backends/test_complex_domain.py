@@ -146,3 +146,12 @@ def test_torch_gamma_of_a_complex_argument_gives_complex_values():
     want = [complex(e.evalf(30, subs={y: sp.Float(v, 30)})) for v in ys]
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-13)
     np.testing.assert_allclose(lambdify([y], e)(ys), want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loggamma_of_a_complex_constant_is_refused_not_a_raw_type_error(backend):
+    """loggamma is lowered with a test of its argument's sign; folding that test for ``1 + I``
+    asked SymPy to compare a complex number (a raw TypeError from the fuzzer's value class)."""
+    _module(backend)
+    with pytest.raises(UnsupportedFunctionError, match="loggamma for real arguments only"):
+        lambdify([x], x * sp.loggamma(1 + sp.I), backend=backend)

@@ -195,7 +195,16 @@ def pipeline(
     spelt = _Spelt(spelling)
     reals = RealOnly(spelling, real_only)
     masking = (mask_branches,) if mask else ()
-    passes = (fold_constants, reals.refuse_complex_constants, factor_scales, share_negations, spelt.decompose)
+    # refused before folding too: folding asks SymPy to compare a complex constant (loggamma(1 + I)
+    # is lowered with a test of its argument's sign), which raises a raw TypeError
+    passes = (
+        reals.refuse_complex_constants,
+        fold_constants,
+        reals.refuse_complex_constants,
+        factor_scales,
+        share_negations,
+        spelt.decompose,
+    )
     return Pipeline((*passes, *masking, *extra, spelt.check), reals)
 
 
