@@ -169,3 +169,30 @@ def test_derivatives_keep_their_relative_accuracy_where_the_function_saturates(e
             ref = reference(d, {x: p}) if p != 0 else complex(sp.limit(d, x, 0))
             assert ref.imag == 0
             assert got == pytest.approx(ref.real, rel=1e-13, abs=1e-300), (p, order)
+
+
+# -- literal conditions in the masks ----------------------------------------------------------------
+
+
+def test_logic_with_a_literal_operand_folds_in_the_builder():
+    b = Builder()
+    c = b.op("gt", b.node("input", (), 0), b.const(0))
+    t, f = b.const(True), b.const(False)
+    assert b.op("and", c, t) == b.op("and", t, c) == b.op("or", c, f) == b.op("and", c, c) == c
+    assert b.op("and", c, f) == f and b.op("or", t, c) == t
+    assert b.op("not", t) == f and b.op("not", f) == t
+
+
+def test_masked_derivatives_over_a_literal_condition_compile_on_torch():
+    # The fuzzer's reproducer: the guard of loggamma's mask (of a constant) met the branch's
+    # condition as `logical_and(c, True)`, which PyTorch refused (it wants tensors).
+    require("torch")
+    c = sp.Rational(1, 3) - sp.atan(2 / (1 + sp.exp(2)))
+    inner = sp.erfinv(sp.tanh(sp.Piecewise((sp.sqrt(x), x > 0), (-1.0, True))) / 2)
+    expr = inner / (1 + sp.exp(6) * sp.gamma(sp.Rational(1, 2) - sp.loggamma(sp.tanh(c) ** 2 + 1)) ** 2)
+    point = [float(np.random.default_rng(3).uniform(0.2, 1.5)), 0.5, 0.5]
+    g, H = _derivatives_of(lambda v: expr.subs(x, v[0]), 3, point, "torch")
+    want = [reference(sp.diff(expr, x), {x: point[0]}).real, reference(sp.diff(expr, x, 2), {x: point[0]}).real]
+    np.testing.assert_allclose([g[0], H[0, 0]], want, rtol=1e-10)
+    g, H = _derivatives_of(lambda v: expr.subs(x, v[0]), 3, [-1.0, 0.5, 0.5], "torch")  # the untaken branch
+    assert g.tolist() == [0.0] * 3 and H.tolist() == [[0.0] * 3] * 3

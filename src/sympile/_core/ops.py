@@ -499,10 +499,43 @@ _def("gt", 2, sp.StrictGreaterThan, array="greater", **_REL)
 _def("ge", 2, sp.GreaterThan, array="greater_equal", **_REL)
 _def("eq", 2, sp.Equality, array="equal", commutative=True, **_REL)
 _def("ne", 2, sp.Unequality, array="not_equal", commutative=True, **_REL)
-_def("and", 2, array="logical_and", commutative=True, to_sympy=lambda u, v, attr=None: sp.And(u, v), **_REL)
-_def("or", 2, array="logical_or", commutative=True, to_sympy=lambda u, v, attr=None: sp.Or(u, v), **_REL)
+
+
+def _truth(b, i):
+    """The literal truth value of node ``i``, or None."""
+    n = b.nodes[i]
+    return n.attr if n.op == "const" and type(n.attr) is bool else None
+
+
+def _simplify_logic(absorbing: bool):
+    """``and`` (``absorbing`` False) or ``or`` (True) with a literal operand, or of a value with
+    itself: an array library's ``logical_and(x, True)`` wants arrays, and the masks of graph AD
+    combine conditions that lowering may have made literal."""
+
+    def simplify(b, args, attr):
+        u, v = args
+        if u == v:
+            return u
+        for x, y in ((u, v), (v, u)):
+            t = _truth(b, x)
+            if t is not None:
+                return x if t is absorbing else y
+        return None
+
+    return simplify
+
+
+def _simplify_not(b, args, attr):
+    t = _truth(b, args[0])
+    return None if t is None else b.const(not t)
+
+
+_def("and", 2, array="logical_and", commutative=True, to_sympy=lambda u, v, attr=None: sp.And(u, v),
+     simplify=_simplify_logic(False), **_REL)  # fmt: skip
+_def("or", 2, array="logical_or", commutative=True, to_sympy=lambda u, v, attr=None: sp.Or(u, v),
+     simplify=_simplify_logic(True), **_REL)  # fmt: skip
 _def("xor", 2, array="logical_xor", commutative=True, to_sympy=lambda u, v, attr=None: sp.Xor(u, v), **_REL)
-_def("not", 1, sp.Not, array="logical_not", **_REL)
+_def("not", 1, sp.Not, array="logical_not", simplify=_simplify_not, **_REL)
 
 # Special functions.
 _def("erf", 1, sp.erf, deriv=_d_erf)
