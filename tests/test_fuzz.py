@@ -112,6 +112,24 @@ ARTIFACTS = [
     ("log(x)*(1 + I)", (0.0, 0.0, 0.0), "ill"),
     # IEEE pow(-inf, 1/3) is +inf, not a complex power (seed 1: log(0**exp(z))**(1/3))
     ("log(x)**(1/3)", (0.0, 0.0, 0.0), "inf"),
+    # mpmath raises for erfinv(1 + 1e-18); float64's argument is 1 and erfinv(1) = inf
+    ("erfinv((1 + 1.0e-16/(1 + E**2)**2)**tanh(y))", (0.0, 1.0, 0.0), "ill"),
+    # atan2(+0, -0.0) = pi in float64 (x*Heaviside(-y) is -0.0 for x < 0); the reference's atan2(0, 0) is 0
+    ("atan2(Heaviside(-y), x*Heaviside(-y))", (-0.5, 1.0, 0.0), "ill"),
+    # sin and cos of an argument whose error is a period or more: two samples of the error said little
+    (
+        "2 - erfc((E*(3*re(x)**2*im(x) - im(x)**3) + 2)*exp(-3*E*re(x)**2*im(x) + E*im(x)**3)"
+        "*sin(E*re(x)**3 - 3*E*re(x)*im(x)**2) - E*(re(x)**3 - 3*re(x)*im(x)**2)"
+        "*exp(-3*E*re(x)**2*im(x) + E*im(x)**3)*cos(E*re(x)**3 - 3*E*re(x)*im(x)**2))",
+        (2949214191667490.0, 0.0, 0.0),
+        "ill",
+    ),
+    # a complex value past float64's range: its parts are inf or NaN depending on the order of operations
+    (
+        "erfc(((log(-log(sech(E))/log(10)) + I*pi)**2*atan2(tanh(1/3), atanh(9*tanh(x)/10)**2 + 1)**2 + 1)**(-3/2))",
+        (0.0, 0.0, 0.0),
+        "ill",
+    ),
 ]
 
 

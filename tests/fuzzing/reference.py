@@ -62,6 +62,7 @@ _fn = {
 ULPS = {sp.Add: 1, sp.Mul: 1, sp.Pow: 4, sp.erf: 10, sp.erfc: 50, sp.gamma: 50, sp.loggamma: 50,
         sp.erfinv: 50, sp.LambertW: 50, sp.besselj: 1e3, sp.bessely: 1e3, sp.polygamma: 1e3}  # fmt: skip
 ABSOLUTE = (sp.loggamma, sp.LambertW, sp.besselj, sp.bessely, sp.polygamma, sp.erfinv)
+PERIODIC = (sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc)
 POLES = (sp.gamma, sp.loggamma, sp.polygamma, sp.cot, sp.csc, sp.coth, sp.csch)
 DISCONTINUOUS = (sp.floor, sp.ceiling, sp.frac, sp.sign, sp.Heaviside, sp.Mod, Relational)
 
@@ -230,6 +231,8 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
     except (ValueError, ZeroDivisionError) as exc:
         if isinstance(e, POLES) or "pole" in str(exc):
             return _Val(mp.inf, 0.0, flags, frozenset({"pole"}))
+        if _changes_kind(e, vals, kids, finite=False):  # erfinv(1 + 1e-18): float64's argument is 1
+            flags |= {"edge"}
         return _Val(mp.nan, 0.0, flags)
     if _near_pole(e, vals, kids):
         flags |= {"edge"}
@@ -269,6 +272,8 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
             worst = max(worst, float(abs(w - v)))
         if worst and isinstance(e, DISCONTINUOUS) and worst > 1e-6 * max(1.0, float(abs(v))):
             flags |= {"jump"}
+        if isinstance(e, PERIODIC) and k.err >= 1:  # two samples of sin over a period say little
+            flags |= {"period"}
         err += worst
     if _jump_within(e, vals, kids):
         flags |= {"jump"}
@@ -323,12 +328,12 @@ def _jump_within(e, vals, kids) -> bool:
 
 def _signed_zero(e, vals) -> bool:
     """Where the sign of a zero decides the value and float64 may hold -0.0 (the reference cannot
-    see it): ``acot(±0) = ±pi/2``, ``atan2(±0, x < 0) = ±pi``."""
+    see it): ``acot(±0) = ±pi/2``, ``atan2(±0, x < 0) = ±pi``, ``atan2(±0, ±0)`` is one of 0, ±pi."""
     if e.func is sp.acot:
         return vals[0] == 0
     if e.func is sp.atan2:
         y, x = vals
-        return y == 0 and isinstance(x, mpmath.mpf) and x < 0
+        return y == 0 and isinstance(x, mpmath.mpf) and x <= 0
     return False
 
 
@@ -464,10 +469,11 @@ def _classify(root: _Val) -> Reference:
         ("edge", "a domain edge within the error bound"),
         ("pole", "a pole in an intermediate"),
         ("overflow", "an intermediate overflows"),
+        ("period", "an argument's error spans a period of a trigonometric function"),
     ):
         if flag in flags:
             return Reference("ill", reason=reason, flags=root.seen)
-    if isinstance(v, mpmath.mpc) and (mp.isinf(v.real) or mp.isinf(v.imag)):
+    if isinstance(v, mpmath.mpc) and (mp.isinf(v.real) or mp.isinf(v.imag) or "overflow" in root.own):
         # (-inf)*(a + bi) is inf*a + (inf*b)i in float64, NaN parts where a or b is 0: order-dependent
         return Reference("ill", reason="a complex infinity", flags=root.seen)
     if mp.isnan(v):
