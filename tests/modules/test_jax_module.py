@@ -95,6 +95,23 @@ def test_values_match_sympy_x64(u, v):
             assert float(g) == pytest.approx(ref.real, rel=1e-13, abs=1e-14)
 
 
+def test_a_complex_input_reaching_a_real_only_op_is_refused_by_name():
+    # As lambdify: named when traced, before JAX's own TypeError (rem of complex), also under
+    # filter_jit and in a copy and a pickle; a complex input that reaches no such op computes.
+    mod = SymbolicModule([sp.Mod(x, 3) + sp.Float(1.5) * y])
+    rng = np.random.default_rng(21)
+    xs, ys = rng.uniform(-4, 4, 5), rng.uniform(-4, 4, 5)
+    zs = ys + 1j * rng.uniform(-1, 1, 5)
+    (out,) = mod(x=jnp.asarray(xs), y=jnp.asarray(zs))
+    np.testing.assert_allclose(np.asarray(out), np.mod(xs, 3) + 1.5 * zs, rtol=1e-5)
+    jitted = eqx.filter_jit(lambda m, a, b: m(x=a, y=b))
+    for m in (mod, copy.deepcopy(mod), pickle.loads(pickle.dumps(mod))):
+        with pytest.raises(SympileError, match="^x is complex.*Mod"):
+            m(x=jnp.asarray(zs), y=jnp.asarray(xs))
+        with pytest.raises(SympileError, match="^x is complex.*Mod"):
+            jitted(m, jnp.asarray(zs), jnp.asarray(xs))
+
+
 def test_outputs_that_ignore_an_input_are_broadcast():
     mod = SymbolicModule([x * y, x, 1.5, 2 * sp.pi])
     out = mod(x=jnp.ones(3), y=jnp.ones((2, 1)))

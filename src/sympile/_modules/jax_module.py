@@ -32,7 +32,7 @@ import numpy as np
 import sympy as sp
 from sympy.tensor.array import NDimArray
 
-from .._backends.jax import emit_module
+from .._backends.jax import PIPELINE, emit_module
 from .._core.errors import ArgumentError, MissingInputError, ShapeError, SympileError
 from .._core.graph import Graph, paused_gc
 from .._sympy.lower import lower
@@ -101,6 +101,8 @@ class _Program:
         self.names = tuple(getattr(s, "name", str(s)) for s in graph.inputs)
         self.buffers = tuple(float(v) for v in graph.buffers)
         self.fn, self.source = emit_module(graph, self._returns, _spell_call)
+        # inputs whose complex values would reach a real-only op: refused when traced (by dtype)
+        self.real = PIPELINE.real_inputs(graph)
         key = (graph.content_hash(), graph.inputs, tuple(v.hex() for v in self.buffers), treedef, symbols, time)
         try:
             self._hash = hash((key, statics, stacked))
@@ -188,6 +190,8 @@ class _Program:
     # -- outputs --------------------------------------------------------------------------
     def run(self, params, funcs: tuple, args: tuple, inputs: Mapping):
         values = self.positional(args, inputs) if args else self.named(inputs)
+        if self.real is not None:
+            self.real.check(values)
         fs = tuple(s if d is None else eqx.combine(d, s) for d, s in zip(funcs, self.statics))
         # a tuple of leaves goes in as it is: a scalar parameter is read as its own leaf (its
         # gradient is its own output), and batched terms gather theirs into a vector (`_take`);
