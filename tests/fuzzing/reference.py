@@ -198,6 +198,10 @@ def _apply(e, vals: list):
     if f in _fn:
         if any(_is_nan(v) for v in vals):  # float64: NaN in, NaN out (mpmath's atan2(inf, nan) is pi/2)
             return mp.nan
+        tiny = [abs(v) for v in vals if isinstance(v, mpmath.mpc) and 0 < abs(v) < 1]
+        if tiny:  # mpmath's complex atan (log of a ratio) keeps digits absolute: 1e-56 for atan(1e-220 j)
+            with mp.extraprec(min(int(-mp.log(min(tiny), 2)) + 20, 8000)):
+                return +_fn[f](*vals)
         return _fn[f](*vals)
     raise NoReference(f"no mpmath rule for {f.__name__}")
 
