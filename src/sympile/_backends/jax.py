@@ -40,7 +40,7 @@ from .._emit.tables import ARRAY, WEAK_NUMBERS, vector_literal
 from .._emit.wrapper import LRU, Built, Inputs, array_of, entry_frame
 from .._transforms.batch import batch_siblings
 from .jax_leaves import gather
-from .special_functions import FACTORIALS, log_factorials
+from .special_functions import FACTORIALS, log_factorials, reflected_polygamma
 
 _NUMBER = re.compile(r"\(?(-?[0-9][0-9.e+-]*)\)?")
 
@@ -127,7 +127,7 @@ _erfc = _real_only("erfc", jsp.erfc)
 _erfinv = _real_only("erfinv", jsp.erfinv)
 _gamma = _real_only("gamma", _exact_at_integers(jsp.gamma, functools.partial(tuple, FACTORIALS)))
 _loggamma = _real_only("loggamma", _exact_at_integers(jsp.gammaln, log_factorials))
-_polygamma = _real_only("polygamma", lambda n, x: jsp.polygamma(n, x))
+_polygamma = _real_only("polygamma", reflected_polygamma(jsp.polygamma, jnp))
 
 
 @jax.custom_jvp

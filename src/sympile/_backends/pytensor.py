@@ -37,6 +37,7 @@ from .._emit.emit import Emitted, Spelling, compile_source, emit
 from .._emit.pipeline import pipeline
 from .._emit.tables import ARRAY
 from .._emit.wrapper import Built, Inputs, array_of, entry_frame
+from .special_functions import reflected_polygamma
 
 #: PyTensor's spellings: the array libraries' base and what differs (cbrt, sinc, heaviside,
 #: factorial, binomial and arg are decomposed: `OpSpec.decompose`).
@@ -58,7 +59,7 @@ PYTENSOR = {
     "erfinv": "pt.erfinv({0})",
     "gamma": "pt.gamma({0})",
     "loggamma": "pt.gammaln({0})",
-    "polygamma": "pt.polygamma({a}, {0})",
+    "polygamma": "_polygamma({a}, {0})",
     "besselj": "pt.jv({0}, {1})",
     "re": "pt.real({0})",
     "im": "pt.imag({0})",
@@ -97,6 +98,7 @@ def _real(v: float) -> str:
 
 _NAMESPACE = {
     "pt": pt,
+    "_polygamma": reflected_polygamma(pt.polygamma, pt),
     "_sign": _sign,
     "_INF": math.inf,
     "_NAN": math.nan,

@@ -60,6 +60,7 @@ def scipy_special_now() -> SimpleNamespace:
     else:
         fns = SimpleNamespace(**{n: getattr(s, n) for n in NAMES})
     fns.gammaln = conventional_gammaln(fns.gammaln)
+    fns.polygamma = reflected_polygamma(fns.polygamma, np)
     return fns
 
 
@@ -103,6 +104,52 @@ def conventional_gammaln(gammaln):
         near_zero = -np.log(np.abs(np.where(edge, a, 1)))
         out = np.where(a == -np.inf, np.inf, np.where(edge, near_zero, y)).astype(np.asarray(y).dtype)
         return out[()] if out.ndim == 0 else out
+
+    return fixed
+
+
+@functools.cache
+def cot_derivative(n: int) -> tuple[int, ...]:
+    """The coefficients (lowest power first) of ``P_n`` with ``d^n/dx^n cot(x) = P_n(cot x)``:
+    ``P_0 = c``, ``P_{k+1} = -(1 + c**2) P_k'``."""
+    p = [0, 1]
+    for _ in range(n):
+        d = [k * p[k] for k in range(1, len(p))] + [0, 0]  # P_k', padded
+        p = [-(d[k] + (d[k - 2] if k >= 2 else 0)) for k in range(len(d))]
+        while len(p) > 1 and p[-1] == 0:
+            p.pop()
+    return tuple(p)
+
+
+def reflected_polygamma(polygamma, xp):
+    """``polygamma(n, x)`` with ``x < 0`` taken through the reflection formula
+    ``ψ⁽ⁿ⁾(x) = (-1)ⁿ ψ⁽ⁿ⁾(1 - x) - π^(n+1) P_n(cot πx)`` (`cot_derivative`).
+
+    The libraries' Hurwitz zeta walks from a negative ``x`` up to 9 one step at a time: SciPy and
+    PyTensor took minutes at ``x = -7.5e9`` (a hang in a C loop, which no time limit interrupts),
+    and JAX's fixed series gave -1.3e-10 for 10.07. ``cot πx`` is taken at ``x - round(x)``, exact.
+
+    Example:
+        >>> import scipy.special
+        >>> f = reflected_polygamma(scipy.special.polygamma, np)
+        >>> round(float(f(1, -7505300757.545078)), 6), round(float(f(1, -3.5)), 6)
+        (10.070202, 9.620879)
+    """
+
+    def fixed(n, x):
+        a = xp.asarray(x) if xp is np else x
+        if xp is np and (a.dtype.kind not in "fi" or not np.any(a < 0)):
+            return polygamma(n, x)
+        r = a - xp.round(a)  # exact
+        neg = xp.less(a, 0) & xp.not_equal(r, 0)  # the poles, the negative integers, keep the library's value
+        k = int(n)
+        value = polygamma(n, xp.where(neg, 1 - a, a))
+        c = 1 / xp.tan(np.pi * xp.where(neg, r, 0.25))
+        poly = 0.0
+        for coef in reversed(cot_derivative(k)):
+            poly = poly * c + coef
+        out = xp.where(neg, (-1) ** k * value - np.pi ** (k + 1) * poly, value)
+        return out[()] if xp is np and out.ndim == 0 else out
 
     return fixed
 

@@ -37,7 +37,7 @@ from .._emit.tables import ARRAY
 from .._emit.wrapper import LRU, Built, Inputs, array_of, entry_frame
 from .._transforms.batch import batch_siblings
 from .._transforms.fuse import multiply_adds
-from .special_functions import FACTORIALS
+from .special_functions import FACTORIALS, reflected_polygamma
 
 #: PyTorch's spellings: the array libraries' base and what differs. PyTorch has no gamma function
 #: (`_gamma` computes it from ``gammaln``, and for complex arguments by `_complex_gamma`); cbrt and
@@ -56,7 +56,7 @@ TORCH = {
     "erfinv": "torch.special.erfinv({0})",
     "gamma": "_gamma({0})",
     "loggamma": "torch.special.gammaln({0})",
-    "polygamma": "torch.special.polygamma({a}, {0})",
+    "polygamma": "_polygamma({a}, {0})",
 }
 SPELLING = Spelling("torch", "torch", TORCH)
 
@@ -278,6 +278,7 @@ NAMESPACE = {
     "_vdot": _vdot,
     "_sign": _sign,
     "_gamma": _gamma,
+    "_polygamma": reflected_polygamma(torch.special.polygamma, torch),
     "_imag": _imag,
     "_broadcast": _broadcast,
     "_common": _common,
