@@ -171,3 +171,27 @@ def test_the_reference_keeps_relative_digits_of_complex_functions_of_tiny_argume
     ref = reference.evaluate(sp.atan(c * z), {z: 2.0788164673211418e-221})
     peer = np.arctan(complex(c) * 2.0788164673211418e-221)  # NumPy, an independent implementation
     assert ref.kind == "value" and abs(ref.value - peer) <= 1e-14 * abs(peer)
+
+
+def _derivative_kinds(expr, point):
+    from fuzzing import derivatives
+
+    return [r.kind if r is not None else None for r in derivatives.derivative_references(expr, [point])[0]]
+
+
+def test_derivative_references_leave_unjudged_what_float64_cannot_know():
+    import sympy as sp
+    from random_expressions import SYMBOLS
+
+    x, y, _ = SYMBOLS
+    # Mod of a value a million of its modulus's ulps wide: a jump within the value's error bound
+    assert set(_derivative_kinds(sp.Mod(x**3, 250000), [-1.6e16, 1.3, -2.5])) == {"ill"}
+    # differences straddling the jump of sign at 0 (SymPy's d/dx of sign is 0 elsewhere)
+    assert _derivative_kinds(sp.atan(sp.sign(y * sp.atan(2 * x))), [-1.8e-24, 0.5, 1.0])[0] == "ill"
+    # an infinite intermediate inside a finite value: the chain rule meets inf * 0
+    assert set(_derivative_kinds(sp.erf(sp.log(sp.Max(0, x - 2)) * y), [1.0, 0.5, 1.0])) == {"ill"}
+    # the second difference of a piecewise-linear function is 0 within its rounding, and judged
+    refs = _derivative_kinds(-sp.Mod(x, sp.Rational(53, 4)) * y, [-2.73, 1.6, 2.7])
+    assert refs[0] == refs[3] == "value"
+    # and an ordinary smooth point is judged everywhere
+    assert set(_derivative_kinds(sp.sin(x) * y**2, [0.3, 0.7, -0.2])) == {"value"}

@@ -8,7 +8,7 @@ re-run with the expression alone; its reproducer says whether it reproduces alon
 
 Derivatives are the graph's own (reverse mode for the gradient, `hessian_nodes` for the upper
 triangle of the Hessian), compiled by each backend, against `sympy.diff` evaluated by the
-reference (with its error bound) and against finite differences of the 50-digit value.
+reference (with its error bound) and against finite differences of the 60-digit value (`derivatives`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sympile._core.graph import Builder
 from sympile._functions.lambdify import LambdifiedFunction
 from sympile._transforms.ad import hessian_nodes, leaf_nodes, reverse
 
+from . import derivatives
 from . import reference as R
 from .generate import Slow, time_limit
 
@@ -35,8 +36,7 @@ BACKENDS = ["numpy", "torch", "jax", "pytensor", "c"]
 #: The ways a backend is called: arrays of points, and (NumPy and C) one point as Python floats.
 MODES = {"numpy": ["numpy", "numpy-scalar"], "torch": ["torch"], "jax": ["jax"], "pytensor": ["pytensor"],
          "c": ["c", "c-scalar"]}  # fmt: skip
-REAL = sp.symbols("x y z", real=True)
-PAIRS = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+PAIRS = derivatives.PAIRS
 SMALLEST_NORMAL = 2.2250738585072014e-308
 #: Seconds one backend may spend building and checking one batch before it counts as a hang.
 BATCH_SECONDS = 300
@@ -372,78 +372,6 @@ _REFERENCE_GAPS: list = []
 
 def derivative_references(expr, pts) -> list:
     """For each point, the references of (d/dx, d/dy, d/dz, and the Hessian's upper triangle):
-    `sympy.diff` at 50 digits with its bound, checked against finite differences of the 50-digit
-    value (a disagreement makes the entry ill-conditioned); finite differences alone (with a
-    tolerance of 1e-6 relative) where the reference cannot evaluate `sympy.diff`'s result."""
-    er = None
-    try:
-        er = expr.xreplace(dict(zip(SYMBOLS, REAL)))  # SymPy evaluates again: Mod by zero can raise
-        d1 = [sp.diff(er, s) for s in REAL]
-        d2 = [sp.diff(d1[i], REAL[j]) for i, j in PAIRS]
-    except Exception:  # noqa: BLE001 - SymPy's simplification can recurse too deep: finite differences only
-        d1, d2 = [None] * 3, [None] * len(PAIRS)
-    if er is None:
-        return [None] * len(pts)
-    out = []
-    for pt in pts:
-        p = dict(zip(REAL, pt))
-        refs = []
-        try:
-            fd1, fd2 = _finite_differences(er, pt)
-        except Exception:  # noqa: BLE001
-            fd1, fd2 = [None] * 3, [None] * len(PAIRS)
-        for d, fd in zip(d1 + d2, fd1 + fd2):
-            refs.append(_derivative_reference(d, p, fd))
-        out.append(refs)
-    return out
-
-
-def _derivative_reference(d, p, fd):
-    try:
-        ref = None if d is None else R.evaluate(d, p)
-    except R.NoReference:
-        ref = None
-    except Exception as exc:  # noqa: BLE001
-        _REFERENCE_GAPS.append((srepr(d), list(p.values()), _exception(exc)))
-        ref = None
-    if ref is not None and ref.kind == "value" and fd is not None:
-        scale = max(abs(ref.value), 1e-300)
-        if abs(fd - ref.value) > 1e-8 * scale + 8 * ref.tolerance:
-            return R.Reference("ill", reason="sympy.diff and finite differences disagree")
-        return ref
-    if ref is not None:
-        return ref
-    if fd is None or not np.isfinite(fd):
-        return None
-    return R.Reference("value", fd, 1e-7 * abs(fd) / R.SAFETY)
-
-
-def _finite_differences(expr, pt):
-    from mpmath import mp
-
-    def f(q):
-        v = R.value_only(expr, dict(zip(REAL, q)), dps=60)
-        return v if mp.isfinite(v) else None
-
-    def moved(q, i, d):
-        q = list(q)
-        q[i] = mp.mpf(q[i]) + d
-        return q
-
-    with mp.workdps(60):
-        hs = [mp.mpf(10) ** -15 * max(1, abs(c)) for c in pt]
-        grad = []
-        for i in range(3):
-            a, b = f(moved(pt, i, hs[i])), f(moved(pt, i, -hs[i]))
-            grad.append(None if a is None or b is None else complex((a - b) / (2 * hs[i])))
-        hess = []
-        hs = [mp.mpf(10) ** -12 * max(1, abs(c)) for c in pt]
-        for i, j in PAIRS:
-            vals = [
-                f(moved(moved(pt, i, si * hs[i]), j, sj * hs[j])) for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1))
-            ]
-            if any(v is None for v in vals):
-                hess.append(None)
-                continue
-            hess.append(complex((vals[0] - vals[1] - vals[2] + vals[3]) / (4 * hs[i] * hs[j])))
-    return grad, hess
+    `sympy.diff` at 50 digits with its bound, checked against finite differences of the 60-digit
+    value (`derivatives`, which says when an entry is ill-conditioned)."""
+    return derivatives.derivative_references(expr, pts, _REFERENCE_GAPS)
