@@ -23,14 +23,18 @@ for the inputs whose complex values would reach one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
+from .._core.constants import const_value
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Builder, Graph
 from .._core.kinds import REAL_INPUTS, REAL_ONLY, complex_misuses, complex_sensitive_inputs, is_complex_value
 from .._core.ops import OPS
+from .._core.rewrite import rewrite
 from .._transforms.decompose import decompose
 from .._transforms.fold import fold_constants
 from .._transforms.mask import mask_branches
@@ -180,6 +184,41 @@ class _Spelt:
         return graph
 
 
+#: Ops SymPy evaluates exactly at any size in about linear time (arithmetic, orderings, parts).
+_EXACT_OPS = frozenset(
+    {"add", "sub", "mul", "div", "neg", "powi", "pow", "mod", "abs", "sign", "floor", "ceiling", "frac", "min", "max"}
+    | {"lt", "le", "gt", "ge", "eq", "ne"}
+)
+
+
+def _beyond_float(attr) -> bool:
+    if type(attr) is int:
+        return attr.bit_length() > 1023
+    if type(attr) is Fraction:
+        f = const_value(attr)
+        return f == 0 or math.isinf(f)
+    return False
+
+
+def huge_literals_as_floats(graph: Graph) -> Graph:
+    """An exact literal beyond float64's range, as the argument of a function (``sec``, ``sin``,
+    ``gamma``, ...), stands for its float value (``inf`` or 0.0), as every literal does at run time
+    (`sympile._core.constants.const_value`): constant folding evaluated ``sec(10**400000)`` exactly,
+    reducing by pi to 400,000 digits (34 s; 10**1240911 ran for many minutes)."""
+    nodes = graph.nodes
+    huge = {i for i, n in enumerate(nodes) if n.op == "const" and _beyond_float(n.attr)}
+    if not huge or all(n.op in _EXACT_OPS or not huge.intersection(n.args) for n in nodes):
+        return graph
+
+    def rule(b, i, n, args):
+        if n.op in _EXACT_OPS or n.op == "const" or not huge.intersection(n.args):
+            return None
+        new = [b.const(const_value(nodes[a].attr)) if a in huge else args[k] for k, a in enumerate(n.args)]
+        return b.node(n.op, tuple(new), n.attr)
+
+    return rewrite(graph, rule)
+
+
 def pipeline(
     spelling: Spelling, *, mask: bool, extra: Sequence[Pass] = (), real_only: frozenset = frozenset()
 ) -> Pipeline:
@@ -199,6 +238,7 @@ def pipeline(
     # is lowered with a test of its argument's sign), which raises a raw TypeError
     passes = (
         reals.refuse_complex_constants,
+        huge_literals_as_floats,
         fold_constants,
         reals.refuse_complex_constants,
         factor_scales,
