@@ -29,3 +29,14 @@ def test_a_function_of_a_huge_exact_literal_is_the_function_of_its_float_value(b
     assert float(g(x_val)) == pytest.approx(2.0 + np.arctan(np.inf), rel=1e-15)
     h = lambdify([x], x * sp.Integer(10) ** 400 / sp.Integer(10) ** 399, backend=backend)  # exact arithmetic stays
     assert float(h(x_val)) == 20.0
+
+
+def test_exact_arithmetic_past_float64_in_a_function_is_float64_arithmetic():
+    """``sec(E*10**N)``: the product is a constant expression, not a literal (seed 2 of the fuzzer)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        want_sec = 2.0 / np.cos(np.e * np.inf)
+        want_atan = np.arctan(-np.e * np.inf + 2.0)
+    f = lambdify([x], x * sp.sec(sp.E * sp.Integer(10) ** 1240911))
+    assert np.isnan(f(2.0)) and np.isnan(want_sec)
+    g = lambdify([x], sp.atan(-sp.E * sp.Integer(10) ** 5000 + x))
+    assert g(2.0) == want_atan

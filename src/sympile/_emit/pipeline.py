@@ -201,22 +201,61 @@ def _beyond_float(attr) -> bool:
 
 
 def huge_literals_as_floats(graph: Graph) -> Graph:
-    """An exact literal beyond float64's range, as the argument of a function (``sec``, ``sin``,
+    """An exact literal beyond float64's range, in the argument of a function (``sec``, ``sin``,
     ``gamma``, ...), stands for its float value (``inf`` or 0.0), as every literal does at run time
-    (`sympile._core.constants.const_value`): constant folding evaluated ``sec(10**400000)`` exactly,
-    reducing by pi to 400,000 digits (34 s; 10**1240911 ran for many minutes)."""
+    (`sympile._core.constants.const_value`), and the argument is that of float64 arithmetic:
+    constant folding evaluated ``sec(10**400000)`` exactly, reducing by pi to 400,000 digits (34 s;
+    the fuzzer's ``10**1240911`` ran for many minutes)."""
     nodes = graph.nodes
     huge = {i for i, n in enumerate(nodes) if n.op == "const" and _beyond_float(n.attr)}
-    if not huge or all(n.op in _EXACT_OPS or not huge.intersection(n.args) for n in nodes):
+    if not huge:
         return graph
+    values: dict[int, float | None] = {}
+
+    def in_float(i: int):
+        """The float64 value of constant node ``i`` if it is exact arithmetic on literals, else None."""
+        if i in values:
+            return values[i]
+        n, v = nodes[i], None
+        if n.op == "const":
+            c = const_value(n.attr)
+            v = float(c) if type(c) in (int, float, Fraction) and type(c) is not bool else None
+        elif n.op in _FLOAT_ARITHMETIC:
+            args = [in_float(a) for a in n.args]
+            if all(a is not None for a in args):
+                try:
+                    v = _FLOAT_ARITHMETIC[n.op](*args, n.attr)
+                except (ArithmeticError, ValueError):
+                    v = None
+        values[i] = v
+        return v
+
+    def reaches_huge(i: int) -> bool:
+        n = nodes[i]
+        return i in huge or (n.op in _FLOAT_ARITHMETIC and any(reaches_huge(a) for a in n.args))
 
     def rule(b, i, n, args):
-        if n.op in _EXACT_OPS or n.op == "const" or not huge.intersection(n.args):
+        if n.op in _EXACT_OPS or n.op == "const":
             return None
-        new = [b.const(const_value(nodes[a].attr)) if a in huge else args[k] for k, a in enumerate(n.args)]
+        swap = {k: in_float(a) for k, a in enumerate(n.args) if reaches_huge(a)}
+        swap = {k: v for k, v in swap.items() if v is not None}
+        if not swap:
+            return None
+        new = [b.const(swap[k]) if k in swap else a for k, a in enumerate(args)]
         return b.node(n.op, tuple(new), n.attr)
 
     return rewrite(graph, rule)
+
+
+#: Float64 arithmetic on constants, for `huge_literals_as_floats` (``attr``: powi's exponent).
+_FLOAT_ARITHMETIC = {
+    "add": lambda a, b, attr: a + b,
+    "sub": lambda a, b, attr: a - b,
+    "mul": lambda a, b, attr: a * b if a and b else 0.0 * a * b,
+    "neg": lambda a, attr: -a,
+    "div": lambda a, b, attr: a / b if b else math.copysign(math.inf, a) * math.copysign(1.0, b) if a else math.nan,
+    "powi": lambda a, attr: a**attr if abs(a) != math.inf or attr > 0 else 0.0,
+}
 
 
 def pipeline(
