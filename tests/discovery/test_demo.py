@@ -15,8 +15,8 @@ def test_quick_demo_recovers_the_true_system(tmp_path, capsys):
     from sympile._discovery.demo import TRUTH, Budget, X, Y, run_demo
 
     # Every step of the demo, with less training than --quick: enough that it recovers the true
-    # system from seed 0 (and 1, 2, 3: seed 1's short fine-tune leaves component errors that
-    # make up for each other, which step 5 now quantises together: the test below).
+    # system from seed 0 (and 2 and 3, run end to end; seed 1's short fine-tune leaves component
+    # errors that make up for each other, which step 5 now quantises together: the test below).
     lean = Budget(ode_steps=300, batch=128, tune_steps=150)
     plot = tmp_path / "demo.png"
     assert run_demo(plot=str(plot), seed=0, verbose=True, budget=lean) == 0
