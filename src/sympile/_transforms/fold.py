@@ -116,6 +116,37 @@ def _power(base: tuple, n: int) -> tuple | None:
         return (sign * math.inf if big else sign * 0.0, True)
 
 
+#: Functions whose value needs every digit of the argument before its point: the periodic ones
+#: (reduced by a period), the integer parts and the remainder, the oscillating Bessel functions.
+#: SymPy (mpmath) computes them exactly, with that many digits (`_reduces_a_huge_argument`).
+_PERIODIC = (sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc, sp.floor, sp.ceiling, sp.frac, sp.Mod)
+_PERIODIC += (sp.besselj, sp.bessely)
+#: Beyond float64's range: such an argument is inf at run time.
+_HUGE = sp.Integer(2) ** 1024
+
+
+def _reduces_a_huge_argument(e) -> bool:
+    """Whether ``e`` holds a periodic function (or another of `_PERIODIC`) of a constant beyond
+    float64's range.
+
+    ``sec(exp(exp(14)))`` made SymPy reduce a 522,000-digit number by pi (minutes, in one mpmath
+    call that nothing interrupts). Such a subgraph is left unfolded: at run time the argument is
+    inf and the function NaN, as for any other such argument. Inner functions are looked at
+    first, so each argument's magnitude is estimated (to 5 digits) only once its own periodic
+    functions are known to be cheap.
+    """
+    for sub in sp.postorder_traversal(e):
+        if isinstance(sub, _PERIODIC):
+            for a in sub.args:
+                try:
+                    size = abs(sp.N(a, 5))
+                except Exception:  # noqa: BLE001 - SymPy cannot estimate it: leave it to run time
+                    return True
+                if not size.is_Number or size.has(sp.nan, sp.zoo, sp.oo) or size > _HUGE:
+                    return True
+    return False
+
+
 def _literal(e):
     """The literal attr for a constant SymPy value, or None to keep the subgraph."""
     if e is sp.true or e is sp.false:
@@ -127,6 +158,8 @@ def _literal(e):
     name = NAMED_CONSTANTS.get(e)
     if name is not None:
         return name
+    if _reduces_a_huge_argument(e):
+        return None
     try:
         v = sp.N(e, 30)
     except Exception:
