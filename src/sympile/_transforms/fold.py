@@ -116,27 +116,25 @@ def _power(base: tuple, n: int) -> tuple | None:
         return (sign * math.inf if big else sign * 0.0, True)
 
 
-#: Functions whose value needs every digit of the argument before its point: the periodic ones
-#: (reduced by a period), the integer parts and the remainder, the oscillating Bessel functions.
-#: SymPy (mpmath) computes them exactly, with that many digits (`_reduces_a_huge_argument`).
-_PERIODIC = (sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc, sp.floor, sp.ceiling, sp.frac, sp.Mod)
-_PERIODIC += (sp.besselj, sp.bessely)
+#: Functions of a constant past float64's range are left to run time (`_reduces_a_huge_argument`):
+#: SymPy (mpmath) computes them exactly, with as many digits as the argument has before its point
+#: (a periodic function reduces it by pi; gamma's Stirling series takes log(2 pi) that precisely).
 #: Beyond float64's range: such an argument is inf at run time.
 _HUGE = sp.Integer(2) ** 1024
 
 
 def _reduces_a_huge_argument(e) -> bool:
-    """Whether ``e`` holds a periodic function (or another of `_PERIODIC`) of a constant beyond
-    float64's range.
+    """Whether ``e`` holds a function of a constant beyond float64's range.
 
-    ``sec(exp(exp(14)))`` made SymPy reduce a 522,000-digit number by pi (minutes, in one mpmath
-    call that nothing interrupts). Such a subgraph is left unfolded: at run time the argument is
-    inf and the function NaN, as for any other such argument. Inner functions are looked at
-    first, so each argument's magnitude is estimated (to 5 digits) only once its own periodic
-    functions are known to be cheap.
+    ``sec(exp(exp(14)))`` made SymPy reduce a 522,000-digit number by pi, ``gamma`` of such a
+    number compute pi to as many digits (minutes, in one mpmath call that nothing interrupts).
+    Such a subgraph is left unfolded: at run time the argument is inf and the function what
+    float64 makes of it (NaN, inf), as for any other such argument. Inner functions are looked at
+    first, so each argument's magnitude is estimated (to 5 digits) only once its own functions are
+    known to be cheap.
     """
     for sub in sp.postorder_traversal(e):
-        if isinstance(sub, _PERIODIC):
+        if isinstance(sub, sp.Function):
             for a in sub.args:
                 try:
                     size = abs(sp.N(a, 5))
