@@ -142,11 +142,19 @@ HUGE = [
     " + ".join(f"1/{p}**400" for p in (3, 5, 7, 11, 13)),
     "sqrt(10**999 + 1)",
     "9" * 1200,
+    "2.5**2.5**2.5**2.5**2.5",  # a float tower: SymPy computed 10**3382 at that precision (13 s)
+    "2.5**1/3**2.5**2.5**2.5**2.5**2.5",
+    "0.5**-4000.5",
 ]
 
 
 def test_exact_arithmetic_past_the_digit_limit_is_refused_at_once():
     assert _outcomes(HUGE) == ["ParseError"] * len(HUGE)
+
+
+def test_powers_of_floats_within_the_limit_are_computed():
+    assert parse_expr("2.5**2.5**2.5") == sp.Float(2.5) ** (sp.Float(2.5) ** sp.Float(2.5))
+    assert parse_expr("1.5**300") == sp.Float(1.5) ** 300 and parse_expr("x**2.5") == x ** sp.Float(2.5)
 
 
 @pytest.mark.parametrize("text", HUGE)

@@ -99,7 +99,31 @@ def _checked_power(base, exp):
                 _too_big(
                     f"the exponent of ({_clip(str(base), 30)})**{_clip(str(exp), 30)}", _digits(f.exp) + _digits(exp)
                 )
+    digits = _float_power_digits(base, exp)
+    if digits > MAX_DIGITS:
+        raise ParseError(
+            f"{_clip(str(base), 30)}**{_clip(str(exp), 30)} would be a number of about {digits:.3g} digits "
+            f"before (or after) its point, which SymPy computes at that precision; the parser computes numbers "
+            f"of at most {MAX_DIGITS} digits (float64 holds 308): keep the power symbolic, or write its value"
+        )
     return base**exp
+
+
+def _float_power_digits(base, exp) -> float:
+    """The decimal digits before the point of ``base**exp`` for numbers of which one is a float, 0 for
+    others: SymPy computes such a power at a precision of about that many digits (``2.5**2.5**2.5**2.5``,
+    about 10**3382, took 13 s)."""
+    if not (isinstance(base, sp.Basic) and isinstance(exp, sp.Basic) and base.is_Number and exp.is_Number):
+        return 0.0
+    if not (base.is_Float or exp.is_Float) or base == 0 or not (base.is_finite and exp.is_finite):
+        return 0.0
+    try:
+        b, e = abs(float(base)), float(exp)
+    except (OverflowError, ValueError, TypeError):
+        return math.inf
+    if b == 0 or b == 1:
+        return 0.0
+    return abs(e * math.log10(b)) if math.isfinite(b) else math.inf
 
 
 def _take_root(base, exp, digits: float) -> None:
