@@ -102,3 +102,17 @@ def test_a_function_of_a_constant_past_float64_is_left_to_run_time():
     folded = fold_constants(lower([sp.sin(k) * x], [x]))
     assert not any(n.op == "sin" for n in folded.nodes)
     assert lambdify([x], sp.sin(k) * x)(1.0) == float(sp.sin(k).evalf(30))
+
+
+def test_a_constant_from_a_float_literal_stays_a_float_and_lets_nan_through():
+    # The fuzzer's reproducer: 3.2e-45805 underflows to 0.0, SymPy made 0.0*GoldenRatio an exact 0,
+    # and the Builder's 0 * x = 0 then hid the NaN of (y - E)**0.75 at y < E (the reference's NaN).
+    y = sp.Symbol("y")
+    c = sp.Float("3.1905221674677484e-45805") * sp.GoldenRatio
+    expr = c * sp.Heaviside(-((y - sp.E) ** sp.Float(0.75)) + c)
+    (zero,) = [n.attr for n in fold_constants(lower([expr], [y])).nodes if n.op == "const" and n.attr == 0]
+    assert type(zero) is float
+    with np.errstate(all="ignore"):
+        out = lambdify([y], expr)(np.array([-2.13, 3.0]))
+    assert np.isnan(out[0]) and out[1] == 0.0
+    assert fold_constants(lower([sp.Integer(0) * sp.pi * x], [x])).nodes[-1].attr == 0  # exact stays exact

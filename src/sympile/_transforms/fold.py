@@ -43,6 +43,14 @@ def fold_constants(graph: Graph) -> Graph:
     order = sorted(points - values.keys())
     if order:  # the rest through SymPy; pruned: raise only the constant subgraphs
         values.update(zip(order, map(_literal, to_sympy(graph.with_outputs(order).pruned()))))
+        # SymPy makes 0.0 * pi an exact 0, which the Builder would let absorb a NaN (0 * x is 0);
+        # a value computed from a float literal stays a float, as in float arithmetic
+        inexact = [False] * len(nodes)
+        for i, n in enumerate(nodes):
+            inexact[i] = (n.op == "const" and type(n.attr) is float) or any(inexact[a] for a in n.args)
+        for i in order:
+            if inexact[i] and type(values[i]) in (int, Fraction):
+                values[i] = float(values[i])
 
     def rule(b, i, n, args):
         v = values.get(i)
