@@ -273,12 +273,19 @@ def _stack_entries(entries):
     return torch.stack(torch.broadcast_tensors(*entries))
 
 
+def _trigamma_by_zeta(n, x):
+    """``polygamma(n, x)``; for ``n = 1`` as the Hurwitz zeta ``zeta(2, x)``: PyTorch's own trigamma
+    is up to 5e-10 relative off for ``0 < x < 5`` in float64, its zeta (which its polygamma of higher
+    orders uses) within 5e-16, with the same autograd."""
+    return torch.special.zeta(2.0, x) if n == 1 else torch.special.polygamma(n, x)
+
+
 NAMESPACE = {
     "torch": torch,
     "_vdot": _vdot,
     "_sign": _sign,
     "_gamma": _gamma,
-    "_polygamma": reflected_polygamma(torch.special.polygamma, torch),
+    "_polygamma": reflected_polygamma(_trigamma_by_zeta, torch),
     "_imag": _imag,
     "_broadcast": _broadcast,
     "_common": _common,
