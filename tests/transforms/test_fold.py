@@ -116,3 +116,17 @@ def test_a_constant_from_a_float_literal_stays_a_float_and_lets_nan_through():
         out = lambdify([y], expr)(np.array([-2.13, 3.0]))
     assert np.isnan(out[0]) and out[1] == 0.0
     assert fold_constants(lower([sp.Integer(0) * sp.pi * x], [x])).nodes[-1].attr == 0  # exact stays exact
+
+
+def test_a_constant_that_sympy_keeps_complex_inside_loggamma_is_refused_not_nan():
+    # loggamma's lowering tests its argument's sign, which SymPy cannot fold for a complex argument;
+    # the argument is folded alone then, and a real-only op fed a complex constant is refused at
+    # build time (it was computed in real arithmetic: NaN where SymPy has a complex value).
+    from sympile import UnsupportedFunctionError
+
+    for arg in (1 + sp.atanh(sp.log(sp.pi)) ** 2, 1 + sp.acos(-3) ** 2):
+        folded = fold_constants(lower([x * sp.loggamma(arg)], [x]))
+        assert any(n.op == "const" and type(n.attr) is complex for n in folded.nodes)
+        with pytest.raises(UnsupportedFunctionError, match="real arguments only"):
+            lambdify([x], x * sp.exp(sp.loggamma(arg)))
+    assert lambdify([x], x * sp.loggamma(sp.Rational(7, 3)))(2.0) == 2 * float(sp.loggamma(sp.Rational(7, 3)).evalf(30))

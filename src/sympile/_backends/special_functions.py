@@ -149,6 +149,9 @@ def reflected_polygamma(polygamma, xp):
         for coef in reversed(cot_derivative(k)):
             poly = poly * c + coef
         out = xp.where(neg, (-1) ** k * value - np.pi ** (k + 1) * poly, value)
+        dtype = getattr(x, "dtype", None)
+        if isinstance(dtype, str) and dtype.startswith("float"):  # PyTensor takes Python floats as float64
+            out = out.astype(dtype)
         return out[()] if xp is np and out.ndim == 0 else out
 
     return fixed
