@@ -71,7 +71,9 @@ def time_limit(seconds: float):
         raise Slow
 
     old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # repeated every 0.5 s until cleared: a `Slow` raised inside a garbage-collection callback
+    # (JAX's) is printed and dropped by Python, and SymPy then ran on unbounded (a campaign stalled)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
     try:
         yield
     finally:
