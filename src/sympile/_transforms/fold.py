@@ -41,21 +41,25 @@ def fold_constants(graph: Graph) -> Graph:
         if v is not None:
             values[i] = v
     order = sorted(points - values.keys())
+    through_sympy: list[int] = []
     while order:  # the rest through SymPy; pruned: raise only the constant subgraphs
         values.update(zip(order, map(_literal, to_sympy(graph.with_outputs(order).pruned()))))
+        through_sympy += order
         # where SymPy cannot fold a subgraph (loggamma's test of its argument's sign when the
         # argument is complex), its constant parts are folded instead: a complex one then meets the
         # real-only check, as a literal would, rather than being computed in real arithmetic (NaN)
         parts = {a for i in order if values[i] is None for a in nodes[i].args if nodes[a].args}
         order = sorted(parts - values.keys())
-    # SymPy makes 0.0 * pi an exact 0, which the Builder would let absorb a NaN (0 * x is 0); a
-    # value computed from a float literal stays a float, as in float arithmetic
-    inexact = [False] * len(nodes)
-    for i, n in enumerate(nodes):
-        inexact[i] = (n.op == "const" and type(n.attr) is float) or any(inexact[a] for a in n.args)
-    for i, v in values.items():
-        if inexact[i] and type(v) in (int, Fraction):
-            values[i] = float(v)
+    if through_sympy:
+        # SymPy makes 0.0 * pi an exact 0, which the Builder would let absorb a NaN (0 * x is 0); a
+        # value computed from a float literal stays a float, as in float arithmetic (the exact
+        # arithmetic above already rounds such values)
+        inexact = [False] * len(nodes)
+        for i, n in enumerate(nodes):
+            inexact[i] = (n.op == "const" and type(n.attr) is float) or any(inexact[a] for a in n.args)
+        for i in through_sympy:
+            if inexact[i] and type(values[i]) in (int, Fraction):
+                values[i] = float(values[i])
 
     def rule(b, i, n, args):
         v = values.get(i)
