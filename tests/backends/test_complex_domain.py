@@ -155,3 +155,33 @@ def test_loggamma_of_a_complex_constant_is_refused_not_a_raw_type_error(backend)
     _module(backend)
     with pytest.raises(UnsupportedFunctionError, match="loggamma for real arguments only"):
         lambdify([x], x * sp.loggamma(1 + sp.I), backend=backend)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        (sp.GoldenRatio * sp.log(sp.atanh(sp.pi / 2))) ** (x * y),  # the fuzzer's reproducer
+        (sp.I * x) ** y,  # a complex intermediate to a variable power
+        (x + sp.I) ** 3,  # ... to an integer power
+    ],
+)
+def test_complex_powers_past_float64_give_inf_at_one_point_as_arrays_do(expr):
+    """Python's complex power raises OverflowError past float64 where NumPy's gives inf: the
+    one-point call (NumPy scalars, Python complex intermediates) must give the array's value."""
+    f = lambdify([x, y], expr)
+    rng = np.random.default_rng(7)
+    points = [(1e200, 3.0), (2.0, 1e4), *rng.uniform(0.5, 3.0, (3, 2))]
+    for a, b in points:
+        with np.errstate(all="ignore"):
+            one = f(float(a), float(b))
+            whole = f(np.array([a]), np.array([b]))[0]
+        np.testing.assert_equal(complex(one), complex(whole))
+    for a, b in points[2:]:  # and finite values are right (SymPy at 30 digits)
+        ref = complex(expr.subs({x: a, y: b}).evalf(30))
+        assert abs(complex(f(float(a), float(b))) - ref) <= 1e-13 * abs(ref)
+
+
+def test_complex_powers_keep_a_float32_inputs_precision():
+    f = lambdify([x, y], (sp.I * x) ** y)
+    assert f(np.float32(2.0), np.float32(3.0)).dtype == np.complex64
+    assert f(np.ones(2, np.float32), np.full(2, 3, np.float32)).dtype == np.complex64

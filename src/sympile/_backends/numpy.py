@@ -17,7 +17,7 @@ import numpy as np
 from .._core.constants import const_value
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Graph
-from .._core.kinds import literal_typed
+from .._core.kinds import is_complex_literal, literal_typed
 from .._core.tree import leaves, rebuild, spell, spelt_sequence, top_level
 from .._core.tuning import CHUNK, CHUNK_MIN_OPS, FILL_MIN_CONSTANTS, LAZY_MATH_NODES, LINEAR_MIN_COEFFICIENTS
 from .._emit.emit import Emitted, Spelling, bind, compile_source, emit
@@ -59,6 +59,11 @@ NUMPY = {
     "vconst": lambda args, attr: vector_literal(attr, "np"),
     "pstack": lambda args, attr: f"np.array([{', '.join(args)}])",
 }
+
+#: A graph with complex constants: its values at one point are Python complex numbers (a complex
+#: literal times a NumPy float is one), and Python's complex power raises ``OverflowError``, even to an integer power, where
+#: NumPy's gives inf; ``np.power`` keeps a float32 input's complex64 (the literal is weak).
+NUMPY_COMPLEX = {**NUMPY, "pow": "np.power({0}, {1})", "powi": "np.power({0}, {a})"}
 
 #: Constants folded, untaken branches masked (which also spares the user NaN warnings from
 #: values never selected); the array code then squares with ``np.square``.
@@ -286,7 +291,7 @@ _FALLBACK = (ArithmeticError, ValueError, TypeError)
 def _scalar_graph(graph: Graph) -> Graph | None:
     """The graph of the scalar code (before its blocks), or None where ``math`` cannot compute it."""
     for n in graph.nodes:
-        if n.op == "const" and (type(n.attr) is complex or n.attr in ("I", "zoo")):
+        if n.op == "const" and is_complex_literal(n.attr):
             return None
     try:
         return MATH_VARIANT(graph)
@@ -452,7 +457,8 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
         )
         unpack = [*unpack, f"if not ({plain}):", f"    {flat_args}, = _inputs({flat_args})"]
     arrays = ARRAYS(graph)
-    numpy = Spelling("numpy", "np", NUMPY, _namespace(real))
+    table = NUMPY_COMPLEX if any(n.op == "const" and is_complex_literal(n.attr) for n in arrays.nodes) else NUMPY
+    numpy = Spelling("numpy", "np", table, _namespace(real))
     if n_in > 0 and sum(1 for n in arrays.nodes if n.args) >= CHUNK_MIN_OPS:  # large inputs in blocks
         flat = emit(
             arrays,
