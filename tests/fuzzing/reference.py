@@ -249,7 +249,9 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
         return _Val(v, 0.0, flags)
     v = _real(v)
     all_real = all(isinstance(x, (mpmath.mpf, bool)) for x in vals)
-    if depends and all_real and isinstance(v, mpmath.mpc):
+    # loggamma is the real log|gamma| in every backend, NaN outside its domain, for a constant too
+    # (docs/lambdify.md); SymPy's is the complex branch
+    if (depends or e.func is sp.loggamma) and all_real and isinstance(v, mpmath.mpc):
         if _changes_kind(e, vals, kids, finite=False):
             flags |= {"edge"}
         return _Val(mp.nan, 0.0, flags)  # a domain error of float64
