@@ -61,8 +61,9 @@ NUMPY = {
 }
 
 #: A graph with complex constants: its values at one point are Python complex numbers (a complex
-#: literal times a NumPy float is one), and Python's complex power raises ``OverflowError``, even to an integer power, where
-#: NumPy's gives inf; ``np.power`` keeps a float32 input's complex64 (the literal is weak).
+#: literal times a NumPy float is one), and Python's complex power raises ``OverflowError`` (to an
+#: integer power too) where NumPy's gives inf; ``np.power`` keeps a float32 input's complex64 (the
+#: literal is weak).
 NUMPY_COMPLEX = {**NUMPY, "pow": "np.power({0}, {1})", "powi": "np.power({0}, {a})"}
 
 #: Constants folded, untaken branches masked (which also spares the user NaN warnings from
