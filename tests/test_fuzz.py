@@ -7,6 +7,8 @@ watched worker (a raw exception, a hang or a crash fails); malformed calls of co
 functions (each must raise a `sympile.SympileError`). `bench/fuzz.py` runs the long campaigns.
 """
 
+import math
+
 import pytest
 from fuzzing import campaign, numeric
 
@@ -198,3 +200,59 @@ def test_derivative_references_leave_unjudged_what_float64_cannot_know():
     assert refs[0] == refs[3] == "value"
     # and an ordinary smooth point is judged everywhere
     assert set(_derivative_kinds(sp.sin(x) * y**2, [0.3, 0.7, -0.2])) == {"value"}
+
+
+def test_derivative_references_see_kinks_that_central_differences_miss():
+    import sympy as sp
+    from random_expressions import SYMBOLS
+
+    x, y, z = SYMBOLS
+    # |z| at 1e-300: the central differences of a mirror-image kink are 0 at every step; the
+    # one-sided slopes (1 and -1) show it, and the second derivatives through z are not judged either
+    kinds = _derivative_kinds(sp.Abs(z) * sp.cos(x), [0.4, 0.2, 1e-300])
+    assert kinds[2] == "ill" and kinds[5] == kinds[7] == kinds[8] == "ill"  # d/dz, d2/dxdz, d2/dydz, d2/dzdz
+    assert kinds[0] == kinds[3] == "value"  # d/dx and d2/dxdx stay judged
+    # a kink whose sides are lines of different slopes: central differences give their mean
+    kinds = _derivative_kinds(x * sp.ceiling(y) + y * sp.atan(sp.ceiling(y) + 1), [0.5, -1e-300, 0.0])
+    assert kinds[1] == "ill"
+
+
+def test_derivative_references_evaluate_mod_frac_and_floor_through_their_slopes():
+    import sympy as sp
+    from fuzzing import derivatives
+    from random_expressions import SYMBOLS
+
+    x, y, _ = SYMBOLS
+    # SymPy leaves d/dy Mod(x, y) unevaluated; written out (-floor(x/y)) it is judged with its error bound
+    expr = sp.Mod(x**2, y + 3) + sp.frac(x * y)
+    point = [1.7, 0.35, 0.0]
+    refs = derivatives.derivative_references(expr, [point])[0]
+    assert refs[1].kind == "value" and refs[1].bound > 0
+    exact = -sp.floor(sp.Rational(1.7) ** 2 / (sp.Rational(0.35) + 3)) + sp.Rational(1.7)
+    assert abs(refs[1].value - float(exact)) <= 1e-14
+
+
+def test_derivative_references_take_the_value_as_compiled():
+    import sympy as sp
+    from random_expressions import SYMBOLS
+
+    x, y, _ = SYMBOLS
+    # re(y*log(x)) is y*log|x| for SymPy's real symbols, but float64's log(x) is NaN at x < 0
+    assert set(_derivative_kinds(sp.re(y * sp.log(x)) + y, [-1.03, -1.3, 2.7])) == {"ill"}
+
+
+def test_derivatives_out_of_float64_range_are_told_apart_from_wrong_ones():
+    from fuzzing import derivatives, reference
+    from random_expressions import SYMBOLS
+
+    x, _, _ = SYMBOLS
+    # d/dx of 1/(x**2 + 1)**3 at 1.7e19 is -1.4e-134; its intermediates (x**2 + 1)**3 = 2.5e115 and
+    # its inverse are extreme: graph AD's -(1/p)/p * p' passes 1.6e-232, beside a tiny upstream factor
+    ref = derivatives.derivative_references(1 / (x**2 + 1) ** 3, [[1.7e19, 0.0, 0.0]])[0][0]
+    assert ref.kind == "value" and "extreme" in ref.flags
+    assert not derivatives.in_range(ref, 0.0) and not derivatives.in_range(ref, math.nan)
+    assert derivatives.in_range(ref, ref.value.real)  # a finite answer is judged as usual
+    assert reference.judge(ref, 2 * ref.value.real) is not None
+    # at an ordinary point, 0 and NaN stay failures
+    ref = derivatives.derivative_references(1 / (x**2 + 1) ** 3, [[1.7, 0.0, 0.0]])[0][0]
+    assert "extreme" not in ref.flags and derivatives.in_range(ref, 0.0)

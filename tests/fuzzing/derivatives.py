@@ -24,6 +24,9 @@ reference (`reference.evaluate`, with its error bound), checked against finite d
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import sympy as sp
 from mpmath import mp
 from random_expressions import SYMBOLS
@@ -53,14 +56,17 @@ def derivative_references(expr, pts, gaps: list | None = None) -> list:
         gaps.append((str(expr)[:200], None, f"{type(exc).__name__}: {exc}"[:200]))
         return [None] * len(pts)
     try:
-        d1 = [sp.diff(er, s) for s in REAL]
-        d2 = [sp.diff(d1[i], REAL[j]) for i, j in PAIRS]
+        stepped = _steps_rewritten(er)
+        d1 = [_steps_flat(sp.diff(stepped, s)) for s in REAL]
+        d2 = [_steps_flat(sp.diff(d1[i], REAL[j])) for i, j in PAIRS]
     except Exception:  # noqa: BLE001 - SymPy's simplification can recurse too deep: differences only
         d1, d2 = [None] * 3, [None] * len(PAIRS)
     out = []
     for pt in pts:
         p = dict(zip(REAL, pt))
-        why = _value_unfit(er, p, gaps)
+        # the value as compiled: SymPy's real symbols rewrite re(y*log(x)) as y*log|x|, finite at
+        # x < 0, where float64's log(x) (and so the compiled function) is NaN
+        why, flags = _value_unfit(expr, dict(zip(SYMBOLS, pt)), gaps)
         if why:
             out.append([R.Reference("ill", reason=why)] * (len(d1) + len(d2)))
             continue
@@ -68,19 +74,70 @@ def derivative_references(expr, pts, gaps: list | None = None) -> list:
             fd = finite_differences(er, pt)
         except Exception:  # noqa: BLE001 - counted as no difference
             fd = [None] * (len(d1) + len(d2))
-        out.append([_entry(d, p, f, gaps) for d, f in zip(d1 + d2, fd)])
+        entries = [_entry(d, p, f, gaps) for d, f in zip(d1 + d2, fd)]
+        # a gradient entry whose form is NaN met a point where a part is not differentiable (0**P
+        # at P = 0: log 0 times P's zero slope); the chain rule's second derivatives meet it too
+        broken = {i for i in range(3) if entries[i] is not None and entries[i].reason.startswith(_NAN_FORM)}
+        for k, (i, j) in enumerate(PAIRS):
+            if broken & {i, j}:
+                entries[3 + k] = R.Reference("ill", reason=f"{_NAN_FORM} in the gradient")
+        if "extreme" in flags:  # the value's intermediates count for the derivatives' range (`in_range`)
+            entries = [e if e is None else replace(e, flags=e.flags | {"extreme"}) for e in entries]
+        out.append(entries)
     return out
 
 
-def _value_unfit(er, p: dict, gaps: list) -> str:
-    """Why the function's value at ``p`` leaves its derivatives unjudged, or ''."""
+_STEPS = (sp.floor, sp.ceiling)
+_NAN_FORM = "sympy.diff's form is NaN"
+
+
+def _steps_rewritten(e):
+    """``Mod(a, b)`` as ``a - b floor(a/b)`` and ``frac(u)`` as ``u - floor(u)``, whose derivatives
+    SymPy writes out (it leaves those of ``Mod`` and ``frac`` unevaluated); only the derivative
+    forms are taken of it, the value stays the reference's own ``Mod``."""
+    e = e.replace(sp.Mod, lambda a, b: a - b * sp.floor(a / b))
+    return e.replace(sp.frac, lambda u: u - sp.floor(u))
+
+
+def _steps_flat(d):
+    """``d`` with the derivatives of ``floor`` and ``ceiling``, which SymPy leaves unevaluated, 0:
+    their value away from a jump (the finite differences see jumps)."""
+
+    def is_step_derivative(e):
+        return isinstance(e, sp.Derivative) and isinstance(e.expr, _STEPS)
+
+    d = d.replace(lambda e: isinstance(e, sp.Subs) and is_step_derivative(e.expr), lambda *_: sp.S.Zero)
+    return d.replace(is_step_derivative, lambda *_: sp.S.Zero)
+
+
+def in_range(ref: R.Reference, got) -> bool:
+    """False where ``got`` shows float64's range, not a wrong derivative: it is 0, subnormal, infinite
+    or NaN while the reference is finite and other, and an intermediate of the function or of
+    SymPy's form of the derivative is beyond 10**±100 (``"extreme"``). The chain rule multiplies
+    such intermediates (``d2(1/p) = 2/p**3``; ``u**(-3/2) * u'**2`` for ``sqrt(u)``) in an order
+    the compiled graph fixes: their products leave float64's range where the exact result does
+    not, in any AD system."""
+    if ref.kind != "value" or "extreme" not in ref.flags:
+        return True
+    g = complex(got)
+    if not (math.isfinite(g.real) and math.isfinite(g.imag)):
+        return False
+    return not (abs(g) < R.SMALLEST_NORMAL and abs(g - ref.value) > ref.tolerance)
+
+
+def _value_unfit(er, p: dict, gaps: list) -> tuple[str, frozenset]:
+    """Why the function's value at ``p`` leaves its derivatives unjudged, or '', and the value's flags."""
     try:
         ref = R.evaluate(er, p)
     except R.NoReference:
-        return ""
+        return "", frozenset()
     except Exception as exc:  # noqa: BLE001
         gaps.append((str(er)[:200], list(p.values()), f"{type(exc).__name__}: {exc}"[:200]))
-        return ""
+        return "", frozenset()
+    return _unfit_reason(ref), ref.flags
+
+
+def _unfit_reason(ref: R.Reference) -> str:
     if ref.kind == "ill" and (ref.value != 0 or ref.reason.startswith(("a ", "an "))):
         # a jump, edge, pole or overflow, or a bound as large as a value that is not 0 (a bound
         # of 1 ulp of an exact 0, ``x - 1`` at 1, says nothing of the slope)
@@ -113,9 +170,11 @@ def _entry(d, p: dict, fd, gaps: list):
                 return R.Reference("ill", reason="sympy.diff and finite differences disagree")
             return ref
         if ref.kind == "nan":
-            return R.Reference("ill", reason="sympy.diff's form is NaN where the finite differences are finite")
+            return R.Reference("ill", reason=f"{_NAN_FORM} where the finite differences are finite")
         return ref
     if ref is not None:
+        if ref.kind == "nan":  # where the value is finite, a NaN of SymPy's form is its own 0 * inf
+            return R.Reference("ill", reason=f"{_NAN_FORM} where the function is finite")
         return ref
     if fd is None:
         return None
@@ -139,9 +198,15 @@ def finite_differences(expr, pt) -> list:
             q[i] += d
         return q
 
+    center = None
+
     def first(i, h):
         a, b = f(moved(pt, [(i, h)])), f(moved(pt, [(i, -h)]))
-        return None if a is None or b is None else ((a - b) / (2 * h), max(abs(a), abs(b)))
+        if a is None or b is None:
+            return None
+        if center is not None:  # a kink: the one-sided slopes' gap does not shrink with the step
+            kinks[i].append(abs((a - center) - (center - b)) / h)
+        return (a - b) / (2 * h), max(abs(a), abs(b))
 
     def second(i, j, h):
         vals = [f(moved(pt, [(i, si * h[i]), (j, sj * h[j])])) for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
@@ -160,13 +225,27 @@ def finite_differences(expr, pt) -> list:
         return complex(v2), float(change + floor)
 
     out = []
+    kinks: list[list] = [[], [], []]
+    kinked = [False] * 3
     with mp.workdps(DPS):
+        center = f(pt)
         scale = [max(1, abs(mp.mpf(c))) for c in pt]
         for i in range(3):
             h = STEP1 * scale[i]
-            out.append(judged(first(i, h), first(i, h / 4), h / 4))
+            at_h, at_quarter = first(i, h), first(i, h / 4)
+            entry = judged(at_h, at_quarter, h / 4)
+            if len(kinks[i]) == 2 and entry not in (None, "jump"):
+                # smooth: the gap is h |f''|, a quarter at h/4; across a kink it stays the change of slope
+                gap_h, gap_q = kinks[i]
+                floor = 64 * abs(center) * mp.mpf(10) ** (-DPS) / (h / 4)
+                if gap_q > floor + AGREE * abs(entry[0]) and gap_q > gap_h / 2:
+                    kinked[i] = True
+                    entry = "jump"
+            out.append(entry)
         h = [STEP2 * s for s in scale]
         q = [c / 4 for c in h]
         for i, j in PAIRS:
-            out.append(judged(second(i, j, h), second(i, j, q), q[i] * q[j]))
+            # central differences are blind to a kink whose sides are mirror images (|z| at z = 1e-300)
+            entry = "jump" if kinked[i] or kinked[j] else None
+            out.append(entry or judged(second(i, j, h), second(i, j, q), q[i] * q[j]))
     return out

@@ -46,6 +46,9 @@ EXACT_SPREAD = 4096
 ILL = 1e-3
 #: The tolerance: this many times the rounding bound, plus a few ulps of the value.
 SAFETY = 16
+#: An intermediate beyond these magnitudes is flagged "extreme": the chain rule's first and second
+#: derivatives multiply up to three such factors (``d2(1/p) = 2/p**3``), which leave float64's range.
+EXTREME_LOW, EXTREME_HIGH = mp.mpf(10) ** -100, mp.mpf(10) ** 100
 
 _fn = {
     sp.sin: mp.sin, sp.cos: mp.cos, sp.tan: mp.tan, sp.cot: mp.cot, sp.sec: mp.sec, sp.csc: mp.csc,
@@ -167,6 +170,8 @@ def _apply(e, vals: list):
         return any(vals)
     if f is sp.Not:
         return not vals[0]
+    if f is sp.ITE:
+        return vals[1] if vals[0] else vals[2]
     if f is sp.Xor:
         return sum(bool(v) for v in vals) % 2 == 1
     if f in (sp.Min, sp.Max):
@@ -259,6 +264,8 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
         if _changes_kind(e, vals, kids, finite=False, real=all_real and depends, to_nan=not mp.isnan(v)):
             flags |= {"edge"}
         return _Val(v, 0.0, flags, frozenset() if mp.isnan(v) else frozenset({"inf"}))
+    if v != 0 and not EXTREME_LOW <= abs(v) <= EXTREME_HIGH:
+        flags |= {"extreme"}  # its derivatives multiply powers of it (`derivatives.py`: range)
     # propagate the arguments' errors through this node, at 50 digits
     err = 0.0
     for i, k in enumerate(kids):
