@@ -127,6 +127,23 @@ def test_zero_to_a_positive_power_has_zero_derivatives_on_every_backend(backend)
     assert g.tolist() == [0.0] * 3 and H.tolist() == [[0.0] * 3] * 3
 
 
+@pytest.mark.parametrize("backend", _BACKENDS)
+def test_the_power_rule_at_a_zero_base_with_exponent_zero_or_one_is_finite(backend):
+    """``x**e`` is 1 along ``e = 0`` and ``x`` along ``e = 1``: d/dx at (0, 0) and d2/dx2 at (0, 1)
+    are 0, not ``0 * 0**-1`` = NaN; away from x = 0 the mixed d2/dx de at e = 0 stays 1/x."""
+    if backend in ("torch", "jax"):
+        require(backend)
+    f = lambda v: v[0] ** v[1]  # noqa: E731
+    with np.errstate(all="ignore"):
+        g, _ = _derivatives_of(f, 2, [0.0, 0.0], backend)
+        assert g[0] == 0.0
+        _, H = _derivatives_of(f, 2, [0.0, 1.0], backend)
+        assert H[0, 0] == 0.0 and H[0, 1] == -np.inf  # d/de of e x**(e-1) is 1 + log 0 there
+        x0 = float(np.random.default_rng(12).uniform(0.2, 3.0))
+        _, H = _derivatives_of(f, 2, [x0, 0.0], backend)
+        assert H[0, 1] == pytest.approx(1 / x0, rel=1e-6 if backend == "jax" else 1e-12)  # JAX: float32
+
+
 def test_the_power_rule_is_unchanged_where_the_power_is_not_zero():
     rng = np.random.default_rng(66)
     H = hessian_graph(lower([x**y], [x, y]))

@@ -116,10 +116,23 @@ def _d_pow(b, y, _, x, e):
     partial ``1 / x`` is then finite too, and every higher derivative stays finite. Where ``x**e`` is
     not 0 nothing changes (``0**e`` for ``e <= 0`` is infinite or 1, and ``d/de`` is as infinite as
     the math says). A literal base other than 0 needs no mask.
+
+    ``d/dx`` at ``x = 0`` and ``e = 0`` is 0 (``x**0`` is 1 there), where ``e * x**(e-1)`` is
+    ``0 * inf``: the base reads 1 at that one point (JAX and PyTorch select 0 wherever ``e = 0``,
+    which makes the mixed ``d2/dx de`` 0 instead of ``1/x`` at every ``x``). Applied again to the
+    partial's own power, it makes ``d2/dx2`` of ``x**e`` at ``x = 0``, ``e = 1`` read 0, not NaN.
     """
     base = b.const_value(x)
-    at = x if base is not None and base != 0 else b.where(b.op("eq", y, b.const(0)), b.const(1), x)
-    return (b.mul(e, b.op("pow", x, b.sub(e, b.const(1)))), b.mul(b.op("log", at), y))
+    if base is not None and base != 0:
+        return (b.mul(e, b.op("pow", x, b.sub(e, b.const(1)))), b.mul(b.op("log", x), y))
+    zero = b.const(0)
+    at = b.where(b.op("eq", y, zero), b.const(1), x)
+    # d/dx at x = 0, e = 0 is 0 (x**0 is 1), not 0 * 0**-1 = NaN: the base reads 1 there, so
+    # every derivative of the partial is finite too (at e = 1, d2/dx2 = e (e-1) 0**-1 reads 0)
+    xs = x
+    if b.const_value(e) is None:
+        xs = b.where(b.op("and", b.op("eq", x, zero), b.op("eq", e, zero)), b.const(1), x)
+    return (b.mul(e, b.op("pow", xs, b.sub(e, b.const(1)))), b.mul(b.op("log", at), y))
 
 
 def _d_atan2(b, y, _, u, v):
