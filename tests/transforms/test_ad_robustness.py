@@ -213,3 +213,18 @@ def test_masked_derivatives_over_a_literal_condition_compile_on_torch():
     np.testing.assert_allclose([g[0], H[0, 0]], want, rtol=1e-10)
     g, H = _derivatives_of(lambda v: expr.subs(x, v[0]), 3, [-1.0, 0.5, 0.5], "torch")  # the untaken branch
     assert g.tolist() == [0.0] * 3 and H.tolist() == [[0.0] * 3] * 3
+
+
+def test_a_constant_in_a_branch_is_not_recomputed_in_real_arithmetic_by_second_derivatives():
+    """Graph AD masks the arguments of nodes in a branch; a node made only of constants needs no
+    mask, and masked it was computed at run time (LambertW(-3.5): NaN in real arithmetic) where its
+    folded value is SymPy's complex one (the fuzzer's d2/dz2 NaN)."""
+    c = sp.Rational(100, 81) * sp.exp(2)
+    u = sp.loggamma(1 + c * sp.atan(2 / sp.Max(sp.Float(1e-8), z)) ** -6)
+    k = -sp.Float(1.5625e16) * sp.log(2) + sp.acos(sp.tanh(sp.LambertW(sp.Rational(-7, 2))) / 2)
+    f = sp.atan2(k, u)
+    z0 = float(np.random.default_rng(21).uniform(0.5, 2.0))
+    H = hessian_graph(lower([f], [z]))  # the derivative alone: atan2 of the complex constant is refused
+    got = LambdifiedFunction(H, "numpy", {}, ("list", [("leaf", 0)]), ("leaf", 0))(z0)
+    ref = complex(sp.diff(f, z, 2).subs(z, sp.Float(z0, 40)).evalf(30))
+    assert np.isfinite(got) and abs(got - ref) <= 1e-9 * abs(ref)
