@@ -185,3 +185,15 @@ def test_complex_powers_keep_a_float32_inputs_precision():
     f = lambdify([x, y], (sp.I * x) ** y)
     assert f(np.float32(2.0), np.float32(3.0)).dtype == np.complex64
     assert f(np.ones(2, np.float32), np.full(2, 3, np.float32)).dtype == np.complex64
+
+
+def test_complex_division_by_zero_gives_numpys_value_at_one_point():
+    """Python's complex division raises ZeroDivisionError where NumPy's gives inf or NaN (the
+    fuzzer's derivative at y = -1e300, one point): the one-point call gives the array's value."""
+    for expr in [(sp.I * x + 1) / y, (x + sp.I) / sp.sin(y)]:
+        f = lambdify([x, y], expr)
+        x0 = float(np.random.default_rng(3).uniform(0.5, 2.0))
+        with np.errstate(all="ignore"):
+            one = f(x0, 0.0)
+            whole = f(np.array([x0]), np.array([0.0]))[0]
+        np.testing.assert_equal(complex(one), complex(whole))

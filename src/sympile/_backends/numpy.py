@@ -62,9 +62,14 @@ NUMPY = {
 
 #: A graph with complex constants: its values at one point are Python complex numbers (a complex
 #: literal times a NumPy float is one), and Python's complex power raises ``OverflowError`` (to an
-#: integer power too) where NumPy's gives inf; ``np.power`` keeps a float32 input's complex64 (the
-#: literal is weak).
-NUMPY_COMPLEX = {**NUMPY, "pow": "np.power({0}, {1})", "powi": "np.power({0}, {a})"}
+#: integer power too) and its division ``ZeroDivisionError`` where NumPy's give inf or NaN; NumPy's
+#: functions keep a float32 input's complex64 (the literal is weak).
+NUMPY_COMPLEX = {
+    **NUMPY,
+    "pow": "np.power({0}, {1})",
+    "powi": "np.power({0}, {a})",
+    "div": "np.true_divide({0}, {1})",
+}
 
 #: Constants folded, untaken branches masked (which also spares the user NaN warnings from
 #: values never selected); the array code then squares with ``np.square``.
