@@ -228,3 +228,29 @@ def test_a_constant_in_a_branch_is_not_recomputed_in_real_arithmetic_by_second_d
     got = LambdifiedFunction(H, "numpy", {}, ("list", [("leaf", 0)]), ("leaf", 0))(z0)
     ref = complex(sp.diff(f, z, 2).subs(z, sp.Float(z0, 40)).evalf(30))
     assert np.isfinite(got) and abs(got - ref) <= 1e-9 * abs(ref)
+
+
+@pytest.mark.parametrize("backend", _BACKENDS)
+def test_an_untaken_branch_shared_by_two_conditions_with_a_common_part_stays_masked(backend):
+    """``sqrt(x)`` under ``(x > 0) & (a y > 0)`` and under ``(x > 0) & (b y > 0)`` (``a`` and ``b``
+    equal constants written two ways, so two condition nodes until folding): its guard is the
+    conjunct both share, ``x > 0``, not the empty intersection of the two conditions; at x < 0 its
+    derivatives are 0, not NaN (the fuzzer's seed 1)."""
+    if backend in ("torch", "jax"):
+        require(backend)
+    a, b = (1 + sp.exp(2)) ** -3 + 1, 1 / (1 + 3 * sp.exp(2) + 3 * sp.exp(4) + sp.exp(6)) + 1
+    p = sp.Piecewise((sp.sqrt(x), (x > 0) & (a * y > 0)), (-a * y, True))
+    q = sp.Piecewise((sp.sqrt(x), (x > 0) & (b * y > 0)), (-b * y, True))
+    f = sp.exp(-sp.im(p)) * sp.cos(sp.re(q)) * sp.re(p)
+    rng = np.random.default_rng(31)
+    x0, y0 = -rng.uniform(0.5, 3), rng.uniform(0.5, 3)
+    # the graph as lowered, before folding makes the two conditions one (the fuzzer's graphs)
+    H = hessian_graph(lower([f], [x, y]))
+    outs = ("list", [("leaf", k) for k in range(4)])
+    got = LambdifiedFunction(H, backend, {}, ("list", [("leaf", 0), ("leaf", 1)]), outs)(x0, y0)
+    got = np.array([float(v) for v in got])
+    # at x0 < 0 both branches are -c y (c = a = b): f = -c y cos(c y), x-free
+    h = sp.diff(-a * y * sp.cos(a * y), y, 2).subs(y, y0)
+    np.testing.assert_allclose(
+        got, [0.0, 0.0, 0.0, float(h)], rtol=1e-5 if backend in ("jax", "torch") else 1e-9, atol=0
+    )

@@ -31,7 +31,7 @@ from .._core.ops import NOT_DIFFERENTIABLE, OPS
 from .._core.rewrite import memoized
 from .._core.tuning import MEET_STEPS
 from .conjugates import holomorphic, real_part
-from .mask import node_guards
+from .mask import condition_literals, node_guards
 from .points import PointCounts, sum_points
 
 
@@ -134,7 +134,7 @@ class _Masks:
         c = self.conds.get(guard)
         if c is None:
             b = self.b
-            lits = [lit if pol else b.op("not", lit) for lit, pol in sorted(guard)]
+            lits = [lit if pol else b.op("not", lit) for lit, pol in condition_literals(b.nodes, guard)]
             c = self.conds[guard] = b.reduce("and", lits)
         return c
 

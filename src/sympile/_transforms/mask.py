@@ -40,6 +40,7 @@ def node_guards(
     if order is None:
         order = range(max(outputs, default=-1) + 1)
     guard: dict[int, frozenset] = {o: frozenset() for o in outputs}
+    implied: dict[tuple, frozenset] = {}
     for i in reversed(order):
         g = guard.get(i)
         if g is None:
@@ -48,10 +49,46 @@ def node_guards(
         for k, a in enumerate(n.args):
             edge = g
             if n.op == "where" and k > 0:
-                edge = g | {(n.args[0], k == 1)}
+                lit = (n.args[0], k == 1)
+                if lit not in implied:
+                    implied[lit] = implications(nodes, *lit)
+                edge = g | implied[lit]
             had = guard.get(a)
             guard[a] = edge if had is None else had & edge
     return guard
+
+
+def implications(nodes: Sequence[Node], c: int, holds: bool) -> frozenset:
+    """The literals that ``(c, holds)`` implies: itself, and through ``and`` (when it holds), ``or``
+    (when it fails) and ``not``, its parts'. A branch taken under ``(x > 0) & (y > 0)`` is guarded
+    by ``x > 0``, which another branch under ``(x > 0) & (2 y > 0)`` shares: a node both need
+    (``sqrt(x)``) keeps that guard, where the two conditions' intersection alone was empty."""
+    out = {(c, holds)}
+    stack = [(c, holds)]
+    while stack:
+        a, pol = stack.pop()
+        n = nodes[a]
+        if n.op == "not":
+            parts = [(n.args[0], not pol)]
+        elif (n.op == "and" and pol) or (n.op == "or" and not pol):
+            parts = [(x, pol) for x in n.args]
+        else:
+            continue
+        for lit in parts:
+            if lit not in out:
+                out.add(lit)
+                stack.append(lit)
+    return frozenset(out)
+
+
+def condition_literals(nodes: Sequence[Node], lits) -> list[tuple]:
+    """``lits`` without those another of them implies (`implications`), sorted: the literals a mask's
+    condition needs."""
+    lits = set(lits)
+    implied = set()
+    for lit in lits:
+        implied |= implications(nodes, *lit) - {lit}
+    return sorted(lits - implied)
 
 
 def mask_branches(graph: Graph) -> Graph:
@@ -79,7 +116,7 @@ def mask_branches(graph: Graph) -> Graph:
             cones[c] = seen
         return cones[c]
 
-    literals = {i: sorted(lit for lit in guard[i] if i not in cone(lit[0])) for i in masked}
+    literals = {i: condition_literals(nodes, (lit for lit in guard[i] if i not in cone(lit[0]))) for i in masked}
 
     def rule(b, i, n, args):
         lits = literals.get(i)
