@@ -129,6 +129,9 @@ ARTIFACTS = [
     # loggamma of a negative non-integer constant: sympile's loggamma is NaN outside its real domain,
     # folded or not (SymPy's is the complex branch)
     ("-z + loggamma(1 - pi**2/4)", (0.0, 0.0, 1.0), "nan"),
+    # inf / atan(w) at |w| = 4e120: atan's imaginary part (2e-121, which mpmath at 50 digits kept as 0)
+    # meets the inf, so the result is a complex infinity
+    ("1.0e400/atan(y*atanh(GoldenRatio))", (0.0, -2.4337986744891004e120, 0.0), "ill"),
     # a complex value past float64's range: its parts are inf or NaN depending on the order of operations
     (
         "erfc(((log(-log(sech(E))/log(10)) + I*pi)**2*atan2(tanh(1/3), atanh(9*tanh(x)/10)**2 + 1)**2 + 1)**(-3/2))",
@@ -256,3 +259,26 @@ def test_derivatives_out_of_float64_range_are_told_apart_from_wrong_ones():
     # at an ordinary point, 0 and NaN stay failures
     ref = derivatives.derivative_references(1 / (x**2 + 1) ** 3, [[1.7, 0.0, 0.0]])[0][0]
     assert "extreme" not in ref.flags and derivatives.in_range(ref, 0.0)
+
+
+def test_derivative_references_judge_symbolic_zeros_within_the_chain_rules_rounding():
+    import sympy as sp
+    from fuzzing import derivatives
+    from random_expressions import SYMBOLS
+
+    _, _, z = SYMBOLS
+    # SymPy's d/dz atan(tan z) is 1, so d2/dz2 is exactly 0; the chain rule's float64
+    # (1 + tan**2) / (1 + tan**2) leaves rounding on the scale of the first derivative (1)
+    refs = derivatives.derivative_references(sp.atan(sp.tan(z)), [[0.0, 0.0, -2.14]])[0]
+    d2 = refs[8]
+    assert d2.kind == "value" and d2.value == 0 and 1e-15 < d2.tolerance < 1e-13
+    assert derivatives.R.judge(d2, 2e-16) is None and derivatives.R.judge(d2, 1e-12) is not None
+
+
+def test_derivative_references_leave_unjudged_a_nan_intermediate_made_finite():
+    import sympy as sp
+    from random_expressions import SYMBOLS
+
+    x, _, z = SYMBOLS
+    # 1.0**NaN is 1 in float64 (erf(z)**(1/3) at z < 0 is a domain error): its slope is 1 * 0 * NaN
+    assert set(_derivative_kinds(sp.Float(1.0) ** (x * sp.erf(z) ** sp.Rational(1, 3)), [0.5, 0.0, -2.7])) == {"ill"}

@@ -44,6 +44,8 @@ STEP1, STEP2 = mp.mpf(10) ** -15, mp.mpf(10) ** -12
 AGREE = 1e-6
 #: The relative tolerance of an entry judged by the finite differences alone.
 FD_ONLY = 1e-7
+#: An exactly-0 entry's rounding bound, in ulps of the largest derivative entry at the point.
+ZERO_ULPS = 4
 
 
 def derivative_references(expr, pts, gaps: list | None = None) -> list:
@@ -83,6 +85,17 @@ def derivative_references(expr, pts, gaps: list | None = None) -> list:
                 entries[3 + k] = R.Reference("ill", reason=f"{_NAN_FORM} in the gradient")
         if "extreme" in flags:  # the value's intermediates count for the derivatives' range (`in_range`)
             entries = [e if e is None else replace(e, flags=e.flags | {"extreme"}) for e in entries]
+        # An exact 0 is often SymPy's own cancellation (atan(tan z)' = (1 + tan**2)/(1 + tan**2) = 1,
+        # so d2/dz2 = 0; log(A B) separates): the chain rule sums the same terms in float64 and
+        # leaves their rounding, on the scale of the derivatives at the point, for which SymPy's
+        # form carries no bound. Such an entry is judged within that scale's rounding.
+        scale = max((abs(e.value) for e in entries if e is not None and e.kind == "value"), default=0.0)
+        entries = [
+            replace(e, bound=max(e.bound, ZERO_ULPS * R.EPS * scale))
+            if e is not None and e.kind == "value" and e.value == 0
+            else e
+            for e in entries
+        ]
         out.append(entries)
     return out
 
@@ -150,6 +163,9 @@ def _unfit_reason(ref: R.Reference) -> str:
         # log(0) = -inf inside a finite value (its slope is 1/0, met by a 0): the chain rule
         # gives inf * 0 = NaN, in every AD system, where the limit may be finite
         return "an intermediate is infinite here"
+    if "nan" in ref.flags:
+        # 1.0**NaN is 1 (erf(z)**(1/3) at z < 0 is NaN): the chain rule meets NaN's slope, 1 * 0 * NaN
+        return "an intermediate is NaN here"
     return ""
 
 

@@ -70,6 +70,10 @@ POLES = (sp.gamma, sp.loggamma, sp.polygamma, sp.cot, sp.csc, sp.coth, sp.csch)
 DISCONTINUOUS = (sp.floor, sp.ceiling, sp.frac, sp.sign, sp.Heaviside, sp.Mod, Relational)
 
 
+#: The flag of a NaN value (which a parent may still make finite: ``1.0**NaN`` is 1).
+_NAN = frozenset({"nan"})
+
+
 class NoReference(Exception):
     """The expression holds something the reference cannot evaluate (an unevaluated Derivative)."""
 
@@ -83,7 +87,7 @@ class _Val:
     v: object  # mpf, mpc or bool (NaN as mp.nan); for an ExprCondPair, the pair's two _Vals
     err: float = 0.0
     flags: frozenset = frozenset()  # what happened below this node
-    own: frozenset = frozenset()  # what happened at it: "pole", "overflow", "inf"
+    own: frozenset = frozenset()  # what happened at it: "pole", "overflow", "inf", "nan"
 
     @property
     def seen(self) -> frozenset:
@@ -203,9 +207,12 @@ def _apply(e, vals: list):
     if f in _fn:
         if any(_is_nan(v) for v in vals):  # float64: NaN in, NaN out (mpmath's atan2(inf, nan) is pi/2)
             return mp.nan
-        tiny = [abs(v) for v in vals if isinstance(v, mpmath.mpc) and 0 < abs(v) < 1]
-        if tiny:  # mpmath's complex atan (log of a ratio) keeps digits absolute: 1e-56 for atan(1e-220 j)
-            with mp.extraprec(min(int(-mp.log(min(tiny), 2)) + 20, 8000)):
+        # mpmath's complex atan (log of a ratio) keeps digits absolute: 1e-56 for atan(1e-220 j), and
+        # 0 for the imaginary part 2e-121 of atan(4e120 (-0.4 + 0.9j)), which then meets an inf
+        sizes = [abs(v) for v in vals if isinstance(v, mpmath.mpc) and v != 0 and mp.isfinite(v)]
+        bits = max((abs(int(mp.log(a, 2))) * (1 if a < 1 else 2) for a in sizes), default=0)
+        if bits:
+            with mp.extraprec(min(bits + 20, 8000)):
                 return +_fn[f](*vals)
         return _fn[f](*vals)
     raise NoReference(f"no mpmath rule for {f.__name__}")
@@ -230,7 +237,7 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
             flags |= cond.seen
             if cond.v is True:
                 return _Val(branch.v, branch.err, flags | branch.flags, branch.own)
-        return _Val(mp.nan, 0.0, flags)
+        return _Val(mp.nan, 0.0, flags, _NAN)
     vals = [k.v for k in kids]
     flags = frozenset().union(*(k.seen for k in kids))
     try:
@@ -242,7 +249,7 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
             return _Val(mp.inf, 0.0, flags, frozenset({"pole"}))
         if _changes_kind(e, vals, kids, finite=False):  # erfinv(1 + 1e-18): float64's argument is 1
             flags |= {"edge"}
-        return _Val(mp.nan, 0.0, flags)
+        return _Val(mp.nan, 0.0, flags, _NAN)
     if _near_pole(e, vals, kids):
         flags |= {"edge"}
     if e.func is sp.Mul and _subnormal_partial(vals):
@@ -259,11 +266,11 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
     if (depends or e.func is sp.loggamma) and all_real and isinstance(v, mpmath.mpc):
         if _changes_kind(e, vals, kids, finite=False):
             flags |= {"edge"}
-        return _Val(mp.nan, 0.0, flags)  # a domain error of float64
+        return _Val(mp.nan, 0.0, flags, _NAN)  # a domain error of float64
     if not mp.isfinite(v):
         if _changes_kind(e, vals, kids, finite=False, real=all_real and depends, to_nan=not mp.isnan(v)):
             flags |= {"edge"}
-        return _Val(v, 0.0, flags, frozenset() if mp.isnan(v) else frozenset({"inf"}))
+        return _Val(v, 0.0, flags, _NAN if mp.isnan(v) else frozenset({"inf"}))
     if v != 0 and not EXTREME_LOW <= abs(v) <= EXTREME_HIGH:
         flags |= {"extreme"}  # its derivatives multiply powers of it (`derivatives.py`: range)
     # propagate the arguments' errors through this node, at 50 digits
