@@ -155,21 +155,13 @@ class _Masks:
 
     def _constant(self, i: int) -> bool:
         """Whether node ``i`` depends on no input (every node below it is a literal or made of them)."""
-        known, nodes = self.constant, self.b.nodes
-        stack = [i]
-        while stack:
-            j = stack[-1]
-            if j in known:
-                stack.pop()
-                continue
-            todo = [a for a in nodes[j].args if a not in known]
-            if todo:
-                stack += todo
-                continue
+        nodes = self.b.nodes
+
+        def constant(j: int, below: list) -> bool:
             n = nodes[j]
-            known[j] = n.op not in VARIABLE and all(known[a] for a in n.args) if n.args else n.op in _LITERALS
-            stack.pop()
-        return known[i]
+            return n.op not in VARIABLE and all(below) if n.args else n.op in _LITERALS
+
+        return memoized(i, lambda j: nodes[j].args, constant, self.constant)
 
     def _twin(self, i: int) -> int:
         """The twin of node ``i``, made after its guarded arguments' twins."""
