@@ -43,7 +43,7 @@ def fold_constants(graph: Graph) -> Graph:
     order = sorted(points - values.keys())
     through_sympy: list[int] = []
     while order:  # the rest through SymPy; pruned: raise only the constant subgraphs
-        values.update(zip(order, map(_literal, to_sympy(graph.with_outputs(order).pruned()))))
+        values.update(zip(order, _raised(graph, order, to_sympy)))
         through_sympy += order
         # where SymPy cannot fold a subgraph (loggamma's test of its argument's sign when the
         # argument is complex), its constant parts are folded instead: a complex one then meets the
@@ -66,6 +66,18 @@ def fold_constants(graph: Graph) -> Graph:
         return None if v is None else b.const(v)
 
     return rewrite(graph, rule)
+
+
+def _raised(graph: Graph, order: list[int], to_sympy) -> list:
+    """The literals of the constant subgraphs ``order`` through SymPy; None for one that SymPy
+    cannot build (it evaluates as it builds: loggamma's sign test of ``erfinv(2)**2 + 1`` asks
+    mpmath for ``erfinv(2)``, which raises ValueError), left to run time (NaN there)."""
+    try:
+        return [_literal(e) for e in to_sympy(graph.with_outputs(order).pruned())]
+    except (ArithmeticError, ValueError, TypeError):
+        if len(order) == 1:
+            return [None]
+    return [v for i in order for v in _raised(graph, [i], to_sympy)]
 
 
 def _arithmetic(nodes, root: int, memo: dict[int, tuple]):
