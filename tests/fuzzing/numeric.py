@@ -122,7 +122,7 @@ class Recorder:
         why = R.judge(ref, got)
         if why is None:
             self.count(cls, mode, "passed")
-            if ref.kind == "value" and ref.bound > R.ILL * abs(ref.value):
+            if ref.kind == "value" and ref.value != 0 and ref.bound > R.ILL * abs(ref.value):
                 self.count(cls, mode, "wide")
             return False
         kind = why.split(" (")[0]

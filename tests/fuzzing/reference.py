@@ -272,7 +272,11 @@ def _node(e, kids: list[_Val], depends: bool) -> _Val:
             flags |= {"edge"}
         return _Val(v, 0.0, flags, _NAN if mp.isnan(v) else frozenset({"inf"}))
     if v != 0 and not EXTREME_LOW <= abs(v) <= EXTREME_HIGH:
-        flags |= {"extreme"}  # its derivatives multiply powers of it (`derivatives.py`: range)
+        flags |= {"extreme"}  # its derivatives multiply powers of it (`derivatives.in_range`)
+    if 0 < abs(v - 1) <= EPS or (v == 1 and any(isinstance(a, mpmath.mpf) and 0 < abs(a) < EPS for a in vals)):
+        # float64 holds 1 or its neighbour (exp(3e-45**2) is 1 + 1e-89, 1 at 50 digits too): the
+        # slope of its deviation is lost to float64's resolution
+        flags |= {"unit"}
     # propagate the arguments' errors through this node, at 50 digits
     err = 0.0
     for i, k in enumerate(kids):
