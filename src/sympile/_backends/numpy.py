@@ -294,11 +294,10 @@ _NO = NOT_A_POINT
 _FALLBACK = (ArithmeticError, ValueError, TypeError)
 
 
-def _scalar_graph(graph: Graph) -> Graph | None:
+def _scalar_graph(graph: Graph, complex_constants: bool) -> Graph | None:
     """The graph of the scalar code (before its blocks), or None where ``math`` cannot compute it."""
-    for n in graph.nodes:
-        if n.op == "const" and is_complex_literal(n.attr):
-            return None
+    if complex_constants:
+        return None
     try:
         return MATH_VARIANT(graph)
     except UnsupportedFunctionError:
@@ -463,8 +462,8 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
         )
         unpack = [*unpack, f"if not ({plain}):", f"    {flat_args}, = _inputs({flat_args})"]
     arrays = ARRAYS(graph)
-    table = NUMPY_COMPLEX if any(n.op == "const" and is_complex_literal(n.attr) for n in arrays.nodes) else NUMPY
-    numpy = Spelling("numpy", "np", table, _namespace(real))
+    complex_constants = any(n.op == "const" and is_complex_literal(n.attr) for n in graph.nodes)
+    numpy = Spelling("numpy", "np", NUMPY_COMPLEX if complex_constants else NUMPY, _namespace(real))
     if n_in > 0 and sum(1 for n in arrays.nodes if n.args) >= CHUNK_MIN_OPS:  # large inputs in blocks
         flat = emit(
             arrays,
@@ -496,7 +495,7 @@ def build(graph: Graph, arg_tree: tuple, out_tree: tuple, options: dict) -> Buil
         )
         namespace = dict(whole.namespace, **layouts)
         parts = [whole.source]
-    scalar = _scalar_graph(graph)
+    scalar = _scalar_graph(graph, complex_constants)
     if scalar is None:
         source = "\n".join(parts)
         fn = compile_source(Emitted(source, namespace, "_f_numpy"), "numpy")

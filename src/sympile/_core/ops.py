@@ -123,15 +123,12 @@ def _d_pow(b, y, _, x, e):
     partial's own power, it makes ``d2/dx2`` of ``x**e`` at ``x = 0``, ``e = 1`` read 0, not NaN.
     """
     base = b.const_value(x)
-    if base is not None and base != 0:
-        return (b.mul(e, b.op("pow", x, b.sub(e, b.const(1)))), b.mul(b.op("log", x), y))
-    zero = b.const(0)
-    at = b.where(b.op("eq", y, zero), b.const(1), x)
-    # d/dx at x = 0, e = 0 is 0 (x**0 is 1), not 0 * 0**-1 = NaN: the base reads 1 there, so
-    # every derivative of the partial is finite too (at e = 1, d2/dx2 = e (e-1) 0**-1 reads 0)
-    xs = x
-    if b.const_value(e) is None:
-        xs = b.where(b.op("and", b.op("eq", x, zero), b.op("eq", e, zero)), b.const(1), x)
+    at = xs = x
+    if base is None or base == 0:
+        zero, one = b.const(0), b.const(1)
+        at = b.where(b.op("eq", y, zero), one, x)
+        if b.const_value(e) is None:  # the base partial's mask at x = 0, e = 0
+            xs = b.where(b.op("and", b.op("eq", x, zero), b.op("eq", e, zero)), one, x)
     return (b.mul(e, b.op("pow", xs, b.sub(e, b.const(1)))), b.mul(b.op("log", at), y))
 
 

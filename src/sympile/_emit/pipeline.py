@@ -23,20 +23,16 @@ for the inputs whose complex values would reach one.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
-from .._core.constants import const_value
 from .._core.errors import UnsupportedFunctionError
 from .._core.graph import Builder, Graph
 from .._core.kinds import REAL_INPUTS, REAL_ONLY, complex_misuses, complex_sensitive_inputs, is_complex_value
 from .._core.ops import OPS
-from .._core.rewrite import rewrite
 from .._transforms.decompose import decompose
-from .._transforms.fold import fold_constants
+from .._transforms.fold import fold_constants, huge_literals_as_floats
 from .._transforms.mask import mask_branches
 from .._transforms.negations import share_negations
 from .._transforms.scale import factor_scales
@@ -182,80 +178,6 @@ class _Spelt:
             if (n.args or n.op == "call") and not spells(n.op):
                 raise self.spelling.unsupported(n.op)
         return graph
-
-
-#: Ops SymPy evaluates exactly at any size in about linear time (arithmetic, orderings, parts).
-_EXACT_OPS = frozenset(
-    {"add", "sub", "mul", "div", "neg", "powi", "pow", "mod", "abs", "sign", "floor", "ceiling", "frac", "min", "max"}
-    | {"lt", "le", "gt", "ge", "eq", "ne"}
-)
-
-
-def _beyond_float(attr) -> bool:
-    if type(attr) is int:
-        return attr.bit_length() > 1023
-    if type(attr) is Fraction:
-        f = const_value(attr)
-        return f == 0 or math.isinf(f)
-    return False
-
-
-def huge_literals_as_floats(graph: Graph) -> Graph:
-    """An exact literal beyond float64's range, in the argument of a function (``sec``, ``sin``,
-    ``gamma``, ...), stands for its float value (``inf`` or 0.0), as every literal does at run time
-    (`sympile._core.constants.const_value`), and the argument is that of float64 arithmetic:
-    constant folding evaluated ``sec(10**400000)`` exactly, reducing by pi to 400,000 digits (34 s;
-    the fuzzer's ``10**1240911`` ran for many minutes)."""
-    nodes = graph.nodes
-    huge = {i for i, n in enumerate(nodes) if n.op == "const" and _beyond_float(n.attr)}
-    if not huge:
-        return graph
-    values: dict[int, float | None] = {}
-
-    def in_float(i: int):
-        """The float64 value of constant node ``i`` if it is exact arithmetic on literals, else None."""
-        if i in values:
-            return values[i]
-        n, v = nodes[i], None
-        if n.op == "const":
-            c = const_value(n.attr)
-            v = float(c) if type(c) in (int, float, Fraction) and type(c) is not bool else None
-        elif n.op in _FLOAT_ARITHMETIC:
-            args = [in_float(a) for a in n.args]
-            if all(a is not None for a in args):
-                try:
-                    v = _FLOAT_ARITHMETIC[n.op](*args, n.attr)
-                except (ArithmeticError, ValueError):
-                    v = None
-        values[i] = v
-        return v
-
-    def reaches_huge(i: int) -> bool:
-        n = nodes[i]
-        return i in huge or (n.op in _FLOAT_ARITHMETIC and any(reaches_huge(a) for a in n.args))
-
-    def rule(b, i, n, args):
-        if n.op in _EXACT_OPS or n.op == "const":
-            return None
-        swap = {k: in_float(a) for k, a in enumerate(n.args) if reaches_huge(a)}
-        swap = {k: v for k, v in swap.items() if v is not None}
-        if not swap:
-            return None
-        new = [b.const(swap[k]) if k in swap else a for k, a in enumerate(args)]
-        return b.node(n.op, tuple(new), n.attr)
-
-    return rewrite(graph, rule)
-
-
-#: Float64 arithmetic on constants, for `huge_literals_as_floats` (``attr``: powi's exponent).
-_FLOAT_ARITHMETIC = {
-    "add": lambda a, b, attr: a + b,
-    "sub": lambda a, b, attr: a - b,
-    "mul": lambda a, b, attr: a * b if a and b else 0.0 * a * b,
-    "neg": lambda a, attr: -a,
-    "div": lambda a, b, attr: a / b if b else math.copysign(math.inf, a) * math.copysign(1.0, b) if a else math.nan,
-    "powi": lambda a, attr: a**attr if abs(a) != math.inf or attr > 0 else 0.0,
-}
 
 
 def pipeline(

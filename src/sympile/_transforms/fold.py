@@ -9,11 +9,12 @@ at run time. A literal is a Python number, so it takes the dtype of the arrays i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 
 import sympy as sp
 
-from .._core.constants import NAMED_CONSTANTS
+from .._core.constants import NAMED_CONSTANTS, const_value
 from .._core.graph import VARIABLE, Graph
 from .._core.rewrite import memoized, rewrite
 from .._core.simplify import EXACT_ARITHMETIC, MAX_EXACT_POWER_BITS
@@ -66,6 +67,81 @@ def fold_constants(graph: Graph) -> Graph:
         return None if v is None else b.const(v)
 
     return rewrite(graph, rule)
+
+
+#: Ops SymPy evaluates exactly at any size in about linear time (arithmetic, orderings, parts).
+_EXACT_OPS = frozenset(
+    {"add", "sub", "mul", "div", "neg", "powi", "pow", "mod", "abs", "sign", "floor", "ceiling", "frac", "min", "max"}
+    | {"lt", "le", "gt", "ge", "eq", "ne"}
+)
+
+
+def _beyond_float(attr) -> bool:
+    if type(attr) is int:
+        return attr.bit_length() > 1023
+    if type(attr) is Fraction:
+        f = const_value(attr)
+        return f == 0 or math.isinf(f)
+    return False
+
+
+def huge_literals_as_floats(graph: Graph) -> Graph:
+    """An exact literal beyond float64's range, in the argument of a function (``sec``, ``sin``,
+    ``gamma``, ...), stands for its float value (``inf`` or 0.0), as every literal does at run time
+    (`sympile._core.constants.const_value`), and the argument is that of float64 arithmetic:
+    constant folding evaluated ``sec(10**400000)`` exactly, reducing by pi to 400,000 digits (34 s;
+    the fuzzer's ``10**1240911`` ran for many minutes)."""
+    nodes = graph.nodes
+    huge = {i for i, n in enumerate(nodes) if n.op == "const" and _beyond_float(n.attr)}
+    if not huge:
+        return graph
+    values: dict[int, float | None] = {}
+    reaches: dict[int, bool] = {}
+
+    def arithmetic(i: int) -> Sequence[int]:
+        return nodes[i].args if nodes[i].op in _FLOAT_ARITHMETIC else ()
+
+    def value(i: int, args: list):
+        """The float64 value of constant node ``i`` if it is exact arithmetic on literals, else None."""
+        n = nodes[i]
+        if n.op == "const":
+            c = const_value(n.attr)
+            return float(c) if type(c) in (int, float, Fraction) and type(c) is not bool else None
+        if n.op not in _FLOAT_ARITHMETIC or any(a is None for a in args):
+            return None
+        try:
+            return _FLOAT_ARITHMETIC[n.op](*args, n.attr)
+        except (ArithmeticError, ValueError):
+            return None
+
+    def in_float(i: int):
+        return memoized(i, arithmetic, value, values)
+
+    def reaches_huge(i: int) -> bool:
+        return memoized(i, arithmetic, lambda j, below: j in huge or any(below), reaches)
+
+    def rule(b, i, n, args):
+        if n.op in _EXACT_OPS or n.op == "const":
+            return None
+        swap = {k: in_float(a) for k, a in enumerate(n.args) if reaches_huge(a)}
+        swap = {k: v for k, v in swap.items() if v is not None}
+        if not swap:
+            return None
+        new = [b.const(swap[k]) if k in swap else a for k, a in enumerate(args)]
+        return b.node(n.op, tuple(new), n.attr)
+
+    return rewrite(graph, rule)
+
+
+#: Float64 arithmetic on constants, for `huge_literals_as_floats` (``attr``: powi's exponent).
+_FLOAT_ARITHMETIC = {
+    "add": lambda a, b, attr: a + b,
+    "sub": lambda a, b, attr: a - b,
+    "mul": lambda a, b, attr: a * b if a and b else 0.0 * a * b,
+    "neg": lambda a, attr: -a,
+    "div": lambda a, b, attr: a / b if b else math.copysign(math.inf, a) * math.copysign(1.0, b) if a else math.nan,
+    "powi": lambda a, attr: a**attr if abs(a) != math.inf or attr > 0 else 0.0,
+}
 
 
 def _raised(graph: Graph, order: list[int], to_sympy) -> list:

@@ -116,7 +116,14 @@ def mask_branches(graph: Graph) -> Graph:
             cones[c] = seen
         return cones[c]
 
-    literals = {i: condition_literals(nodes, (lit for lit in guard[i] if i not in cone(lit[0]))) for i in masked}
+    needed: dict[frozenset, list] = {}  # many nodes share a guard
+
+    def condition(lits: frozenset) -> list:
+        if lits not in needed:
+            needed[lits] = condition_literals(nodes, lits)
+        return needed[lits]
+
+    literals = {i: condition(frozenset(lit for lit in guard[i] if i not in cone(lit[0]))) for i in masked}
 
     def rule(b, i, n, args):
         lits = literals.get(i)
