@@ -39,6 +39,7 @@ from .._emit.pipeline import pipeline
 from .._emit.tables import ARRAY, WEAK_NUMBERS, vector_literal
 from .._emit.wrapper import LRU, Built, Inputs, array_of, entry_frame
 from .._transforms.batch import batch_siblings
+from . import jax_trig
 from .jax_leaves import gather
 from .special_functions import FACTORIALS, log_factorials, reflected_polygamma
 
@@ -107,6 +108,9 @@ JAX = {
     "div": _spell_div,
     "cosh": "_cosh({0})",
     "sinh": "_sinh({0})",
+    # on CPU, vectorised and fused instead of XLA's call to the C library per element (`jax_trig`)
+    "sin": "_sin({0})",
+    "cos": "_cos({0})",
     "rsqrt": "_lax.rsqrt({0})",
     "acot": "_acot({0})",
     # jnp.heaviside passes a zero (not a symbolic zero) back to its argument, and 0 * inf is NaN
@@ -264,6 +268,8 @@ NAMESPACE = {
     "_divide_exactly": _divide_exactly,
     "_cosh": _cosh,
     "_sinh": _sinh,
+    "_sin": jax_trig.sin,
+    "_cos": jax_trig.cos,
     "_broadcast": _broadcast,
     "_common": _common,
     "_array": array_of(lambda entries: jnp.stack(jnp.broadcast_arrays(*entries)), jnp.zeros),

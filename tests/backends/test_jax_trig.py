@@ -1,0 +1,193 @@
+"""The JAX backend's own sine and cosine on CPU (`sympile._backends.jax_trig`): within an ulp of
+mpmath on fresh random points in float32 and float64, next to multiples of pi/2 too; the C
+library's values past the range and for other dtypes; IEEE edge cases; exact derivatives at
+every order under jit, grad, vmap and jvp; the constants' exactness conditions checked."""
+
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+from helpers import require
+
+jax = require("jax")
+jnp = jax.numpy
+jax_trig = pytest.importorskip("sympile._backends.jax_trig")
+
+KINDS = [(np.float32, jax_trig._FLOAT32), (np.float64, jax_trig._FLOAT64)]
+KIND_IDS = ["float32", "float64"]
+
+
+def _points(dtype, kind, rng, n):
+    """Uniform over the whole range, uniform near 0, and next to multiples of pi/2 (where the
+    reduction cancels), in ``dtype``."""
+    k = rng.integers(-int(kind.limit / 1.6), int(kind.limit / 1.6), n)
+    near = (k * (np.pi / 2)).astype(dtype)
+    near = near + rng.integers(-3, 4, n) * np.spacing(np.abs(near))
+    return np.concatenate(
+        [rng.uniform(-kind.limit, kind.limit, n), rng.uniform(-4, 4, n), near, [0.5, -1.25, kind.limit]]
+    ).astype(dtype)
+
+
+def _worst_ulps(fn, mp_fn, xs, dtype) -> float:
+    """The largest |fn(x) - mp_fn(x)| over ``xs``, in units of the last place of the exact value
+    rounded to ``dtype`` (mpmath at 200 bits)."""
+    with jax.enable_x64(True):
+        got = np.asarray(fn(xs))
+    assert got.dtype == dtype
+    worst = mpmath.mpf(0)
+    with mpmath.workprec(200):
+        for g, v in zip(got, xs):
+            exact = mp_fn(mpmath.mpf(float(v)))
+            spacing = mpmath.mpf(float(np.spacing(dtype(abs(float(exact))))))
+            worst = max(worst, abs(mpmath.mpf(float(g)) - exact) / spacing)
+    return float(worst)
+
+
+def _nearest_to_multiples_of_half_pi(dtype, ks):
+    """For each k, the ``dtype`` number nearest to k*pi/2: where the reduction cancels most."""
+    out = []
+    with mpmath.workprec(200):
+        for k in ks:
+            exact = int(k) * mpmath.pi / 2
+            guess = dtype(float(exact))
+            candidates = (guess, np.nextafter(guess, dtype(np.inf)), np.nextafter(guess, dtype(-np.inf)))
+            out.append(min(candidates, key=lambda c: abs(mpmath.mpf(float(c)) - exact)))
+    return np.array(out, dtype)
+
+
+@pytest.mark.parametrize(("dtype", "kind"), KINDS, ids=KIND_IDS)
+def test_within_an_ulp_of_mpmath(dtype, kind):
+    rng = np.random.default_rng(20261203)
+    xs = _points(dtype, kind, rng, 300)
+    assert _worst_ulps(jax_trig.sin, mpmath.sin, xs, dtype) <= 1
+    assert _worst_ulps(jax_trig.cos, mpmath.cos, xs, dtype) <= 1
+
+
+@pytest.mark.parametrize(("dtype", "kind"), KINDS, ids=KIND_IDS)
+def test_within_an_ulp_next_to_multiples_of_half_pi(dtype, kind):
+    """Every multiple of pi/2 in float32's range (a sample in float64's): the nearest number,
+    where sin or cos is smallest and the reduction's error largest relative to it."""
+    k_max = round(kind.limit * 2 / np.pi)
+    ks = np.arange(1, k_max + 1) if dtype is np.float32 else np.random.default_rng(19).integers(1, k_max, 400)
+    xs = _nearest_to_multiples_of_half_pi(dtype, ks)
+    xs = np.concatenate([xs, -xs])
+    assert _worst_ulps(jax_trig.sin, mpmath.sin, xs, dtype) <= 1
+    assert _worst_ulps(jax_trig.cos, mpmath.cos, xs, dtype) <= 1
+
+
+@pytest.mark.parametrize(("dtype", "kind"), KINDS, ids=KIND_IDS)
+def test_many_points_within_an_ulp_of_float64_reference(dtype, kind):
+    """200,000 points a dtype against NumPy in float64 (and, for float64, against the C library,
+    itself within half an ulp here: the bound is the sum)."""
+    rng = np.random.default_rng(3)
+    with jax.enable_x64(True):
+        xs = _points(dtype, kind, rng, 70_000)
+        s, c = np.asarray(jax_trig.sin(xs)), np.asarray(jax_trig.cos(xs))
+    bound = 1.0 if dtype is np.float32 else 1.5
+    for got, ref in ((s, np.sin(xs.astype(np.float64))), (c, np.cos(xs.astype(np.float64)))):
+        ulps = np.abs(got.astype(np.float64) - ref) / np.spacing(np.abs(ref).astype(dtype)).astype(np.float64)
+        assert ulps.max() <= bound, (ulps.max(), xs[ulps.argmax()])
+
+
+@pytest.mark.parametrize(("dtype", "kind"), KINDS, ids=KIND_IDS)
+def test_edge_cases_match_the_c_library(dtype, kind):
+    values = [0.0, -0.0, 1e-30, -3e-39, 5e-324, 1e-45, np.inf, -np.inf, np.nan, kind.tiny, np.pi]
+    with jax.enable_x64(True):
+        xs = np.array(values, dtype=dtype)
+        s, c = np.asarray(jax_trig.sin(xs)), np.asarray(jax_trig.cos(xs))
+    with np.errstate(invalid="ignore"):
+        rs, rc = np.sin(xs), np.cos(xs)
+    for got, ref in ((s, rs), (c, rc)):
+        both_nan = np.isnan(got) & np.isnan(ref)
+        close = np.abs(got - ref) <= np.spacing(np.abs(ref).astype(dtype))
+        assert np.all(both_nan | close), (xs, got, ref)
+        assert np.all(np.signbit(got[~both_nan]) == np.signbit(ref[~both_nan]))
+    assert np.array_equal(s[:6], xs[:6])  # sin x is x, subnormals and the sign of zero kept
+
+
+@pytest.mark.parametrize(("dtype", "kind"), KINDS, ids=KIND_IDS)
+def test_an_array_past_the_range_is_the_c_librarys(dtype, kind):
+    rng = np.random.default_rng(5)
+    with jax.enable_x64(True):
+        xs = rng.uniform(-3, 3, 64).astype(dtype)
+        xs[7] = dtype(kind.limit * 10)
+        for ours, theirs in ((jax_trig.sin, jnp.sin), (jax_trig.cos, jnp.cos)):
+            np.testing.assert_array_equal(np.asarray(ours(xs)), np.asarray(jax.jit(theirs)(xs)))
+
+
+def test_other_dtypes_are_jaxs():
+    for v in (jnp.asarray(1.0 + 2.0j, jnp.complex64), jnp.arange(4), jnp.asarray([0.5, 2.0], jnp.float16)):
+        np.testing.assert_array_equal(np.asarray(jax_trig.sin(v)), np.asarray(jnp.sin(v)))
+        np.testing.assert_array_equal(np.asarray(jax_trig.cos(v)), np.asarray(jnp.cos(v)))
+        assert jax_trig.sin(v).dtype == jnp.sin(v).dtype
+
+
+def test_weak_types_and_dtypes_are_kept():
+    assert jax_trig.sin(jnp.float32(2.0)).dtype == jnp.float32
+    with jax.enable_x64(True):
+        weak = jax_trig.sin(2.0)
+        assert weak.dtype == jnp.float64 and weak.weak_type
+        assert (weak + jnp.float32(1)).dtype == jnp.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=KIND_IDS)
+def test_derivatives_are_exact_at_every_order(dtype):
+    rng = np.random.default_rng(11)
+    with jax.enable_x64(True):
+        xs = jnp.asarray(rng.uniform(-50, 50, 16), dtype)
+        s, c = jax_trig.sin(xs), jax_trig.cos(xs)
+        d_sin = jax.jit(jax.vmap(jax.grad(jax_trig.sin)))(xs)
+        d_cos = jax.vmap(jax.grad(jax_trig.cos))(xs)
+        d2_sin = jax.vmap(jax.hessian(jax_trig.sin))(xs)
+        d3_cos = jax.vmap(jax.grad(jax.grad(jax.grad(jax_trig.cos))))(xs)
+        _, tangent = jax.jvp(jax_trig.sin, (xs,), (jnp.full_like(xs, 2),))
+    np.testing.assert_array_equal(np.asarray(d_sin), np.asarray(c))
+    np.testing.assert_array_equal(np.asarray(d_cos), -np.asarray(s))
+    np.testing.assert_array_equal(np.asarray(d2_sin), -np.asarray(s))
+    np.testing.assert_array_equal(np.asarray(d3_cos), np.asarray(s))
+    np.testing.assert_array_equal(np.asarray(tangent), 2 * np.asarray(c))
+
+
+def test_vmap_with_some_rows_past_the_range():
+    """A batched argument makes the range test a select of both branches: each row still right."""
+    rng = np.random.default_rng(13)
+    xs = rng.uniform(-3, 3, (4, 8)).astype(np.float32)
+    xs[2, 3] = 1e7
+    got = np.asarray(jax.vmap(jax_trig.sin)(xs))
+    ulps = np.abs(got - np.sin(xs.astype(np.float64))) / np.spacing(np.abs(np.sin(xs)))
+    assert ulps.max() <= 1
+
+
+def test_lambdified_jax_functions_use_them():
+    """``lambdify(..., backend="jax")`` spells sin and cos with them, in float32 within an ulp."""
+    import sympy as sp
+
+    from sympile import lambdify
+
+    x = sp.Symbol("x")
+    f = lambdify([x], [sp.sin(x), sp.cos(x)], backend="jax")
+    assert "_sin(" in f.source and "_cos(" in f.source
+    xs = np.random.default_rng(17).uniform(-100, 100, 1000).astype(np.float32)
+    s, c = (np.asarray(v) for v in f(xs))
+    for got, ref in ((s, np.sin(xs.astype(np.float64))), (c, np.cos(xs.astype(np.float64)))):
+        assert (np.abs(got - ref) / np.spacing(np.abs(ref).astype(np.float32))).max() <= 1
+
+
+@pytest.mark.parametrize(("dtype", "kind"), KINDS, ids=KIND_IDS)
+def test_the_constants_meet_their_conditions(dtype, kind):
+    """Every ``k * part`` but the last is exact for ``|k| < k_limit``; the parts sum to pi/2
+    within the dtype's epsilon squared (`test_within_an_ulp_next_to_multiples_of_half_pi` checks
+    that this is enough where it matters); the range stays within ``k_limit``; the polynomials are
+    the dtype's own numbers."""
+    info = np.finfo(dtype)
+    for part in kind.parts:
+        assert float(dtype(part)) == part
+    for part in kind.parts[:3]:
+        product = Fraction(part) * (kind.k_limit - 1)
+        assert Fraction(float(dtype(float(product)))) == product
+    with mpmath.workprec(300):
+        error = abs(sum(mpmath.mpf(p) for p in kind.parts) - mpmath.pi / 2)
+        assert error < mpmath.mpf(float(info.eps)) ** 2
+    assert round(kind.limit * 2 / np.pi) < kind.k_limit - 1
+    assert all(float(dtype(c)) == c for c in (*kind.sin, *kind.cos))
