@@ -15,6 +15,16 @@ jnp = jax.numpy
 jax_trig = pytest.importorskip("sympile._backends.jax_trig")
 
 KINDS = [(np.float32, jax_trig._FLOAT32), (np.float64, jax_trig._FLOAT64)]
+BIG = jax_trig.MIN_ELEMENTS
+
+
+def _sin(x):
+    """The vectorised sine at any size (`sin` itself keeps jnp's below `MIN_ELEMENTS`)."""
+    return jax.jit(jax_trig._sincos)(jnp.asarray(x))[0]
+
+
+def _cos(x):
+    return jax.jit(jax_trig._sincos)(jnp.asarray(x))[1]
 KIND_IDS = ["float32", "float64"]
 
 
@@ -60,8 +70,8 @@ def _nearest_to_multiples_of_half_pi(dtype, ks):
 def test_within_an_ulp_of_mpmath(dtype, kind):
     rng = np.random.default_rng(20261203)
     xs = _points(dtype, kind, rng, 300)
-    assert _worst_ulps(jax_trig.sin, mpmath.sin, xs, dtype) <= 1
-    assert _worst_ulps(jax_trig.cos, mpmath.cos, xs, dtype) <= 1
+    assert _worst_ulps(_sin, mpmath.sin, xs, dtype) <= 1
+    assert _worst_ulps(_cos, mpmath.cos, xs, dtype) <= 1
 
 
 @pytest.mark.parametrize(("dtype", "kind"), KINDS, ids=KIND_IDS)
@@ -72,8 +82,8 @@ def test_within_an_ulp_next_to_multiples_of_half_pi(dtype, kind):
     ks = np.arange(1, k_max + 1) if dtype is np.float32 else np.random.default_rng(19).integers(1, k_max, 400)
     xs = _nearest_to_multiples_of_half_pi(dtype, ks)
     xs = np.concatenate([xs, -xs])
-    assert _worst_ulps(jax_trig.sin, mpmath.sin, xs, dtype) <= 1
-    assert _worst_ulps(jax_trig.cos, mpmath.cos, xs, dtype) <= 1
+    assert _worst_ulps(_sin, mpmath.sin, xs, dtype) <= 1
+    assert _worst_ulps(_cos, mpmath.cos, xs, dtype) <= 1
 
 
 @pytest.mark.parametrize(("dtype", "kind"), KINDS, ids=KIND_IDS)
@@ -83,7 +93,7 @@ def test_many_points_within_an_ulp_of_float64_reference(dtype, kind):
     rng = np.random.default_rng(3)
     with jax.enable_x64(True):
         xs = _points(dtype, kind, rng, 70_000)
-        s, c = np.asarray(jax_trig.sin(xs)), np.asarray(jax_trig.cos(xs))
+        s, c = np.asarray(_sin(xs)), np.asarray(_cos(xs))
     bound = 1.0 if dtype is np.float32 else 1.5
     for got, ref in ((s, np.sin(xs.astype(np.float64))), (c, np.cos(xs.astype(np.float64)))):
         ulps = np.abs(got.astype(np.float64) - ref) / np.spacing(np.abs(ref).astype(dtype)).astype(np.float64)
@@ -95,7 +105,7 @@ def test_edge_cases_match_the_c_library(dtype, kind):
     values = [0.0, -0.0, 1e-30, -3e-39, 5e-324, 1e-45, np.inf, -np.inf, np.nan, kind.tiny, np.pi]
     with jax.enable_x64(True):
         xs = np.array(values, dtype=dtype)
-        s, c = np.asarray(jax_trig.sin(xs)), np.asarray(jax_trig.cos(xs))
+        s, c = np.asarray(_sin(xs)), np.asarray(_cos(xs))
     with np.errstate(invalid="ignore"):
         rs, rc = np.sin(xs), np.cos(xs)
     for got, ref in ((s, rs), (c, rc)):
@@ -110,23 +120,43 @@ def test_edge_cases_match_the_c_library(dtype, kind):
 def test_an_array_past_the_range_is_the_c_librarys(dtype, kind):
     rng = np.random.default_rng(5)
     with jax.enable_x64(True):
-        xs = rng.uniform(-3, 3, 64).astype(dtype)
+        xs = rng.uniform(-3, 3, BIG).astype(dtype)
         xs[7] = dtype(kind.limit * 10)
         for ours, theirs in ((jax_trig.sin, jnp.sin), (jax_trig.cos, jnp.cos)):
             np.testing.assert_array_equal(np.asarray(ours(xs)), np.asarray(jax.jit(theirs)(xs)))
 
 
-def test_other_dtypes_are_jaxs():
-    for v in (jnp.asarray(1.0 + 2.0j, jnp.complex64), jnp.arange(4), jnp.asarray([0.5, 2.0], jnp.float16)):
+def _uses_ours(fn, *args) -> bool:
+    return "custom_jvp_call" in str(jax.make_jaxpr(fn)(*args))
+
+
+def test_small_arrays_and_other_dtypes_are_jaxs():
+    """Below `MIN_ELEMENTS` (per batch member under vmap), and for complex, integer and half
+    precision arguments, ``jnp.sin``/``jnp.cos`` themselves."""
+    big = jnp.linspace(-3.0, 3.0, BIG)
+    assert _uses_ours(jax_trig.sin, big) and _uses_ours(jax_trig.cos, big)
+    assert not _uses_ours(jax_trig.sin, big[:-1])
+    assert not _uses_ours(jax.vmap(jax_trig.sin), big.reshape(BIG // 16, 16))
+    for v in (
+        jnp.asarray([0.5, 2.0], jnp.float32),
+        jnp.full(BIG, 1.0 + 2.0j, jnp.complex64),
+        jnp.arange(BIG),
+        jnp.full(BIG, 0.5, jnp.float16),
+    ):
+        assert not _uses_ours(jax_trig.sin, v)
         np.testing.assert_array_equal(np.asarray(jax_trig.sin(v)), np.asarray(jnp.sin(v)))
         np.testing.assert_array_equal(np.asarray(jax_trig.cos(v)), np.asarray(jnp.cos(v)))
         assert jax_trig.sin(v).dtype == jnp.sin(v).dtype
+    with jax.enable_x64(True):
+        wide = jnp.linspace(-3.0, 3.0, BIG, dtype=jnp.float64)
+    assert jax_trig.sin(wide).dtype == jnp.sin(wide).dtype == jnp.float64  # made with x64, used without
 
 
 def test_weak_types_and_dtypes_are_kept():
-    assert jax_trig.sin(jnp.float32(2.0)).dtype == jnp.float32
+    assert jax_trig.sin(jnp.ones(BIG, jnp.float32)).dtype == jnp.float32
+    assert _sin(jnp.float32(2.0)).dtype == jnp.float32
     with jax.enable_x64(True):
-        weak = jax_trig.sin(2.0)
+        weak = _sin(2.0)
         assert weak.dtype == jnp.float64 and weak.weak_type
         assert (weak + jnp.float32(1)).dtype == jnp.float32
 
@@ -135,28 +165,35 @@ def test_weak_types_and_dtypes_are_kept():
 def test_derivatives_are_exact_at_every_order(dtype):
     rng = np.random.default_rng(11)
     with jax.enable_x64(True):
-        xs = jnp.asarray(rng.uniform(-50, 50, 16), dtype)
+        xs = jnp.asarray(rng.uniform(-50, 50, BIG), dtype)
         s, c = jax_trig.sin(xs), jax_trig.cos(xs)
-        d_sin = jax.jit(jax.vmap(jax.grad(jax_trig.sin)))(xs)
-        d_cos = jax.vmap(jax.grad(jax_trig.cos))(xs)
-        d2_sin = jax.vmap(jax.hessian(jax_trig.sin))(xs)
-        d3_cos = jax.vmap(jax.grad(jax.grad(jax.grad(jax_trig.cos))))(xs)
+        d_sin = jax.jit(jax.grad(lambda v: jax_trig.sin(v).sum()))(xs)
+        d_cos = jax.grad(lambda v: jax_trig.cos(v).sum())(xs)
+        d2_sin = jax.grad(lambda v: jax.grad(lambda w: jax_trig.sin(w).sum())(v).sum())(xs)
+        d3_cos = jax.grad(lambda v: jax.grad(lambda w: jax.grad(lambda u: jax_trig.cos(u).sum())(w).sum())(v).sum())(xs)
         _, tangent = jax.jvp(jax_trig.sin, (xs,), (jnp.full_like(xs, 2),))
+        small = xs[:8]
+        hessian = jax.hessian(lambda v: _sin(v).sum())(small)
+        per_member = jax.vmap(jax.grad(lambda v: _cos(v)))(small)
+        sin_small = np.asarray(_sin(small))
     np.testing.assert_array_equal(np.asarray(d_sin), np.asarray(c))
     np.testing.assert_array_equal(np.asarray(d_cos), -np.asarray(s))
     np.testing.assert_array_equal(np.asarray(d2_sin), -np.asarray(s))
     np.testing.assert_array_equal(np.asarray(d3_cos), np.asarray(s))
     np.testing.assert_array_equal(np.asarray(tangent), 2 * np.asarray(c))
+    np.testing.assert_array_equal(np.diag(np.asarray(hessian)), -sin_small)
+    np.testing.assert_array_equal(np.asarray(per_member), -sin_small)
 
 
-def test_vmap_with_some_rows_past_the_range():
-    """A batched argument makes the range test a select of both branches: each row still right."""
+def test_vmap_keeps_the_range_test_whole():
+    """Batched, the range test still covers the whole array (our batching rule): rows in range
+    are ours, and an array with one element past it is the C library's in every row."""
     rng = np.random.default_rng(13)
-    xs = rng.uniform(-3, 3, (4, 8)).astype(np.float32)
+    xs = rng.uniform(-3, 3, (4, BIG)).astype(np.float32)
+    assert _uses_ours(jax.vmap(jax_trig.sin), xs)
+    np.testing.assert_array_equal(np.asarray(jax.vmap(jax_trig.sin)(xs)), np.asarray(_sin(xs)))
     xs[2, 3] = 1e7
-    got = np.asarray(jax.vmap(jax_trig.sin)(xs))
-    ulps = np.abs(got - np.sin(xs.astype(np.float64))) / np.spacing(np.abs(np.sin(xs)))
-    assert ulps.max() <= 1
+    np.testing.assert_array_equal(np.asarray(jax.vmap(jax_trig.sin)(xs)), np.asarray(jnp.sin(xs)))
 
 
 def test_lambdified_jax_functions_use_them():
@@ -168,7 +205,7 @@ def test_lambdified_jax_functions_use_them():
     x = sp.Symbol("x")
     f = lambdify([x], [sp.sin(x), sp.cos(x)], backend="jax")
     assert "_sin(" in f.source and "_cos(" in f.source
-    xs = np.random.default_rng(17).uniform(-100, 100, 1000).astype(np.float32)
+    xs = np.random.default_rng(17).uniform(-100, 100, BIG).astype(np.float32)
     s, c = (np.asarray(v) for v in f(xs))
     for got, ref in ((s, np.sin(xs.astype(np.float64))), (c, np.cos(xs.astype(np.float64)))):
         assert (np.abs(got - ref) / np.spacing(np.abs(ref).astype(np.float32))).max() <= 1
