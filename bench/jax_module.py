@@ -11,6 +11,10 @@ interleaved, round after round, so that the machine's load falls on all of them 
 The process is pinned to one CPU, so that XLA runs each kernel on one thread.
 (b) The first call: build the module, then trace and compile the jitted value-and-grad (JAX's
 caches and sympile's emitted-source cache cleared before each run); medians of fresh runs.
+(c) Trigonometric functions outside modules: ``lambdify(..., backend="jax")`` against
+``sympy.lambdify(..., modules="jax", cse=True)``, both under ``jax.jit``, float32, 200,000 points:
+a planar 4-link arm's end point (sines and cosines of partial sums of angles) and an 8-term
+Fourier series; the first call (trace and compile) and the call after it.
 
 ``--cpu`` times with the process's CPU time (all its threads) instead of the wall clock: on a
 machine shared with other work, waiting for a core then does not count, and the ratios hold.
@@ -175,6 +179,54 @@ def case_first_call():
     )
 
 
+def trig_workloads():
+    """name -> (arguments, expressions): sines and cosines that no module batches."""
+    q = sp.symbols("q:4")
+    angles = [sp.Add(*q[: i + 1]) for i in range(4)]
+    lengths = (1.0, 0.8, 0.6, 0.4)
+    arm = [sp.Add(*(L * f(a) for L, a in zip(lengths, angles))) for f in (sp.cos, sp.sin)]
+    a, c = rng.uniform(0.5, 1.5, 8), rng.uniform(0, 3, 8)
+    fourier = [sp.Add(*(sp.Float(a[k]) * sp.sin((k + 1) * x + sp.Float(c[k])) for k in range(8)))]
+    return {"4-link arm, end point (x, y)": (list(q), arm), "8-term Fourier series": ([x], fourier)}
+
+
+def case_lambdify_trig():
+    import sympile
+
+    rows = []
+    for name, (args, exprs) in trig_workloads().items():
+        X = [jnp.asarray(rng.uniform(-3, 3, 200_000), jnp.float32) for _ in args]
+        jax.clear_caches()
+        made = {
+            "sympile lambdify(backend='jax')": jax.jit(sympile.lambdify(args, exprs, backend="jax")),
+            "sympy.lambdify(modules='jax', cse=True)": jax.jit(sp.lambdify(args, exprs, modules="jax", cse=True)),
+        }
+        firsts = {}
+        for label, f in made.items():
+            t0 = CLOCK()
+            jax.block_until_ready(f(*X))
+            firsts[label] = CLOCK() - t0
+        ours, theirs = (np.asarray(made[k](*X)) for k in made)
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=4e-6)
+        times = timed({k: (lambda f=f: jax.block_until_ready(f(*X))) for k, f in made.items()}, 5 if QUICK else 15, 0.1)
+        base = "sympile lambdify(backend='jax')"
+        for label in made:
+            rows.append(
+                [
+                    name,
+                    label,
+                    fmt(firsts[label]),
+                    fmt(times[label]),
+                    f"{times[label] / times[base]:.2f}x",
+                ]
+            )
+    return table(
+        "(c) sines and cosines outside modules, jitted, 200,000 points, float32",
+        ["workload", "library", "first call (trace + compile)", "call", "vs sympile"],
+        rows,
+    )
+
+
 if __name__ == "__main__":
     clock = "process CPU time" if CPU else "wall clock"
     device = jax.devices()[0].device_kind
@@ -182,3 +234,4 @@ if __name__ == "__main__":
     print("Ratios are the other library's time over sympile's (module + eqx.filter_jit): above 1x, sympile is faster.")
     print(case_sine_sum(), flush=True)
     print(case_first_call(), flush=True)
+    print(case_lambdify_trig(), flush=True)

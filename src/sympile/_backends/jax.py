@@ -12,6 +12,9 @@ under ``jax.jit`` and XLA fuses the elementwise ops. What differs from NumPy:
   correctly rounded to it (`fold_constants` rounds SymPy's 30-digit value once), and ``x / 3``
   stays a true division (`_divide_exactly`).
 - Python numbers given as inputs become JAX scalars first, so ``1 / x`` at 0 is inf.
+- ``sin`` and ``cos`` of large float arrays on CPU are `jax_trig`'s, vectorised in XLA's own ops
+  (XLA calls the C library per element), and ``cosh``/``sinh`` are `_cosh`/`_sinh` (XLA's are
+  8 to 250 ulps off).
 - JAX has no Bessel functions of real order and no LambertW (they are unsupported), and its special
   functions take real arguments only: both raise `UnsupportedFunctionError`.
 
