@@ -25,6 +25,8 @@ def _sin(x):
 
 def _cos(x):
     return jax.jit(jax_trig._sincos)(jnp.asarray(x))[1]
+
+
 KIND_IDS = ["float32", "float64"]
 
 
@@ -197,14 +199,17 @@ def test_vmap_keeps_the_range_test_whole():
 
 
 def test_lambdified_jax_functions_use_them():
-    """``lambdify(..., backend="jax")`` spells sin and cos with them, in float32 within an ulp."""
+    """``lambdify(..., backend="jax")`` spells sin, cos and the pair with them, in float32 within an
+    ulp."""
     import sympy as sp
 
     from sympile import lambdify
 
     x = sp.Symbol("x")
     f = lambdify([x], [sp.sin(x), sp.cos(x)], backend="jax")
-    assert "_sin(" in f.source and "_cos(" in f.source
+    assert "_sincos(" in f.source  # one call for the pair (`share_sincos`)
+    assert "_sin(" in lambdify([x], sp.sin(x), backend="jax").source
+    assert "_cos(" in lambdify([x], sp.cos(x), backend="jax").source
     xs = np.random.default_rng(17).uniform(-100, 100, BIG).astype(np.float32)
     s, c = (np.asarray(v) for v in f(xs))
     for got, ref in ((s, np.sin(xs.astype(np.float64))), (c, np.cos(xs.astype(np.float64)))):

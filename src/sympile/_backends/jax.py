@@ -42,6 +42,7 @@ from .._emit.pipeline import pipeline
 from .._emit.tables import ARRAY, WEAK_NUMBERS, vector_literal
 from .._emit.wrapper import LRU, Built, Inputs, array_of, entry_frame
 from .._transforms.batch import batch_siblings
+from .._transforms.sincos import share_sincos
 from . import jax_trig
 from .jax_leaves import gather
 from .special_functions import FACTORIALS, log_factorials, reflected_polygamma
@@ -114,6 +115,7 @@ JAX = {
     # on CPU, vectorised and fused instead of XLA's call to the C library per element (`jax_trig`)
     "sin": "_sin({0})",
     "cos": "_cos({0})",
+    "sincos": "_sincos({0})",  # both from one reduction (`share_sincos`)
     "rsqrt": "_lax.rsqrt({0})",
     "acot": "_acot({0})",
     # jnp.heaviside passes a zero (not a symbolic zero) back to its argument, and 0 * inf is NaN
@@ -273,6 +275,7 @@ NAMESPACE = {
     "_sinh": _sinh,
     "_sin": jax_trig.sin,
     "_cos": jax_trig.cos,
+    "_sincos": jax_trig.sincos,
     "_broadcast": _broadcast,
     "_common": _common,
     "_array": array_of(lambda entries: jnp.stack(jnp.broadcast_arrays(*entries)), jnp.zeros),
@@ -291,10 +294,12 @@ def spelling(extra: dict | None = None, namespace: dict | None = None) -> Spelli
 #: The functions ``jax.scipy.special`` computes for real arguments only (`RealOnly`; JAX's
 #: ``loggamma``, ``polygamma`` and ``erfinv`` are real-only everywhere).
 REAL_ONLY = frozenset({"erf", "erfc", "gamma"})
-#: Constants folded, untaken branches masked (JAX differentiates the code it runs).
-PIPELINE = pipeline(spelling(), mask=True, real_only=REAL_ONLY)
+_BASE = pipeline(spelling(), mask=True, real_only=REAL_ONLY)
+#: Constants folded, untaken branches masked (JAX differentiates the code it runs), and the sine
+#: and cosine of one argument computed together.
+PIPELINE = _BASE.then(share_sincos)
 #: A module's graph: also its isomorphic sibling terms batched.
-MODULE_PIPELINE = PIPELINE.then(batch_siblings)
+MODULE_PIPELINE = _BASE.then(batch_siblings, share_sincos)
 
 
 def _as_arrays(n_in: int) -> list[str]:

@@ -212,3 +212,10 @@ def cos(x):
     x = jnp.asarray(x)
     pair = _pair(x)
     return jnp.cos(x) if pair is None else pair[1]
+
+
+def sincos(x):
+    """``(sin x, cos x)`` from one reduction, to within an ulp; ``jnp``'s where not ours."""
+    x = jnp.asarray(x)
+    pair = _pair(x)
+    return (jnp.sin(x), jnp.cos(x)) if pair is None else pair

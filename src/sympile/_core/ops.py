@@ -687,5 +687,8 @@ for _name, _arity, _array in (
     ("prows", 2, None),
     ("pick", 1, None),
     ("pstack", -1, None),
+    # ``sin`` and ``cos`` of one argument from one call, a pair (`sympile._transforms.sincos`);
+    # ``pick`` takes either
+    ("sincos", 1, None),
 ):
     _def(_name, _arity, array=_array, emission=True)
