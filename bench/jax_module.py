@@ -10,7 +10,9 @@ leaf is an argument of the jitted function, and its gradient an output). The can
 interleaved, round after round, so that the machine's load falls on all of them alike; medians.
 The process is pinned to one CPU, so that XLA runs each kernel on one thread.
 (b) The first call: build the module, then trace and compile the jitted value-and-grad (JAX's
-caches and sympile's emitted-source cache cleared before each run); medians of fresh runs.
+caches and sympile's emitted-source cache cleared before each run), at 100 and 10,000 points
+(at 10,000 the batched sine is large enough for sympile's own, `_backends/jax_trig.py`, which
+XLA compiles for longer); medians of fresh runs.
 (c) Trigonometric functions outside modules: ``lambdify(..., backend="jax")`` against
 ``sympy.lambdify(..., modules="jax", cse=True)``, both under ``jax.jit``, float32, 200,000 points:
 a planar 4-link arm's end point (sines and cosines of partial sums of angles) and an 8-term
@@ -158,25 +160,33 @@ def case_sine_sum():
 
 def case_first_call():
     expr, abc = sine_sum()
-    X = jnp.asarray(rng.uniform(-2, 2, 100), jnp.float32)
-    runs: dict = {}
-    for _ in range(1 if QUICK else 3):
-        for name, make in candidates(expr, abc).items():
-            jax.clear_caches()
-            _backend_jax._MODULE_CACHE.clear()
-            t0 = CLOCK()
-            model, f = make()
-            t1 = CLOCK()
-            jax.block_until_ready(f(model, X))
-            t2 = CLOCK()
-            runs.setdefault(name, []).append((t1 - t0, t2 - t1))
-    med = {name: [statistics.median(r[k] for r in rs) for k in (0, 1)] for name, rs in runs.items()}
-    base_build, base_first = med[OURS]
-    return table(
-        "(b) first call: build the model, then trace and compile the jitted value-and-grad (100 points)",
-        ["library", "build", "vs sympile", "trace + compile + first run", "vs sympile"],
-        [[name, fmt(b), f"{b / base_build:.2f}x", fmt(c), f"{c / base_first:.2f}x"] for name, (b, c) in med.items()],
-    )
+    out = []
+    for n in (100, 10_000):
+        X = jnp.asarray(rng.uniform(-2, 2, n), jnp.float32)
+        runs: dict = {}
+        for _ in range(1 if QUICK else 3):
+            for name, make in candidates(expr, abc).items():
+                jax.clear_caches()
+                _backend_jax._MODULE_CACHE.clear()
+                t0 = CLOCK()
+                model, f = make()
+                t1 = CLOCK()
+                jax.block_until_ready(f(model, X))
+                t2 = CLOCK()
+                runs.setdefault(name, []).append((t1 - t0, t2 - t1))
+        med = {name: [statistics.median(r[k] for r in rs) for k in (0, 1)] for name, rs in runs.items()}
+        base_build, base_first = med[OURS]
+        out.append(
+            table(
+                f"(b) first call: build the model, then trace and compile the jitted value-and-grad ({n:,} points)",
+                ["library", "build", "vs sympile", "trace + compile + first run", "vs sympile"],
+                [
+                    [name, fmt(b), f"{b / base_build:.2f}x", fmt(c), f"{c / base_first:.2f}x"]
+                    for name, (b, c) in med.items()
+                ],
+            )
+        )
+    return "\n".join(out)
 
 
 def trig_workloads():
