@@ -16,17 +16,20 @@ the surrounding loop and vectorises:
 3. *Quadrant*: ``k mod 4`` picks ``+-sin r`` or ``+-cos r``.
 
 Both come out of one reduction (`_sincos`): a derivative needs the other one, so a jitted value and
-gradient reduces each argument once. Measured (``tests/test_jax_trig.py``): under 0.85 ulp on
-``|x| <= 6000`` in float32 (the C library's: 0.56) and under 1 ulp in float64.
+gradient reduces each argument once, and a graph with both of one argument reads them from one
+call (`sincos`, made by `sympile._transforms.sincos`). Measured against mpmath
+(``tests/backends/test_jax_trig.py``): under 0.85 ulp on ``|x| <= 6000`` in float32 (the C
+library's: 0.56) and under 1 ulp in float64, also at the numbers nearest each multiple of pi/2.
 
 Where they are not used, ``jnp.sin``/``jnp.cos`` are (the results are then the C library's):
 
 - on other platforms than CPU (`jax.lax.platform_dependent`: GPUs have fast ones);
 - for complex, integer and half-precision arguments;
+- for arrays of fewer than `MIN_ELEMENTS` elements (a batch member's under ``jax.vmap``), where
+  the compile time the kernel adds would not be repaid;
 - for an array with any element past `_Kind.limit` (``|x| > 6000`` in float32, ``1e6`` in
   float64), where the short parts of ``pi/2`` no longer give exact products: one test of the whole
-  array (`jax.lax.cond`). Under ``jax.vmap`` of an argument that is batched, JAX computes both
-  branches and selects, which is still correct and costs about what ``jnp.sin`` alone did;
+  array (`jax.lax.cond`), kept whole under ``jax.vmap`` by a batching rule (`custom_vmap`);
 - for ``|x|`` below `_Kind.tiny`, where ``sin x`` is ``x`` and ``cos x`` 1 to the last bit: XLA on
   CPU flushes subnormal results of arithmetic to zero, and ``x`` itself is returned instead.
 
@@ -182,10 +185,10 @@ def _sincos_jvp(primals, tangents):
     return (s, c), (c * t, -s * t)
 
 
-#: Smaller arrays keep ``jnp.sin``/``jnp.cos``: each vectorised pair adds 50-100 ms to XLA's
-#: compile (a fusion of ~40 ops and the range test's conditional), and saves 9-18 ns an element
-#: a call; at 2**16 elements a call, it has paid for itself within about a hundred calls. Under
-#: ``jax.vmap`` the size is a batch member's.
+#: Smaller arrays keep ``jnp.sin``/``jnp.cos``: each call of the vectorised pair adds 30-70 ms to
+#: XLA's compile (a fusion of ~40 ops and the range test's conditional; `bench/jax_module.py`)
+#: and saves 9-18 ns an element a call; at 2**16 elements a call, it has paid for itself within
+#: about a hundred calls. Under ``jax.vmap`` the size is a batch member's.
 MIN_ELEMENTS = 2**16
 
 _eager = jax.jit(_sincos)
@@ -200,22 +203,22 @@ def _pair(x):
     return _sincos(x) if isinstance(x, jax.core.Tracer) else _eager(x)
 
 
-def sin(x):
-    """``sin x``, to within an ulp (the module's docstring); ``jnp.sin`` where not ours."""
+def _one(x, slot: int | slice, library):
     x = jnp.asarray(x)
     pair = _pair(x)
-    return jnp.sin(x) if pair is None else pair[0]
+    return library(x) if pair is None else pair[slot]
+
+
+def sin(x):
+    """``sin x``, to within an ulp (the module's docstring); ``jnp.sin`` where not ours."""
+    return _one(x, 0, jnp.sin)
 
 
 def cos(x):
     """``cos x``, to within an ulp (the module's docstring); ``jnp.cos`` where not ours."""
-    x = jnp.asarray(x)
-    pair = _pair(x)
-    return jnp.cos(x) if pair is None else pair[1]
+    return _one(x, 1, jnp.cos)
 
 
 def sincos(x):
     """``(sin x, cos x)`` from one reduction, to within an ulp; ``jnp``'s where not ours."""
-    x = jnp.asarray(x)
-    pair = _pair(x)
-    return (jnp.sin(x), jnp.cos(x)) if pair is None else pair
+    return _one(x, slice(None), _library)
