@@ -8,7 +8,11 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+import sympy as sp
 from helpers import require
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from random_expressions import SYMBOLS, expressions
 
 jax = require("jax")
 jnp = jax.numpy
@@ -201,8 +205,6 @@ def test_vmap_keeps_the_range_test_whole():
 def test_lambdified_jax_functions_use_them():
     """``lambdify(..., backend="jax")`` spells sin, cos and the pair with them, in float32 within an
     ulp."""
-    import sympy as sp
-
     from sympile import lambdify
 
     x = sp.Symbol("x")
@@ -239,8 +241,6 @@ def test_a_module_over_many_points_uses_them_with_exact_gradients():
     """A `SymbolicModule`'s batched sine over 20 terms x 4,000 points (80,000 elements) goes
     through them; its value and its gradient with respect to the 60 floats match NumPy in float64."""
     require("equinox")
-    import sympy as sp
-
     from sympile.jax import SymbolicModule
 
     rng = np.random.default_rng(31)
@@ -259,3 +259,42 @@ def test_a_module_over_many_points_uses_them_with_exact_gradients():
         [np.sin(theta).sum(1), (a[:, None] * np.cos(theta) * X).sum(1), (a[:, None] * np.cos(theta)).sum(1)]
     )
     np.testing.assert_allclose(np.sort(np.asarray(grad)), np.sort(want), rtol=1e-11, atol=1e-9)
+
+
+def _trigonometric():
+    """Random expressions with sines and cosines of random expressions of the inputs, alone and as
+    pairs of one argument (``sincos``)."""
+    varying = expressions().filter(lambda e: bool(e.free_symbols))
+    return st.tuples(varying, expressions(), st.sampled_from([0, 1, 2])).map(
+        lambda t: (sp.sin(t[0]) + t[1] * sp.cos(t[0]), sp.sin(t[0]) * t[1], sp.cos(t[0] + t[1]) ** 2)[t[2]]
+    )
+
+
+@settings(max_examples=10, deadline=None)
+@given(expr=_trigonometric())
+def test_random_expressions_on_large_arrays_match_numpy(expr):
+    """Random expressions (tests/random_expressions.py) with sines and cosines, over 2**16 points,
+    where sin and cos are sympile's, jitted in float64, against the NumPy backend; where the two
+    differ, SymPy at 30 digits decides, within what float64 can deliver at that point."""
+    from helpers import assert_close_to_reference
+
+    from sympile import UnsupportedFunctionError, lambdify
+
+    try:
+        f = lambdify(SYMBOLS, expr, backend="jax")
+    except UnsupportedFunctionError:
+        return
+    rng = np.random.default_rng(len(str(expr)))
+    batch = [rng.uniform(-3, 3, BIG) for _ in SYMBOLS]
+    with jax.enable_x64(True):
+        try:
+            got = np.broadcast_to(np.asarray(jax.jit(f)(*[jnp.asarray(b) for b in batch])), (BIG,))
+        except UnsupportedFunctionError:  # a special function of a complex intermediate
+            return
+    reference = lambdify(SYMBOLS, expr)
+    with np.errstate(all="ignore"):
+        want = np.broadcast_to(reference(*batch), (BIG,))
+    close = np.isclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+    for k in np.flatnonzero(~close)[:3]:
+        point = [float(b[k]) for b in batch]
+        assert_close_to_reference(expr, SYMBOLS, point, got[k], graph=reference.graph)
