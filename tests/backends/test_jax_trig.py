@@ -298,3 +298,19 @@ def test_random_expressions_on_large_arrays_match_numpy(expr):
     for k in np.flatnonzero(~close)[:3]:
         point = [float(b[k]) for b in batch]
         assert_close_to_reference(expr, SYMBOLS, point, got[k], graph=reference.graph)
+
+
+def test_other_platforms_lower_to_jaxs_own():
+    """Lowered for a GPU (`jax.export`, no GPU needed), the program is XLA's sine and cosine with no
+    trace of the vectorised kernel; for CPU it has both (the kernel, and the C library's for arrays
+    past the range); exported for both, it runs here as the CPU program."""
+    from jax import export
+
+    xs = jnp.linspace(-3.0, 3.0, BIG)
+    loss = jax.jit(jax.grad(lambda v: (jax_trig.sin(v) * jax_trig.cos(v)).sum()))
+    gpu = export.export(loss, platforms=("cuda",))(xs).mlir_module()
+    assert "stablehlo.sine" in gpu and "stablehlo.cosine" in gpu and "round_nearest_even" not in gpu
+    cpu = export.export(loss, platforms=("cpu",))(xs).mlir_module()
+    assert "round_nearest_even" in cpu and "stablehlo.sine" in cpu
+    both = export.export(loss, platforms=("cpu", "cuda"))(xs)
+    np.testing.assert_array_equal(np.asarray(both.call(xs)), np.asarray(loss(xs)))
