@@ -109,7 +109,7 @@ DIFFERENTIABLE = [c for c in SUPPORTED if c[0] not in ("logic", "ite", "compare"
 
 
 @pytest.mark.parametrize("case", DIFFERENTIABLE, ids=[c[0] for c in DIFFERENTIABLE])
-@settings(max_examples=10)
+@settings(max_examples=6)
 @given(uv=point)
 def test_jax_grad_matches_sympy_diff(case, uv):
     """jax.grad through the generated code (masked branches included) against sympy.diff."""

@@ -49,7 +49,7 @@ DIFFERENTIABLE = [c for c in CASES if c[0] not in ("logic", "ite", "compare")]
 
 
 @pytest.mark.parametrize("case", DIFFERENTIABLE, ids=[c[0] for c in DIFFERENTIABLE])
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(uv=point)
 def test_derivative_rule_matches_sympy_diff(case, uv):
     expr = case[1]

@@ -82,13 +82,23 @@ def _run(*args):
         (["discover", "{decay}", "--target", "y", "--generations", "0"], "--generations must be"),
     ],
 )
-def test_errors_are_one_line(tmp_path, decay, args, message):
+def test_errors_are_one_line(tmp_path, decay, args, message, capsys):
+    """In process (`main`, which ``python -m sympile`` runs): an exception that escaped it would
+    fail the test as a traceback would; `test_an_error_in_a_process_is_one_line` runs one as a
+    process."""
     text = tmp_path / "text.csv"
     text.write_text("t,y\n1,2\nabc,3\n")
     args = [a.format(decay=decay, text=text) for a in args]
-    code, out, err = _run(*args)
+    code = main(args)
+    err = capsys.readouterr().err
     assert code == 2
     assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_error_in_a_process_is_one_line(decay):
+    code, out, err = _run("fit", decay, "--expr", "__import__('os')", "--target", "y")
+    assert code == 2 and "__import__ is not allowed" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
