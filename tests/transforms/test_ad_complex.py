@@ -128,3 +128,22 @@ def test_only_complex_arguments_are_rewritten():
         (d,) = reverse(b, graph.outputs, [b.const(1)], [b.node("input", (), 0)])
         made = {n.op for n in b.graph([d]).pruned().nodes}
         assert not made & {"cabs", "cre", "cim", "carg"}, op
+
+
+@pytest.mark.parametrize(
+    "name,expr",
+    [
+        # the fuzzer's (seed 11): sign of a complex power whose base is complex only through asin(2);
+        # its derivative came out 0 (sign's rule for a real argument)
+        ("sign", sp.im(sp.sign((1 + sp.asin(2) ** 2) ** (x**2 / (x**2 + 1)))) * y),
+        ("re", sp.re(sp.acos(3) * x * y) + sp.im(sp.asin(3) * x**2) + sp.arg(sp.atanh(2) + y)),
+        ("abs", sp.Abs(sp.asin(2) + x * y)),
+    ],
+    ids=["sign", "re, im and arg", "abs"],
+)
+def test_constants_complex_off_their_real_domain_are_complex(name, expr):
+    """``asin(2)``, ``acos(3)``, ``atanh(2)``: input-free nodes whose real arguments lie off the
+    function's real domain hold complex values (SymPy leaves them unevaluated, so no literal says
+    so); the complex parts of what they reach are differentiated as such, mirrored through the
+    conjugate of their value (they sit on branch cuts)."""
+    _check(expr, "numpy", _points())

@@ -19,7 +19,10 @@ pair op's value is its plain op of ``u`` (every backend decomposes it so).
 
 Inputs are taken real, as everywhere in graph AD: a complex input that reaches a pair op is
 refused at call time (`sympile._core.kinds.REAL_INPUTS`). A complex value is one that SymPy
-left complex (``I``, ``(-2)**(1/3)``) flowing through ops that keep it complex.
+left complex (``I``, ``(-2)**(1/3)``) flowing through ops that keep it complex, or an input-free
+node that leaves the real line from real arguments (``asin(2)``, ``acos(3)``: valued as constant
+folding values it, and mirrored as the conjugate of that literal, since it sits on a branch cut
+where the op does not commute with conjugation).
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ from collections.abc import Sequence
 from .._core.errors import DifferentiationError
 from .._core.graph import Builder
 from .._core.kinds import REAL_RESULT, is_complex_literal
-from .._core.ops import CONJUGATE_PAIRS
+from .._core.ops import CONJUGATE_PAIRS, OPS
 from .._core.rewrite import memoized
+from .fold import EXACT_OPS, constant_literals
 
 #: The ops `holomorphic` rewrites when their argument is complex.
 REWRITTEN = frozenset(CONJUGATE_PAIRS) | {"conjugate", "sign"}
+#: Input-free nodes not valued to learn whether they are complex (`_State._value_constants`).
+_NOT_VALUED = EXACT_OPS | {"const", "call"}
 
 
 class _State:
@@ -46,6 +52,11 @@ class _State:
         self.any = False
         self.new: dict[int, int] = {}
         self.mirrors: dict[int, int] = {}
+        #: Input-free nodes whose value is complex though their arguments are real, and that value:
+        #: among the nodes the builder held when first asked (the expression as written; not the
+        #: ones differentiation makes, such as the ``log(c)`` of ``d c**x``, see `real_part`).
+        self.constants: dict[int, complex] = {}
+        self.written = len(b.nodes)
 
     @classmethod
     def of(cls, b: Builder) -> _State:
@@ -57,11 +68,15 @@ class _State:
 
     def scan(self) -> None:
         flags, nodes = self.complex, self.b.nodes
-        for k in range(len(flags), len(nodes)):
+        start = len(flags)
+        self._value_constants(start)
+        for k in range(start, len(nodes)):
             n = nodes[k]
             op = n.op
             if op == "const":
                 c = is_complex_literal(n.attr)
+            elif k in self.constants:
+                c = True
             elif op in REAL_RESULT or op == "call":
                 c = False
             else:
@@ -74,6 +89,24 @@ class _State:
             flags.append(c)
             if c:
                 self.any = True
+
+    def _value_constants(self, start: int) -> None:
+        """Value (through SymPy, all at once) the new input-free nodes of the functions with a
+        restricted domain (`OpSpec.safe`; not arithmetic, whose exact powers can be huge): those
+        whose value is complex join `constants`."""
+        nodes, variable = self.b.nodes, self.b.variable
+        order = [
+            k
+            for k in range(start, min(self.written, len(nodes)))
+            if not variable[k]
+            and nodes[k].op not in _NOT_VALUED
+            and nodes[k].op not in REAL_RESULT
+            and OPS[nodes[k].op].safe is not None
+        ]
+        if order:
+            for k, v in zip(order, constant_literals(self.b.graph(order), order)):
+                if type(v) is complex:
+                    self.constants[k] = v
 
     def is_complex(self, i: int) -> bool:
         self.scan()
@@ -92,6 +125,8 @@ class _State:
                 if type(attr) is complex:
                     return b.const(attr.conjugate())
                 return b.neg(k) if attr == "I" else k  # zoo is its own conjugate
+            if k in self.constants:  # on a branch cut: conj(asin(2)) is not asin(conj(2))
+                return b.const(self.constants[k].conjugate())
             if op == "conjugate":
                 return n.args[0]
             if op == "call":
@@ -149,7 +184,12 @@ def real_part(b: Builder, outputs: Sequence[int], seeds: Sequence[int], results:
     """``results`` (derivatives of ``outputs`` for the ``seeds``, one per result) with the real part
     taken of each complex one, when every output is real and every seed a real literal: a real
     function's derivative along real variables is real, and its complex form (through the pairs'
-    ``∂/∂u`` and ``∂/∂ū``) only carries rounding in its imaginary part."""
+    ``∂/∂u`` and ``∂/∂ū``) only carries rounding in its imaginary part.
+
+    Known limitation: an output that is real only inside its ops' real domains (``c**x`` with
+    ``c < 0``, real at integer ``x``) is flagged real, so where the graph holds a complex value at
+    all, the real part of its complex derivative (``log(c) c**x``) is taken. That is why the
+    constants differentiation makes (that ``log(c)``) are not valued (`_State.written`)."""
     state = _State.of(b)
     if not state.any:
         return list(results)

@@ -70,7 +70,7 @@ def fold_constants(graph: Graph) -> Graph:
 
 
 #: Ops SymPy evaluates exactly at any size in about linear time (arithmetic, orderings, parts).
-_EXACT_OPS = frozenset(
+EXACT_OPS = frozenset(
     {"add", "sub", "mul", "div", "neg", "powi", "pow", "mod", "abs", "sign", "floor", "ceiling", "frac", "min", "max"}
     | {"lt", "le", "gt", "ge", "eq", "ne"}
 )
@@ -121,7 +121,7 @@ def huge_literals_as_floats(graph: Graph) -> Graph:
         return memoized(i, arithmetic, lambda j, below: j in huge or any(below), reaches)
 
     def rule(b, i, n, args):
-        if n.op in _EXACT_OPS or n.op == "const":
+        if n.op in EXACT_OPS or n.op == "const":
             return None
         swap = {k: in_float(a) for k, a in enumerate(n.args) if reaches_huge(a)}
         swap = {k: v for k, v in swap.items() if v is not None}
@@ -142,6 +142,14 @@ _FLOAT_ARITHMETIC = {
     "div": lambda a, b, attr: a / b if b else math.copysign(math.inf, a) * math.copysign(1.0, b) if a else math.nan,
     "powi": lambda a, attr: a**attr if abs(a) != math.inf or attr > 0 else 0.0,
 }
+
+
+def constant_literals(graph: Graph, order: list[int]) -> list:
+    """The literals `fold_constants` makes of the input-free nodes ``order`` of ``graph`` (None for
+    one it keeps as a subgraph)."""
+    from .._sympy.raising import to_sympy
+
+    return _raised(graph, order, to_sympy)
 
 
 def _raised(graph: Graph, order: list[int], to_sympy) -> list:
