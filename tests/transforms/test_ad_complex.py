@@ -147,3 +147,23 @@ def test_constants_complex_off_their_real_domain_are_complex(name, expr):
     so); the complex parts of what they reach are differentiated as such, mirrored through the
     conjugate of their value (they sit on branch cuts)."""
     _check(expr, "numpy", _points())
+
+
+@pytest.mark.parametrize("base", [sp.Rational(-7, 3), sp.Float(-2.5)])
+def test_a_negative_base_power_beside_a_complex_part_keeps_its_complex_derivative(base):
+    """``c**x`` with ``c < 0`` is real at integer ``x`` only; its derivative ``log(c) c**x`` is
+    complex. Beside a complex part of a complex value (``Abs(x + I)``), where the real part of a
+    real function's derivative is taken, it was taken of this one too: 5.507 for 5.507 + 17.1i."""
+    g = grad(lambda v: base ** v[0] + sp.Abs(v[0] + sp.I), 1)
+    h = hessian(lambda v: base ** v[0] + sp.Abs(v[0] + sp.I), 1)
+    c = complex(base)
+
+    def f(t):
+        return mpmath.power(mpmath.mpc(c), t) + abs(t + 1j)
+
+    for at in (2.0, -1.0, 3.0):
+        with mpmath.workdps(40):
+            first, second = complex(mpmath.diff(f, at)), complex(mpmath.diff(f, at, 2))
+        d, dd = complex(np.asarray(g(np.array([at])))[0]), complex(np.asarray(h(np.array([at])))[0, 0])
+        assert d == pytest.approx(first, rel=1e-12) and abs(first.imag) > 1
+        assert dd == pytest.approx(second, rel=1e-12)

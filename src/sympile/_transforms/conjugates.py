@@ -53,8 +53,8 @@ class _State:
         self.new: dict[int, int] = {}
         self.mirrors: dict[int, int] = {}
         #: Input-free nodes whose value is complex though their arguments are real, and that value:
-        #: among the nodes the builder held when first asked (the expression as written; not the
-        #: ones differentiation makes, such as the ``log(c)`` of ``d c**x``, see `real_part`).
+        #: among the nodes the builder held when first asked (the expression as written; the
+        #: constants differentiation makes, such as the ``log(c)`` of ``d c**x``, are not valued).
         self.constants: dict[int, complex] = {}
         self.written = len(b.nodes)
 
@@ -186,10 +186,9 @@ def real_part(b: Builder, outputs: Sequence[int], seeds: Sequence[int], results:
     function's derivative along real variables is real, and its complex form (through the pairs'
     ``∂/∂u`` and ``∂/∂ū``) only carries rounding in its imaginary part.
 
-    Known limitation: an output that is real only inside its ops' real domains (``c**x`` with
-    ``c < 0``, real at integer ``x``) is flagged real, so where the graph holds a complex value at
-    all, the real part of its complex derivative (``log(c) c**x``) is taken. That is why the
-    constants differentiation makes (that ``log(c)``) are not valued (`_State.written`)."""
+    Not when the outputs read a power of a negative constant to a variable exponent (``c**x``,
+    real at integer ``x`` only): its derivative ``log(c) c**x`` is complex, not by rounding.
+    """
     state = _State.of(b)
     if not state.any:
         return list(results)
@@ -198,4 +197,33 @@ def real_part(b: Builder, outputs: Sequence[int], seeds: Sequence[int], results:
     for s in seeds:
         if b.nodes[s].op != "const" or state.is_complex(s):
             return list(results)
+    if _negative_base_powers(b, outputs):
+        return list(results)
     return [b.op("re", r) if state.is_complex(r) else r for r in results]
+
+
+def _negative_base_powers(b: Builder, outputs: Sequence[int]) -> bool:
+    """Whether the cone of ``outputs`` has ``c**v`` for a negative literal ``c`` and a variable ``v``."""
+    nodes, variable = b.nodes, b.variable
+    seen: set[int] = set()
+    stack = list(outputs)
+    while stack:
+        i = stack.pop()
+        if i in seen or not variable[i]:
+            continue
+        seen.add(i)
+        n = nodes[i]
+        if n.op == "pow" and variable[n.args[1]] and not variable[n.args[0]] and _negative(b, n.args[0]):
+            return True
+        stack.extend(n.args)
+    return False
+
+
+def _negative(b: Builder, i: int) -> bool:
+    """Whether the input-free node ``i`` is a negative real number (valued as folding values it)."""
+    n = b.nodes[i]
+    value = n.attr if n.op == "const" else constant_literals(b.graph([i]), [i])[0]
+    try:
+        return type(value) is not complex and value < 0
+    except TypeError:  # a named constant (pi, E, ...), or None where folding keeps the subgraph
+        return False
