@@ -619,7 +619,7 @@ def test_least_squares_example_reaches_the_closed_form_solution():
 # -- complex derivatives of real functions ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("base", [sp.Rational(-7, 3), sp.Float(-2.5)])
+@pytest.mark.parametrize("base", [sp.Rational(-7, 3), sp.Float(-2.5), -sp.sqrt(2)])  # the last: a subgraph
 @pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
 def test_negative_base_powers_have_complex_derivatives_never_truncated(base, backend):
     """``c**x`` with ``c < 0`` is real at integer ``x``, but its derivative ``log(c) * c**x`` is

@@ -149,7 +149,7 @@ def test_constants_complex_off_their_real_domain_are_complex(name, expr):
     _check(expr, "numpy", _points())
 
 
-@pytest.mark.parametrize("base", [sp.Rational(-7, 3), sp.Float(-2.5)])
+@pytest.mark.parametrize("base", [sp.Rational(-7, 3), sp.Float(-2.5), -sp.sqrt(2), -sp.pi / 4])
 def test_a_negative_base_power_beside_a_complex_part_keeps_its_complex_derivative(base):
     """``c**x`` with ``c < 0`` is real at integer ``x`` only; its derivative ``log(c) c**x`` is
     complex. Beside a complex part of a complex value (``Abs(x + I)``), where the real part of a

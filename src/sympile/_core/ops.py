@@ -115,7 +115,10 @@ def _d_pow(b, y, _, x, e):
     times 0 is NaN, so the log reads 1 there instead of ``x``, the double-where of `mask`: its own
     partial ``1 / x`` is then finite too, and every higher derivative stays finite. Where ``x**e`` is
     not 0 nothing changes (``0**e`` for ``e <= 0`` is infinite or 1, and ``d/de`` is as infinite as
-    the math says). A literal base other than 0 needs no mask.
+    the math says). A literal base other than 0 needs no mask. Another input-free base (``-sqrt(2)``)
+    is masked after its log, ``where(x**e == 0, 0, log x)``, so that the log stays input-free and
+    is folded (complex for a negative base, as SymPy's; computed at run time in real arithmetic it
+    would be NaN).
 
     ``d/dx`` at ``x = 0`` and ``e = 0`` is 0 (``x**0`` is 1 there), where ``e * x**(e-1)`` is
     ``0 * inf``: the base reads 1 at that one point (JAX and PyTorch select 0 wherever ``e = 0``,
@@ -124,6 +127,10 @@ def _d_pow(b, y, _, x, e):
     """
     base = b.const_value(x)
     at = xs = x
+    if base is None and not b.variable[x]:
+        zero = b.const(0)
+        log_base = b.where(b.op("eq", y, zero), zero, b.op("log", x))
+        return (b.mul(e, b.op("pow", x, b.sub(e, b.const(1)))), b.mul(log_base, y))
     if base is None or base == 0:
         zero, one = b.const(0), b.const(1)
         at = b.where(b.op("eq", y, zero), one, x)
