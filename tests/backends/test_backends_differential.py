@@ -82,7 +82,7 @@ def _points(case, n, seed):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-@settings(max_examples=15)
+@settings(max_examples=10)
 @given(uv=st.tuples(st.floats(0, 1), st.floats(0, 1)))
 def test_value_matches_sympy(case, backend, uv):
     f = _function(case, _backend(backend))
@@ -136,7 +136,7 @@ DIFFERENTIABLE = [c for c in CASES if c[0] not in ("logic", "ite", "compare")]
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", DIFFERENTIABLE, ids=[c[0] for c in DIFFERENTIABLE])
-@settings(max_examples=8)
+@settings(max_examples=5)
 @given(uv=st.tuples(st.floats(0, 1), st.floats(0, 1)))
 def test_derivative_graph_matches_sympy_diff(case, backend, uv):
     expr = case[1]
