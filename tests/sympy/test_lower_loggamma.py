@@ -112,3 +112,20 @@ def test_torch_and_jax_gradients_of_loggamma_are_digamma_inside_the_domain():
     with jax.enable_x64(True):
         np.testing.assert_allclose(np.asarray(jax.vmap(jax.grad(fj))(points)), want, rtol=1e-12)
         assert float(jax.grad(fj)(-0.5)) == 0.0
+
+
+def test_the_guard_round_trips_back_to_loggamma_nested_and_beside_a_user_piecewise():
+    """Raising gives SymPy's ``loggamma(u)`` back for the guarded form, matched on the graph:
+    nested (the guard of the outer one reads the inner one; building its Piecewise made SymPy
+    compare a NaN and raise), under SymPy's rewriting of the condition (``x**2 < -1``), and not
+    for a Piecewise the user wrote with a NaN branch."""
+    from sympile._sympy.raising import to_sympy
+
+    x, y = sp.symbols("x y")
+    exprs = [
+        sp.loggamma(sp.loggamma(x**2 + 1) ** 2 + 1),
+        sp.loggamma(x**2 + 1) * sp.loggamma(y),
+        sp.Piecewise((sp.nan, x < 0), (sp.loggamma(x), True)),
+        sp.Piecewise((sp.nan, (x < 0) & sp.Ne(x, sp.floor(x))), (sp.loggamma(x) + 1, True)),
+    ]
+    assert to_sympy(lower(exprs, [x, y])) == exprs

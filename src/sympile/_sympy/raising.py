@@ -18,17 +18,31 @@ from .._core.terms import PRODUCT, SUM, terms
 _FAMILY = {"add": "sum", "sub": "sum", "neg": "sum", "mul": "prod", "div": "prod"}
 
 
-def _unguarded(v):
-    """``loggamma(u)`` for the NaN guard lowering puts around it (``lower._lower_loggamma``):
-    SymPy's ``loggamma`` is the guarded value, so the round trip gives the user's expression back."""
-    if not (isinstance(v, sp.Piecewise) and len(v.args) == 2 and v.args[0].expr is sp.nan):
-        return v
-    inner, otherwise = v.args[1]
-    if otherwise is not sp.true or not isinstance(inner, sp.loggamma):
-        return v
-    (u,) = inner.args
-    guards = (sp.And(u < 0, sp.Ne(u, sp.floor(u))), sp.And(u < 0, sp.Ne(sp.floor(u), u)))
-    return inner if v.args[0].cond in guards else v
+def _guarded_loggamma(nodes, n) -> int | None:
+    """For the NaN guard lowering puts around ``loggamma(u)`` (``lower._lower_loggamma``:
+    ``where(u < 0 & floor(u) != u, nan, loggamma(u))``), the ``loggamma`` node; else None. SymPy's
+    ``loggamma`` is the guarded value, so the round trip gives the user's expression back; matched
+    on the graph, as SymPy's Piecewise would rewrite the condition (``x**2 < -1`` for
+    ``x**2 + 1 < 0``), and building it can raise (a NaN compared where guards nest)."""
+    cond, nan, value = n.args
+    if nodes[nan].op != "const" or nodes[nan].attr != "nan" or nodes[value].op != "loggamma":
+        return None
+    (u,) = nodes[value].args
+    c = nodes[cond]
+    if c.op != "and" or len(c.args) != 2:
+        return None
+    tests = sorted((nodes[a].op, a) for a in c.args)
+    if [op for op, _ in tests] != ["lt", "ne"]:
+        return None
+    lt, ne = nodes[tests[0][1]], nodes[tests[1][1]]
+    zero = nodes[lt.args[1]]
+    if lt.args[0] != u or zero.op != "const" or zero.attr != 0:
+        return None
+    floors = [a for a in ne.args if a != u]
+    if sorted(ne.args) != sorted((u, *floors)) or len(floors) != 1:
+        return None
+    f = nodes[floors[0]]
+    return value if f.op == "floor" and f.args == (u,) else None
 
 
 def to_sympy(graph: Graph, params: Sequence | None = None, buffers: Sequence | None = None) -> list:
@@ -74,9 +88,9 @@ def to_sympy(graph: Graph, params: Sequence | None = None, buffers: Sequence | N
             v = sp.Add(*(values[t] if s > 0 else -values[t] for t, s in terms(nodes, i, SUM)))
         elif _FAMILY.get(op) == "prod":
             v = sp.Mul(*(values[t] if s > 0 else sp.Pow(values[t], -1) for t, s in terms(nodes, i, PRODUCT)))
+        elif op == "where" and (lg := _guarded_loggamma(nodes, n)) is not None and not values[lg].is_number:
+            v = values[lg]  # a number's guard is decided below instead: NaN where SymPy's is complex
         else:
             v = OPS[op].to_sympy(*(values[a] for a in n.args), attr=n.attr)
-            if op == "where":
-                v = _unguarded(v)
         values[i] = v
     return [values[o] for o in graph.outputs]
