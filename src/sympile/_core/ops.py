@@ -126,17 +126,17 @@ def _d_pow(b, y, _, x, e):
     partial's own power, it makes ``d2/dx2`` of ``x**e`` at ``x = 0``, ``e = 1`` read 0, not NaN.
     """
     base = b.const_value(x)
-    at = xs = x
-    if base is None and not b.variable[x]:
-        zero = b.const(0)
-        log_base = b.where(b.op("eq", y, zero), zero, b.op("log", x))
-        return (b.mul(e, b.op("pow", x, b.sub(e, b.const(1)))), b.mul(log_base, y))
-    if base is None or base == 0:
-        zero, one = b.const(0), b.const(1)
-        at = b.where(b.op("eq", y, zero), one, x)
+    xs = x
+    zero, one = b.const(0), b.const(1)
+    if base is None and not b.variable[x]:  # input-free: mask after the log, which then folds
+        log_x = b.where(b.op("eq", y, zero), zero, b.op("log", x))
+    elif base is None or base == 0:
+        log_x = b.op("log", b.where(b.op("eq", y, zero), one, x))
         if b.const_value(e) is None:  # the base partial's mask at x = 0, e = 0
             xs = b.where(b.op("and", b.op("eq", x, zero), b.op("eq", e, zero)), one, x)
-    return (b.mul(e, b.op("pow", xs, b.sub(e, b.const(1)))), b.mul(b.op("log", at), y))
+    else:
+        log_x = b.op("log", x)
+    return (b.mul(e, b.op("pow", xs, b.sub(e, one))), b.mul(log_x, y))
 
 
 def _d_atan2(b, y, _, u, v):

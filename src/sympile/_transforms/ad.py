@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import sympy as sp
 
 from .._core.errors import DifferentiationError
-from .._core.graph import VARIABLE, Builder, Graph
+from .._core.graph import Builder, Graph
 from .._core.ops import NOT_DIFFERENTIABLE, OPS
 from .._core.rewrite import memoized
 from .._core.tuning import MEET_STEPS
@@ -95,10 +95,6 @@ def _rule(n):
     return rule
 
 
-#: Leaves that are numbers (every other leaf is an input, a parameter or data).
-_LITERALS = frozenset({"const", "vconst"})
-
-
 class _Masks:
     """The partials of the nodes that the outputs need only in a branch, taken at masked inputs.
 
@@ -119,7 +115,6 @@ class _Masks:
         self.guard = node_guards(nodes, outputs, order) if any(nodes[i].op == "where" for i in order) else None
         self.twins: dict[int, int] = {}
         self.conds: dict[frozenset, int] = {}
-        self.constant: dict[int, bool] = {}
 
     def partials(self, i: int) -> tuple:
         b = self.b
@@ -143,7 +138,7 @@ class _Masks:
         args = [self.twins.get(a, a) for a in n.args]
         safe = OPS[n.op].safe
         guard = self.guard.get(i)
-        if safe is not None and guard and not self._constant(i):
+        if safe is not None and guard and b.variable[i]:
             # (a node of constants has no partial that a derivative uses, and masked it would be
             # computed at run time, in real arithmetic, where every other use of it folds to
             # SymPy's value: LambertW(-3.5) NaN beside its complex literal)
@@ -152,16 +147,6 @@ class _Masks:
                 if v is not None:
                     args[k] = b.where(c, args[k], b.const(v))
         return args
-
-    def _constant(self, i: int) -> bool:
-        """Whether node ``i`` depends on no input (every node below it is a literal or made of them)."""
-        nodes = self.b.nodes
-
-        def constant(j: int, below: list) -> bool:
-            n = nodes[j]
-            return n.op not in VARIABLE and all(below) if n.args else n.op in _LITERALS
-
-        return memoized(i, lambda j: nodes[j].args, constant, self.constant)
 
     def _twin(self, i: int) -> int:
         """The twin of node ``i``, made after its guarded arguments' twins."""

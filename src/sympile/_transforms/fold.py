@@ -33,8 +33,6 @@ def fold_constants(graph: Graph) -> Graph:
     points.update(o for o in graph.outputs if not variable[o] and nodes[o].args)
     if not points:
         return graph
-    from .._sympy.raising import to_sympy
-
     values = {}
     exact: dict[int, tuple] = {}
     for i in points:  # arithmetic on numbers: exactly, in Python, rounded once
@@ -44,7 +42,7 @@ def fold_constants(graph: Graph) -> Graph:
     order = sorted(points - values.keys())
     through_sympy: list[int] = []
     while order:  # the rest through SymPy; pruned: raise only the constant subgraphs
-        values.update(zip(order, _raised(graph, order, to_sympy)))
+        values.update(zip(order, constant_literals(graph, order)))
         through_sympy += order
         # where SymPy cannot fold a subgraph (loggamma's test of its argument's sign when the
         # argument is complex), its constant parts are folded instead: a complex one then meets the
@@ -145,23 +143,17 @@ _FLOAT_ARITHMETIC = {
 
 
 def constant_literals(graph: Graph, order: list[int]) -> list:
-    """The literals `fold_constants` makes of the input-free nodes ``order`` of ``graph`` (None for
-    one it keeps as a subgraph)."""
+    """The literals of the constant subgraphs ``order`` of ``graph`` through SymPy; None for one
+    that SymPy cannot build (it evaluates as it builds: loggamma's sign test of ``erfinv(2)**2 + 1``
+    asks mpmath for ``erfinv(2)``, which raises ValueError), left to run time (NaN there)."""
     from .._sympy.raising import to_sympy
 
-    return _raised(graph, order, to_sympy)
-
-
-def _raised(graph: Graph, order: list[int], to_sympy) -> list:
-    """The literals of the constant subgraphs ``order`` through SymPy; None for one that SymPy
-    cannot build (it evaluates as it builds: loggamma's sign test of ``erfinv(2)**2 + 1`` asks
-    mpmath for ``erfinv(2)``, which raises ValueError), left to run time (NaN there)."""
     try:
         return [_literal(e) for e in to_sympy(graph.with_outputs(order).pruned())]
     except (ArithmeticError, ValueError, TypeError):
         if len(order) == 1:
             return [None]
-    return [v for i in order for v in _raised(graph, [i], to_sympy)]
+    return [v for i in order for v in constant_literals(graph, [i])]
 
 
 def _arithmetic(nodes, root: int, memo: dict[int, tuple]):
